@@ -1,0 +1,3 @@
+"""loadtest: load and latency tester for streaming LLM APIs."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,217 @@
+"""Running the simulator: worker processes sharing one port, and a handle to start it from code."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import multiprocessing as mp
+import multiprocessing.synchronize
+import os
+import queue
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import IO
+
+from aiohttp import web
+
+from loadtest.sim.config import SimConfig
+from loadtest.sim.server import make_app
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound with SO_REUSEPORT, so several workers can listen on one port."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    s = socket.socket(family, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if hasattr(socket, "SO_REUSEPORT"):
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    s.bind((host, port))
+    return s
+
+
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """uvloop's loop where available, asyncio's otherwise."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency on POSIX
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
+async def _serve(cfg: SimConfig, sock: socket.socket, worker: int, anchor: float,
+                 ready: Callable[[], None]) -> None:
+    app = make_app(cfg, worker, anchor)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
+    await runner.setup()
+    await web.SockSite(runner, sock, backlog=4096).start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    ready()
+    await stop.wait()
+    await runner.cleanup()
+
+
+def run_worker(cfg: SimConfig, host: str, port: int, worker: int, anchor: float,
+               ready: Callable[[], None]) -> None:
+    """Serve on HOST:PORT (SO_REUSEPORT) until SIGINT or SIGTERM."""
+    sock = bind_socket(host, port)
+    sock.listen(4096)
+    sock.setblocking(False)
+    with asyncio.Runner(loop_factory=new_event_loop) as runner:
+        runner.run(_serve(cfg, sock, worker, anchor, ready))
+
+
+def _child(cfg: SimConfig, host: str, port: int, worker: int, anchor: float,
+           ready: mp.synchronize.Event) -> None:
+    with contextlib.suppress(KeyboardInterrupt):
+        run_worker(cfg, host, port, worker, anchor, ready.set)
+
+
+def serve(cfg: SimConfig, host: str, port: int, workers: int,
+          on_ready: Callable[[str], None]) -> None:
+    """Run WORKERS processes on one port; call ON_READY(base_url) once all accept; block.
+
+    The parent keeps a bound, non-listening socket with SO_REUSEPORT: it holds an
+    ephemeral port for the workers to join, and the kernel balances connections
+    among the listening ones only.
+    """
+    anchor = time.time()
+    holder = bind_socket(host, port)
+    port = holder.getsockname()[1]
+    url = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
+    if workers == 1:
+        run_worker(cfg, host, port, 0, anchor, lambda: on_ready(url))
+        holder.close()
+        return
+    ctx = mp.get_context("spawn")
+    events = [ctx.Event() for _ in range(workers)]
+    procs = [ctx.Process(target=_child, args=(cfg, host, port, i, anchor, events[i]), daemon=True)
+             for i in range(workers)]
+    for p in procs:
+        p.start()
+    try:
+        for p, ev in zip(procs, events, strict=True):
+            while not ev.wait(0.1):
+                if not p.is_alive():
+                    raise RuntimeError(f"simulator worker exited with code {p.exitcode}")
+        on_ready(url)
+        while all(p.is_alive() for p in procs):
+            time.sleep(0.2)
+    finally:
+        for p in procs:
+            if p.is_alive():
+                p.terminate()
+        for p in procs:
+            p.join(5)
+        holder.close()
+
+
+_URL = re.compile(r"(http://\S+:\d+)")
+
+
+def _drain(pipe: IO[str] | None, sink: Callable[[str], object]) -> None:
+    if pipe is None:
+        return
+    for line in pipe:
+        sink(line)
+
+
+class Simulator:
+    """A simulator in a subprocess (never on the caller's event loop); a context manager.
+
+    >>> with Simulator(seed=1) as sim:
+    ...     client = openai.OpenAI(base_url=sim.openai_base_url, api_key="sk-sim")
+    """
+
+    def __init__(
+        self,
+        config: str | Path | None = None,
+        *,
+        seed: int | None = None,
+        workers: int = 1,
+        time_warp: float | None = None,
+        sim_start: str | None = None,
+        host: str = "127.0.0.1",
+        env: dict[str, str] | None = None,
+        start_timeout_s: float = 30.0,
+    ) -> None:
+        args = [sys.executable, "-m", "loadtest", "mock", "--host", host, "--port", "0",
+                "--workers", str(workers)]
+        if config is not None:
+            args += ["--config", str(config)]
+        if seed is not None:
+            args += ["--seed", str(seed)]
+        if time_warp is not None:
+            args += ["--time-warp", repr(time_warp)]
+        if sim_start is not None:
+            args += ["--sim-start", sim_start]
+        self._args = args
+        self._env = {**os.environ, **(env or {})}
+        self._timeout = start_timeout_s
+        self._proc: subprocess.Popen[str] | None = None
+        self._stderr: deque[str] = deque(maxlen=50)
+        self.base_url = ""
+
+    @property
+    def openai_base_url(self) -> str:
+        """Base URL for the openai SDK (ends in /v1)."""
+        return self.base_url + "/v1"
+
+    def start(self) -> Simulator:
+        """Start the subprocess and wait until it accepts connections."""
+        proc = self._proc = subprocess.Popen(self._args, stdout=subprocess.PIPE,
+                                             stderr=subprocess.PIPE, text=True, env=self._env)
+        first: queue.Queue[str] = queue.Queue()
+        # Both pipes are drained for the life of the process so it never blocks on a full pipe.
+        threading.Thread(target=_drain, args=(proc.stdout, first.put), daemon=True).start()
+        threading.Thread(target=_drain, args=(proc.stderr, self._stderr.append),
+                         daemon=True).start()
+        try:
+            line = first.get(timeout=self._timeout)
+        except queue.Empty:
+            line = ""
+        match = _URL.search(line)
+        if match is None:
+            self.stop()
+            tail = " | ".join(s.strip() for s in self._stderr if s.strip())
+            raise RuntimeError(f"simulator did not start: {tail[-500:] or 'no output'}")
+        self.base_url = match.group(1)
+        return self
+
+    def stop(self) -> None:
+        """Stop the subprocess (SIGINT, then SIGKILL after 5 s)."""
+        p = self._proc
+        if p is None or p.poll() is not None:
+            return
+        p.send_signal(signal.SIGINT)
+        try:
+            p.wait(5)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait(5)
+
+    def __enter__(self) -> Simulator:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+
+def start_simulator(config: str | Path | None = None, **kwargs: object) -> Simulator:
+    """Start a Simulator (see its arguments) and return it running."""
+    return Simulator(config, **kwargs).start()  # type: ignore[arg-type]
+
+
+__all__: Sequence[str] = ("Simulator", "bind_socket", "new_event_loop", "serve", "start_simulator")

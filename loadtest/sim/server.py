@@ -1,0 +1,266 @@
+"""The simulator's aiohttp application: routes, admission (auth, model, limits, faults), responses."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hmac
+import os
+import random
+import time
+from datetime import UTC, datetime
+
+from aiohttp import web
+from aiohttp.http import HttpVersion11
+
+from loadtest.sim import wire_anthropic, wire_chat, wire_responses
+from loadtest.sim.capacity import CapacityGate
+from loadtest.sim.config import SimConfig
+from loadtest.sim.faults import choose
+from loadtest.sim.plan import Plan, gap_params, make_plan
+from loadtest.sim.presets import Preset
+from loadtest.sim.ratelimit import Admission, RateLimiter, anthropic_headers, openai_headers
+from loadtest.sim.requests import CHAT, MESSAGES, RESPONSES, BadRequest, SimRequest, parse
+from loadtest.sim.stream import CUT, DROPPED, Encoder, StreamJob, Ticker
+from loadtest.sim.timeofday import NEUTRAL, SimClock, format_instant
+
+# OpenAI's error "type" (and "code") by status; Anthropic's live in wire_anthropic.
+_OPENAI_ERRORS = {
+    400: ("invalid_request_error", None),
+    401: ("invalid_request_error", "invalid_api_key"),
+    404: ("invalid_request_error", "model_not_found"),
+    429: ("tokens", "rate_limit_exceeded"),
+    500: ("server_error", None),
+    503: ("server_error", None),
+}
+
+
+class SimState:
+    """Per-worker mutable state: clock, timer, rate-limit buckets, capacity gates, counters."""
+
+    def __init__(self, cfg: SimConfig, worker: int, anchor_wall_s: float) -> None:
+        self.cfg = cfg
+        self.table = cfg.table()
+        self.worker = worker
+        self.anchor_wall_s = anchor_wall_s
+        start = cfg.sim_start or datetime.fromtimestamp(anchor_wall_s, UTC)
+        self.clock = SimClock(anchor_wall_s, start, cfg.time_warp)
+        self.ticker = Ticker()
+        self.limiters: dict[str, RateLimiter] = {}
+        self.gates: dict[str, CapacityGate] = {}
+        self.seq = 0
+        # Read once; never logged, never echoed in a response.
+        self.api_key = os.environ.get(cfg.api_key_env, "") if cfg.api_key_env else ""
+
+    def limiter(self, p: Preset, now_s: float) -> RateLimiter:
+        """The rate limiter of preset P (created on first use)."""
+        lim = self.limiters.get(p.name)
+        if lim is None:
+            lim = self.limiters[p.name] = RateLimiter(p.limits, now_s)
+        return lim
+
+    def gate(self, p: Preset) -> CapacityGate | None:
+        """The capacity gate of preset P, when it models a self-hosted server."""
+        if p.capacity is None:
+            return None
+        g = self.gates.get(p.name)
+        if g is None:
+            g = self.gates[p.name] = CapacityGate(p.capacity)
+        return g
+
+
+STATE = web.AppKey("state", SimState)
+
+
+def error_response(api: str, status: int, message: str, param: str | None = None,
+                   headers: dict[str, str] | None = None) -> web.Response:
+    """An error in the provider's own JSON shape."""
+    if api == MESSAGES:
+        body = wire_anthropic.error_body(status, message)
+    else:
+        kind, code = _OPENAI_ERRORS.get(status, ("server_error", None))
+        body = wire_chat.error_body(kind, message, param, code)
+    return web.Response(status=status, body=body, content_type="application/json",
+                        headers=headers)
+
+
+def _presented_key(request: web.Request) -> str:
+    auth = request.headers.get("authorization", "")
+    if auth.lower().startswith("bearer "):
+        return auth[7:].strip()
+    return request.headers.get("x-api-key", "")
+
+
+def _rate_headers(api: str, a: Admission, wall_s: float) -> dict[str, str]:
+    return anthropic_headers(a, wall_s) if api == MESSAGES else openai_headers(a)
+
+
+async def _handle(request: web.Request, api: str) -> web.StreamResponse:
+    st = request.app[STATE]
+    raw = await request.read()
+    wall = time.time()
+    st.seq += 1
+    ids = f"sim{st.worker}x{st.seq:08d}"
+    headers = {"x-request-id": ids, "request-id": f"req_{ids}",
+               "x-sim-time": format_instant(st.clock.at(wall))}
+    try:
+        req = parse(api, raw)
+    except BadRequest as exc:
+        return error_response(api, 400, exc.message, exc.param, headers)
+    if st.api_key and not hmac.compare_digest(_presented_key(request), st.api_key):
+        return error_response(api, 401, "Incorrect API key provided.", None, headers)
+    preset = st.table.resolve(req.model, st.cfg.strict_models)
+    if preset is None:
+        return error_response(api, 404, f"The model `{req.model}` does not exist or you do not "
+                              "have access to it.", "model", headers)
+    charge = req.input_tokens + (req.max_tokens or preset.max_output_tokens)
+    admission = st.limiter(preset, time.monotonic()).admit(charge, time.monotonic())
+    headers.update(_rate_headers(api, admission, wall))
+    if not admission.allowed:
+        return error_response(api, 429, f"Rate limit reached for {req.model} on "
+                              f"{admission.limited_by}. Please try again in "
+                              f"{admission.retry_after_s:.3f}s.", None, headers)
+    rng = random.Random(f"{st.cfg.seed}:{st.worker}:{st.seq}")
+    cond = preset.diurnal.conditions(st.clock.at(wall)) if preset.diurnal else NEUTRAL
+    plan = make_plan(preset, req, cond, rng, ids)
+    fault = choose(preset.faults, rng, wall - st.anchor_wall_s, plan.events)
+    plan = dataclasses.replace(plan, fault=fault)
+    if fault is not None and fault.kind == "http_500":
+        return error_response(api, 500, "The server had an error while processing your request.",
+                              None, headers)
+    if fault is not None and fault.kind == "overloaded":
+        return error_response(api, 529 if api == MESSAGES else 503,
+                              "Overloaded" if api == MESSAGES else
+                              "The engine is currently overloaded, please try again later.",
+                              None, headers)
+    headers["x-sim-ttft-ms"] = f"{plan.ttft_s * 1000:.3f}"
+    headers["x-sim-output-tokens"] = str(plan.output_tokens)
+    gate = st.gate(preset)
+    if gate is not None:
+        await gate.acquire()
+    gap = gap_params(preset, cond)
+    try:
+        if not req.stream:
+            return await _respond_whole(request, api, req, plan, gap, rng, gate, ids, headers)
+    finally:
+        if gate is not None and not req.stream:
+            gate.release()
+    return await _respond_stream(request, api, req, plan, gap, rng, gate, ids, headers)
+
+
+def _encoder(api: str, req: SimRequest, plan: Plan, ids: str, created: int) -> Encoder:
+    if api == CHAT:
+        return wire_chat.ChatEncoder(plan, req.model, ids, created, req.include_usage)
+    if api == RESPONSES:
+        return wire_responses.ResponsesEncoder(plan, req.model, ids, created)
+    return wire_anthropic.MessagesEncoder(plan, req.model, ids)
+
+
+async def _respond_stream(request: web.Request, api: str, req: SimRequest, plan: Plan,
+                          gap: tuple[float, float], rng: random.Random,
+                          gate: CapacityGate | None, ids: str,
+                          headers: dict[str, str]) -> web.StreamResponse:
+    st = request.app[STATE]
+    start_ns = time.perf_counter_ns()
+    resp = web.StreamResponse(status=200, headers=headers)
+    resp.content_type = "text/event-stream"
+    resp.headers["cache-control"] = "no-cache"
+    chunked = request.version >= HttpVersion11
+    if chunked:
+        resp.enable_chunked_encoding()
+    try:
+        await resp.prepare(request)
+    except BaseException:
+        if gate is not None:
+            gate.release()
+        raise
+    transport = request.transport
+    done: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    if transport is None or transport.is_closing():
+        if gate is not None:
+            gate.release()
+        return resp
+    enc = _encoder(api, req, plan, ids, int(time.time()))
+    job = StreamJob(transport, chunked, enc, plan, gap, rng, gate, start_ns,
+                    st.cfg.ping_interval_s, done)
+    st.ticker.add(job)
+    how = await done
+    if how == DROPPED:
+        resp.force_close()
+        raise ConnectionResetError("stream dropped")  # aiohttp closes without a terminator
+    if how == CUT:
+        resp.force_close()
+    await resp.write_eof()
+    return resp
+
+
+async def _respond_whole(request: web.Request, api: str, req: SimRequest, plan: Plan,
+                         gap: tuple[float, float], rng: random.Random,
+                         gate: CapacityGate | None, ids: str,
+                         headers: dict[str, str]) -> web.StreamResponse:
+    mu, sigma = gap
+    factor = gate.gap_factor() if gate is not None else 1.0
+    total = plan.ttft_s + sum(rng.lognormvariate(mu, sigma) for _ in range(plan.events - 1)) * factor
+    fault = plan.fault
+    if fault is not None and fault.kind == "stall":
+        total += fault.stall_s
+    await asyncio.sleep(total)
+    created = int(time.time())
+    if fault is not None and fault.kind == "stream_error":
+        return error_response(api, 500, "The server had an error while processing your request.",
+                              None, headers)
+    if fault is not None and fault.kind == "disconnect":
+        raise ConnectionResetError("connection dropped")
+    if api == CHAT:
+        body = wire_chat.body(plan, req.model, ids, created)
+    elif api == RESPONSES:
+        body = wire_responses.body(plan, req.model, ids, created)
+    else:
+        body = wire_anthropic.body(plan, req.model, ids)
+    if fault is not None and fault.kind == "malformed":
+        body = body[: len(body) // 2]
+    return web.Response(body=body, content_type="application/json", headers=headers)
+
+
+async def _models(request: web.Request) -> web.Response:
+    st = request.app[STATE]
+    created = int(st.anchor_wall_s)
+    if "anthropic-version" in request.headers:
+        data = [{"type": "model", "id": n, "display_name": n,
+                 "created_at": "2024-10-22T00:00:00Z"} for n in st.table.names()]
+        return web.json_response({"data": data, "has_more": False,
+                                  "first_id": data[0]["id"], "last_id": data[-1]["id"]})
+    data2 = [{"id": n, "object": "model", "created": created, "owned_by": p.provider}
+             for n, p in st.table.presets.items()]
+    return web.json_response({"object": "list", "data": data2})
+
+
+async def _info(request: web.Request) -> web.Response:
+    st = request.app[STATE]
+    return web.json_response({
+        "worker": st.worker, "pid": os.getpid(), "seed": st.cfg.seed,
+        "time_warp": st.cfg.time_warp, "sim_time": format_instant(st.clock.at(time.time())),
+        "presets": st.table.names(), "active_streams": len(st.ticker), "requests": st.seq,
+    })
+
+
+def make_app(cfg: SimConfig, worker: int = 0, anchor_wall_s: float | None = None) -> web.Application:
+    """The simulator app for one worker process."""
+    app = web.Application(client_max_size=64 * 1024 * 1024)
+    app[STATE] = SimState(cfg, worker, time.time() if anchor_wall_s is None else anchor_wall_s)
+
+    async def chat(r: web.Request) -> web.StreamResponse:
+        return await _handle(r, CHAT)
+
+    async def responses(r: web.Request) -> web.StreamResponse:
+        return await _handle(r, RESPONSES)
+
+    async def messages(r: web.Request) -> web.StreamResponse:
+        return await _handle(r, MESSAGES)
+
+    app.router.add_post("/v1/chat/completions", chat)
+    app.router.add_post("/v1/responses", responses)
+    app.router.add_post("/v1/messages", messages)
+    app.router.add_get("/v1/models", _models)
+    app.router.add_get("/sim/info", _info)
+    return app

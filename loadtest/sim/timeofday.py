@@ -1,0 +1,97 @@
+"""Simulated clock (time warp) and diurnal latency profiles by hour of day."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+WEEKDAYS = (0, 1, 2, 3, 4)  # Monday=0, as datetime.weekday() counts
+
+
+@dataclass(frozen=True)
+class Conditions:
+    """Multipliers in force at one instant: on the TTFT median, on the tail (sigma), on speed."""
+
+    ttft: float = 1.0
+    tail: float = 1.0
+    speed: float = 1.0
+
+
+NEUTRAL = Conditions()
+
+
+def business_hours(peak: float, start: int = 9, end: int = 17) -> tuple[float, ...]:
+    """24 hourly multipliers: PEAK for hours [start, end), 1.0 elsewhere.
+
+    A step, not a smooth curve, on purpose: the injected peak/off-peak ratio stays
+    well defined, so a report that recovers it can be checked against it.
+    """
+    return tuple(peak if start <= h < end else 1.0 for h in range(24))
+
+
+FLAT = tuple(1.0 for _ in range(24))
+
+
+@dataclass(frozen=True)
+class Diurnal:
+    """Hour-of-day multipliers in a named time zone, applied on the given weekdays only."""
+
+    tz: str = "America/New_York"
+    days: tuple[int, ...] = WEEKDAYS
+    ttft: tuple[float, ...] = FLAT
+    tail: tuple[float, ...] = FLAT
+    speed: tuple[float, ...] = FLAT
+
+    def conditions(self, instant: datetime) -> Conditions:
+        """The multipliers at INSTANT (an aware datetime)."""
+        local = instant.astimezone(zone(self.tz))
+        if local.weekday() not in self.days:
+            return NEUTRAL
+        h = local.hour
+        return Conditions(self.ttft[h], self.tail[h], self.speed[h])
+
+
+@lru_cache(maxsize=64)
+def zone(name: str) -> ZoneInfo:
+    """ZoneInfo by IANA name; ValueError with the name when unknown."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {name!r}") from None
+
+
+@dataclass(frozen=True)
+class SimClock:
+    """Maps real wall-clock seconds to a simulated instant.
+
+    sim = sim_start + (wall - anchor_wall) * warp. Every worker process gets the same
+    anchor, so they agree on the simulated time without talking to each other.
+    """
+
+    anchor_wall_s: float
+    sim_start: datetime = field(default_factory=lambda: datetime.now(UTC))
+    warp: float = 1.0
+
+    def at(self, wall_s: float) -> datetime:
+        """The simulated instant (UTC) at real wall time WALL_S."""
+        return self.sim_start + timedelta(seconds=(wall_s - self.anchor_wall_s) * self.warp)
+
+    def wall_for(self, instant: datetime) -> float:
+        """The real wall time at which the simulated clock reads INSTANT."""
+        return self.anchor_wall_s + (instant - self.sim_start).total_seconds() / self.warp
+
+
+def parse_instant(text: str) -> datetime:
+    """ISO 8601 instant; naive values are taken as UTC. ValueError names the text."""
+    try:
+        dt = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"not an ISO 8601 instant: {text!r}") from None
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+def format_instant(dt: datetime) -> str:
+    """UTC ISO 8601 with milliseconds and a Z, as sent in the x-sim-time header."""
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
