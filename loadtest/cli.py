@@ -26,20 +26,32 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="loadtest", description=__doc__)
     p.add_argument("--version", action="version", version=f"loadtest {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    m = sub.add_parser("mock", help="run the built-in provider simulator",
-                       description="Serve OpenAI- and Anthropic-compatible streaming APIs with "
-                       "realistic latency, time of day, rate limits and faults.",
-                       epilog=MOCK_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    m = sub.add_parser(
+        "mock",
+        help="run the built-in provider simulator",
+        description="Serve OpenAI- and Anthropic-compatible streaming APIs with "
+        "realistic latency, time of day, rate limits and faults.",
+        epilog=MOCK_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     m.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     m.add_argument("--port", type=int, default=0, help="port; 0 picks a free one (default 0)")
     m.add_argument("--config", metavar="TOML", help="simulator config: presets, limits, faults")
     m.add_argument("--seed", type=int, help="seed for every random draw (default 0)")
-    m.add_argument("--time-warp", type=float, metavar="X",
-                   help="simulated seconds per real second (1440 = a day per minute)")
-    m.add_argument("--sim-start", metavar="ISO",
-                   help="simulated instant at start (default: now), e.g. 2026-11-23T09:00-05:00")
-    m.add_argument("--workers", type=int, default=1,
-                   help="worker processes sharing the port (default 1)")
+    m.add_argument(
+        "--time-warp",
+        type=float,
+        metavar="X",
+        help="simulated seconds per real second (1440 = a day per minute)",
+    )
+    m.add_argument(
+        "--sim-start",
+        metavar="ISO",
+        help="simulated instant at start (default: now), e.g. 2026-11-23T09:00-05:00",
+    )
+    m.add_argument(
+        "--workers", type=int, default=1, help="worker processes sharing the port (default 1)"
+    )
     return p
 
 
@@ -51,20 +63,24 @@ def _mock(args: argparse.Namespace) -> int:
         raise ConfigError(f"--workers: expected an integer >= 1, got {args.workers}")
     if not 0 <= args.port <= 65535:
         raise ConfigError(f"--port: expected 0-65535, got {args.port}")
-    cfg = load_config(args.config, seed=args.seed, time_warp=args.time_warp,
-                      sim_start=args.sim_start)
+    cfg = load_config(
+        args.config, seed=args.seed, time_warp=args.time_warp, sim_start=args.sim_start
+    )
 
     def ready(url: str) -> None:
         warp = f", time warp {cfg.time_warp:g}x" if cfg.time_warp != 1 else ""
-        print(f"loadtest mock listening on {url} ({args.workers} worker"
-              f"{'s' if args.workers > 1 else ''}, seed {cfg.seed}{warp}); Ctrl-C stops",
-              flush=True)
+        print(
+            f"loadtest mock listening on {url} ({args.workers} worker"
+            f"{'s' if args.workers > 1 else ''}, seed {cfg.seed}{warp}); Ctrl-C stops",
+            flush=True,
+        )
 
     try:
         serve(cfg, args.host, args.port, args.workers, ready)
     except OSError as exc:
-        raise ConfigError(f"--host/--port: cannot listen on {args.host}:{args.port} "
-                          f"({exc.strerror})") from None
+        raise ConfigError(
+            f"--host/--port: cannot listen on {args.host}:{args.port} ({exc.strerror})"
+        ) from None
     except KeyboardInterrupt:
         pass
     return 0

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +58,9 @@ class Table:
         """All keys of this table (does not consume them)."""
         return list(self.data)
 
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self.data))
+
     def raw(self, key: str) -> Any:
         """The value of KEY, consumed, without a type check."""
         self._seen.add(key)
@@ -79,11 +82,7 @@ class Table:
         if isinstance(v, bool) or not isinstance(v, int | float):
             raise self.error(key, "a number", v)
         bounds = _bounds_text(min, max, positive)
-        if (
-            (positive and v <= 0)
-            or (min is not None and v < min)
-            or (max is not None and v > max)
-        ):
+        if (positive and v <= 0) or (min is not None and v < min) or (max is not None and v > max):
             raise self.error(key, f"a number {bounds}", v)
         return float(v)
 

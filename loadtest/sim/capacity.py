@@ -1,4 +1,4 @@
-"""Capacity model for self-hosted servers: a bounded batch, a FIFO queue, slower decode per stream."""
+"""Capacity model for self-hosted servers: a bounded batch, a FIFO queue, slower decode."""
 
 from __future__ import annotations
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from loadtest.config_reader import ConfigError, Table, load_toml
 from loadtest.sim.capacity import Capacity
-from loadtest.sim.faults import FAULT_KINDS, FaultWindow, Faults
+from loadtest.sim.faults import FAULT_KINDS, Faults, FaultWindow
 from loadtest.sim.presets import BUILTIN, Preset, PresetTable, builtin_table
 from loadtest.sim.ratelimit import Limits
 from loadtest.sim.timeofday import Diurnal, business_hours, parse_instant, zone
@@ -108,7 +108,7 @@ def _presets(models: Table | None) -> tuple[Preset, ...]:
             each = Table(everyone.data, everyone.file, everyone.path)
             out[name] = _apply(p, each)
             each.finish()
-    for name in models.keys():
+    for name in models:
         if name == "*":
             continue
         t = models.table(name)
@@ -140,16 +140,20 @@ def _apply(p: Preset, t: Table) -> Preset:
             changes[key] = t.string(key, "")
     p = dataclasses.replace(p, **changes)  # type: ignore[arg-type]
     if p.ttft_p95_ms <= p.ttft_median_ms:
-        raise t.error("ttft_p95_ms", f"a value above ttft_median_ms ({p.ttft_median_ms:g})",
-                      p.ttft_p95_ms)
+        raise t.error(
+            "ttft_p95_ms", f"a value above ttft_median_ms ({p.ttft_median_ms:g})", p.ttft_p95_ms
+        )
     if (d := t.table("diurnal")) is not None:
         p = dataclasses.replace(p, diurnal=_diurnal(d, p.diurnal))
     if (c := t.table("capacity")) is not None:
         p = dataclasses.replace(p, capacity=_capacity(c))
     if (lim := t.table("limits")) is not None:
         p = dataclasses.replace(
-            p, limits=Limits(lim.integer("rpm", p.limits.rpm, min=0),
-                             lim.integer("tpm", p.limits.tpm, min=0)))
+            p,
+            limits=Limits(
+                lim.integer("rpm", p.limits.rpm, min=0), lim.integer("tpm", p.limits.tpm, min=0)
+            ),
+        )
         lim.finish()
     if (f := t.table("faults")) is not None:
         p = dataclasses.replace(p, faults=_faults(f, p.faults))
@@ -176,8 +180,12 @@ def _diurnal(t: Table, current: Diurnal | None) -> Diurnal | None:
     hours = (9, 17)
     if t.has("peak_hours"):
         raw = t.raw("peak_hours")
-        if (not isinstance(raw, list) or len(raw) != 2
-                or not all(isinstance(x, int) and 0 <= x <= 24 for x in raw) or raw[0] >= raw[1]):
+        if (
+            not isinstance(raw, list)
+            or len(raw) != 2
+            or not all(isinstance(x, int) and 0 <= x <= 24 for x in raw)
+            or raw[0] >= raw[1]
+        ):
             raise t.error("peak_hours", "[start, end] hours with 0 <= start < end <= 24", raw)
         hours = (raw[0], raw[1])
     for name in ("ttft", "tail", "speed"):
@@ -211,13 +219,15 @@ def _faults(t: Table, current: Faults) -> Faults:
         kind = w.string("kind", "", choices=FAULT_KINDS)
         if not kind:
             raise w.error("kind", "one of " + ", ".join(FAULT_KINDS))
-        windows.append(FaultWindow(
-            kind,
-            w.number("start_s", 0.0, min=0),
-            w.number("duration_s", 1.0, positive=True),
-            w.number("rate", 1.0, min=0, max=1),
-            w.number("stall_s", 0.0, positive=True) if w.has("stall_s") else None,
-        ))
+        windows.append(
+            FaultWindow(
+                kind,
+                w.number("start_s", 0.0, min=0),
+                w.number("duration_s", 1.0, positive=True),
+                w.number("rate", 1.0, min=0, max=1),
+                w.number("stall_s", 0.0, positive=True) if w.has("stall_s") else None,
+            )
+        )
         w.finish()
     t.finish()
     return Faults(**rates, stall_s=stall_s, windows=tuple(windows))

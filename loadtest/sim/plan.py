@@ -65,7 +65,9 @@ def sample_length(preset: Preset, req: SimRequest, rng: random.Random, cap: int)
     """Output length and finish reason: the length distribution clipped at CAP."""
     if req.ignore_eos:
         return cap, "length"
-    n = max(1, round(rng.lognormvariate(math.log(preset.output_median_tokens), preset.output_sigma)))
+    n = max(
+        1, round(rng.lognormvariate(math.log(preset.output_median_tokens), preset.output_sigma))
+    )
     n = max(n, req.min_tokens)
     return (cap, "length") if n >= cap else (n, "stop")
 

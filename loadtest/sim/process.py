@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import multiprocessing as mp
 import multiprocessing.synchronize
 import os
@@ -47,8 +48,17 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
     return uvloop.new_event_loop()
 
 
-async def _serve(cfg: SimConfig, sock: socket.socket, worker: int, anchor: float,
-                 ready: Callable[[], None]) -> None:
+FULL_GC_PERIOD_S = 60.0
+
+
+def _periodic_full_gc(loop: asyncio.AbstractEventLoop) -> None:
+    gc.collect()
+    loop.call_later(FULL_GC_PERIOD_S, _periodic_full_gc, loop)
+
+
+async def _serve(
+    cfg: SimConfig, sock: socket.socket, worker: int, anchor: float, ready: Callable[[], None]
+) -> None:
     app = make_app(cfg, worker, anchor)
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
     await runner.setup()
@@ -57,13 +67,23 @@ async def _serve(cfg: SimConfig, sock: socket.socket, worker: int, anchor: float
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    # Objects from imports and set-up live for the whole run; freezing them keeps the
+    # collector from rescanning them. Full collections, which showed as 20-40 ms pauses
+    # (gap P99) under load, run on a fixed period instead of whenever counts say so.
+    gc.collect()
+    gc.freeze()
+    gen0, gen1, _ = gc.get_threshold()
+    gc.set_threshold(gen0, gen1, 1_000_000)
+    full_gc = loop.call_later(FULL_GC_PERIOD_S, _periodic_full_gc, loop)
     ready()
     await stop.wait()
+    full_gc.cancel()
     await runner.cleanup()
 
 
-def run_worker(cfg: SimConfig, host: str, port: int, worker: int, anchor: float,
-               ready: Callable[[], None]) -> None:
+def run_worker(
+    cfg: SimConfig, host: str, port: int, worker: int, anchor: float, ready: Callable[[], None]
+) -> None:
     """Serve on HOST:PORT (SO_REUSEPORT) until SIGINT or SIGTERM."""
     sock = bind_socket(host, port)
     sock.listen(4096)
@@ -72,14 +92,16 @@ def run_worker(cfg: SimConfig, host: str, port: int, worker: int, anchor: float,
         runner.run(_serve(cfg, sock, worker, anchor, ready))
 
 
-def _child(cfg: SimConfig, host: str, port: int, worker: int, anchor: float,
-           ready: mp.synchronize.Event) -> None:
+def _child(
+    cfg: SimConfig, host: str, port: int, worker: int, anchor: float, ready: mp.synchronize.Event
+) -> None:
     with contextlib.suppress(KeyboardInterrupt):
         run_worker(cfg, host, port, worker, anchor, ready.set)
 
 
-def serve(cfg: SimConfig, host: str, port: int, workers: int,
-          on_ready: Callable[[str], None]) -> None:
+def serve(
+    cfg: SimConfig, host: str, port: int, workers: int, on_ready: Callable[[str], None]
+) -> None:
     """Run WORKERS processes on one port; call ON_READY(base_url) once all accept; block.
 
     The parent keeps a bound, non-listening socket with SO_REUSEPORT: it holds an
@@ -96,8 +118,10 @@ def serve(cfg: SimConfig, host: str, port: int, workers: int,
         return
     ctx = mp.get_context("spawn")
     events = [ctx.Event() for _ in range(workers)]
-    procs = [ctx.Process(target=_child, args=(cfg, host, port, i, anchor, events[i]), daemon=True)
-             for i in range(workers)]
+    procs = [
+        ctx.Process(target=_child, args=(cfg, host, port, i, anchor, events[i]), daemon=True)
+        for i in range(workers)
+    ]
     for p in procs:
         p.start()
     try:
@@ -146,8 +170,18 @@ class Simulator:
         env: dict[str, str] | None = None,
         start_timeout_s: float = 30.0,
     ) -> None:
-        args = [sys.executable, "-m", "loadtest", "mock", "--host", host, "--port", "0",
-                "--workers", str(workers)]
+        args = [
+            sys.executable,
+            "-m",
+            "loadtest",
+            "mock",
+            "--host",
+            host,
+            "--port",
+            "0",
+            "--workers",
+            str(workers),
+        ]
         if config is not None:
             args += ["--config", str(config)]
         if seed is not None:
@@ -164,19 +198,26 @@ class Simulator:
         self.base_url = ""
 
     @property
+    def pid(self) -> int:
+        """Process id of the simulator (its parent process when it runs several workers)."""
+        return self._proc.pid if self._proc is not None else 0
+
+    @property
     def openai_base_url(self) -> str:
         """Base URL for the openai SDK (ends in /v1)."""
         return self.base_url + "/v1"
 
     def start(self) -> Simulator:
         """Start the subprocess and wait until it accepts connections."""
-        proc = self._proc = subprocess.Popen(self._args, stdout=subprocess.PIPE,
-                                             stderr=subprocess.PIPE, text=True, env=self._env)
+        proc = self._proc = subprocess.Popen(
+            self._args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=self._env
+        )
         first: queue.Queue[str] = queue.Queue()
         # Both pipes are drained for the life of the process so it never blocks on a full pipe.
         threading.Thread(target=_drain, args=(proc.stdout, first.put), daemon=True).start()
-        threading.Thread(target=_drain, args=(proc.stderr, self._stderr.append),
-                         daemon=True).start()
+        threading.Thread(
+            target=_drain, args=(proc.stderr, self._stderr.append), daemon=True
+        ).start()
         try:
             line = first.get(timeout=self._timeout)
         except queue.Empty:
@@ -204,8 +245,12 @@ class Simulator:
     def __enter__(self) -> Simulator:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.stop()
 
 

@@ -82,9 +82,14 @@ def _chat(body: dict[str, Any], common: dict[str, Any]) -> SimRequest:
     if opts is not None and not isinstance(opts, dict):
         raise BadRequest("stream_options", "'stream_options' must be an object.")
     if opts and not common["stream"]:
-        raise BadRequest("stream_options", "'stream_options' is only allowed when 'stream' is true.")
-    tools = _tools(body, lambda t: (t.get("function") or {}).get("name"),
-                   lambda t: (t.get("function") or {}).get("parameters"))
+        raise BadRequest(
+            "stream_options", "'stream_options' is only allowed when 'stream' is true."
+        )
+    tools = _tools(
+        body,
+        lambda t: (t.get("function") or {}).get("name"),
+        lambda t: (t.get("function") or {}).get("parameters"),
+    )
     choice = body.get("tool_choice", "auto")
     if isinstance(choice, dict):
         choice = (choice.get("function") or {}).get("name") or "required"
@@ -114,8 +119,9 @@ def _responses(body: dict[str, Any], common: dict[str, Any]) -> SimRequest:
     return SimRequest(
         RESPONSES,
         max_tokens=_int(body, "max_output_tokens", None, minimum=16),
-        input_tokens=count_input_tokens(items, system=body.get("instructions"),
-                                        tools=body.get("tools")),
+        input_tokens=count_input_tokens(
+            items, system=body.get("instructions"), tools=body.get("tools")
+        ),
         tools=tools,
         tool_choice=str(choice),
         **common,
@@ -138,13 +144,16 @@ def _messages(body: dict[str, Any], common: dict[str, Any]) -> SimRequest:
         if budget is None:
             raise BadRequest("thinking.budget_tokens", "thinking.budget_tokens: Field required")
         if budget >= max_tokens:
-            raise BadRequest("thinking.budget_tokens",
-                             "`max_tokens` must be greater than `thinking.budget_tokens`")
+            raise BadRequest(
+                "thinking.budget_tokens",
+                "`max_tokens` must be greater than `thinking.budget_tokens`",
+            )
     return SimRequest(
         MESSAGES,
         max_tokens=max_tokens,
-        input_tokens=count_input_tokens(messages, system=body.get("system"),
-                                        tools=body.get("tools")),
+        input_tokens=count_input_tokens(
+            messages, system=body.get("system"), tools=body.get("tools")
+        ),
         tools=tools,
         tool_choice=tool_choice,
         thinking_budget=budget,

@@ -1,8 +1,9 @@
-"""The simulator's aiohttp application: routes, admission (auth, model, limits, faults), responses."""
+"""The simulator's aiohttp app: routes, admission (auth, model, limits, faults), responses."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import hmac
 import os
@@ -72,16 +73,20 @@ class SimState:
 STATE = web.AppKey("state", SimState)
 
 
-def error_response(api: str, status: int, message: str, param: str | None = None,
-                   headers: dict[str, str] | None = None) -> web.Response:
+def error_response(
+    api: str,
+    status: int,
+    message: str,
+    param: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> web.Response:
     """An error in the provider's own JSON shape."""
     if api == MESSAGES:
         body = wire_anthropic.error_body(status, message)
     else:
         kind, code = _OPENAI_ERRORS.get(status, ("server_error", None))
         body = wire_chat.error_body(kind, message, param, code)
-    return web.Response(status=status, body=body, content_type="application/json",
-                        headers=headers)
+    return web.Response(status=status, body=body, content_type="application/json", headers=headers)
 
 
 def _presented_key(request: web.Request) -> str:
@@ -101,8 +106,11 @@ async def _handle(request: web.Request, api: str) -> web.StreamResponse:
     wall = time.time()
     st.seq += 1
     ids = f"sim{st.worker}x{st.seq:08d}"
-    headers = {"x-request-id": ids, "request-id": f"req_{ids}",
-               "x-sim-time": format_instant(st.clock.at(wall))}
+    headers = {
+        "x-request-id": ids,
+        "request-id": f"req_{ids}",
+        "x-sim-time": format_instant(st.clock.at(wall)),
+    }
     try:
         req = parse(api, raw)
     except BadRequest as exc:
@@ -111,28 +119,45 @@ async def _handle(request: web.Request, api: str) -> web.StreamResponse:
         return error_response(api, 401, "Incorrect API key provided.", None, headers)
     preset = st.table.resolve(req.model, st.cfg.strict_models)
     if preset is None:
-        return error_response(api, 404, f"The model `{req.model}` does not exist or you do not "
-                              "have access to it.", "model", headers)
+        return error_response(
+            api,
+            404,
+            f"The model `{req.model}` does not exist or you do not have access to it.",
+            "model",
+            headers,
+        )
     charge = req.input_tokens + (req.max_tokens or preset.max_output_tokens)
     admission = st.limiter(preset, time.monotonic()).admit(charge, time.monotonic())
     headers.update(_rate_headers(api, admission, wall))
     if not admission.allowed:
-        return error_response(api, 429, f"Rate limit reached for {req.model} on "
-                              f"{admission.limited_by}. Please try again in "
-                              f"{admission.retry_after_s:.3f}s.", None, headers)
+        return error_response(
+            api,
+            429,
+            f"Rate limit reached for {req.model} on "
+            f"{admission.limited_by}. Please try again in "
+            f"{admission.retry_after_s:.3f}s.",
+            None,
+            headers,
+        )
     rng = random.Random(f"{st.cfg.seed}:{st.worker}:{st.seq}")
     cond = preset.diurnal.conditions(st.clock.at(wall)) if preset.diurnal else NEUTRAL
     plan = make_plan(preset, req, cond, rng, ids)
     fault = choose(preset.faults, rng, wall - st.anchor_wall_s, plan.events)
     plan = dataclasses.replace(plan, fault=fault)
     if fault is not None and fault.kind == "http_500":
-        return error_response(api, 500, "The server had an error while processing your request.",
-                              None, headers)
+        return error_response(
+            api, 500, "The server had an error while processing your request.", None, headers
+        )
     if fault is not None and fault.kind == "overloaded":
-        return error_response(api, 529 if api == MESSAGES else 503,
-                              "Overloaded" if api == MESSAGES else
-                              "The engine is currently overloaded, please try again later.",
-                              None, headers)
+        return error_response(
+            api,
+            529 if api == MESSAGES else 503,
+            "Overloaded"
+            if api == MESSAGES
+            else "The engine is currently overloaded, please try again later.",
+            None,
+            headers,
+        )
     headers["x-sim-ttft-ms"] = f"{plan.ttft_s * 1000:.3f}"
     headers["x-sim-output-tokens"] = str(plan.output_tokens)
     gate = st.gate(preset)
@@ -156,10 +181,17 @@ def _encoder(api: str, req: SimRequest, plan: Plan, ids: str, created: int) -> E
     return wire_anthropic.MessagesEncoder(plan, req.model, ids)
 
 
-async def _respond_stream(request: web.Request, api: str, req: SimRequest, plan: Plan,
-                          gap: tuple[float, float], rng: random.Random,
-                          gate: CapacityGate | None, ids: str,
-                          headers: dict[str, str]) -> web.StreamResponse:
+async def _respond_stream(
+    request: web.Request,
+    api: str,
+    req: SimRequest,
+    plan: Plan,
+    gap: tuple[float, float],
+    rng: random.Random,
+    gate: CapacityGate | None,
+    ids: str,
+    headers: dict[str, str],
+) -> web.StreamResponse:
     st = request.app[STATE]
     start_ns = time.perf_counter_ns()
     resp = web.StreamResponse(status=200, headers=headers)
@@ -170,6 +202,10 @@ async def _respond_stream(request: web.Request, api: str, req: SimRequest, plan:
         resp.enable_chunked_encoding()
     try:
         await resp.prepare(request)
+    except ConnectionError:  # the client left before the headers went out
+        if gate is not None:
+            gate.release()
+        return resp
     except BaseException:
         if gate is not None:
             gate.release()
@@ -181,36 +217,51 @@ async def _respond_stream(request: web.Request, api: str, req: SimRequest, plan:
             gate.release()
         return resp
     enc = _encoder(api, req, plan, ids, int(time.time()))
-    job = StreamJob(transport, chunked, enc, plan, gap, rng, gate, start_ns,
-                    st.cfg.ping_interval_s, done)
+    job = StreamJob(
+        transport, chunked, enc, plan, gap, rng, gate, start_ns, st.cfg.ping_interval_s, done
+    )
     st.ticker.add(job)
     how = await done
     if how == DROPPED:
-        resp.force_close()
-        raise ConnectionResetError("stream dropped")  # aiohttp closes without a terminator
+        # The socket is closed; aiohttp's own write_eof then fails with a ConnectionError,
+        # which it treats as a client disconnect (quietly), so just hand the response back.
+        return resp
     if how == CUT:
         resp.force_close()
-    await resp.write_eof()
+    with contextlib.suppress(ConnectionError):  # the client left after the last event
+        await resp.write_eof()
     return resp
 
 
-async def _respond_whole(request: web.Request, api: str, req: SimRequest, plan: Plan,
-                         gap: tuple[float, float], rng: random.Random,
-                         gate: CapacityGate | None, ids: str,
-                         headers: dict[str, str]) -> web.StreamResponse:
+async def _respond_whole(
+    request: web.Request,
+    api: str,
+    req: SimRequest,
+    plan: Plan,
+    gap: tuple[float, float],
+    rng: random.Random,
+    gate: CapacityGate | None,
+    ids: str,
+    headers: dict[str, str],
+) -> web.StreamResponse:
     mu, sigma = gap
     factor = gate.gap_factor() if gate is not None else 1.0
-    total = plan.ttft_s + sum(rng.lognormvariate(mu, sigma) for _ in range(plan.events - 1)) * factor
+    total = (
+        plan.ttft_s + sum(rng.lognormvariate(mu, sigma) for _ in range(plan.events - 1)) * factor
+    )
     fault = plan.fault
     if fault is not None and fault.kind == "stall":
         total += fault.stall_s
     await asyncio.sleep(total)
     created = int(time.time())
     if fault is not None and fault.kind == "stream_error":
-        return error_response(api, 500, "The server had an error while processing your request.",
-                              None, headers)
+        return error_response(
+            api, 500, "The server had an error while processing your request.", None, headers
+        )
     if fault is not None and fault.kind == "disconnect":
-        raise ConnectionResetError("connection dropped")
+        if request.transport is not None:
+            request.transport.close()  # aiohttp sees a client disconnect and stays quiet
+        return web.Response(status=200)
     if api == CHAT:
         body = wire_chat.body(plan, req.model, ids, created)
     elif api == RESPONSES:
@@ -226,25 +277,40 @@ async def _models(request: web.Request) -> web.Response:
     st = request.app[STATE]
     created = int(st.anchor_wall_s)
     if "anthropic-version" in request.headers:
-        data = [{"type": "model", "id": n, "display_name": n,
-                 "created_at": "2024-10-22T00:00:00Z"} for n in st.table.names()]
-        return web.json_response({"data": data, "has_more": False,
-                                  "first_id": data[0]["id"], "last_id": data[-1]["id"]})
-    data2 = [{"id": n, "object": "model", "created": created, "owned_by": p.provider}
-             for n, p in st.table.presets.items()]
+        data = [
+            {"type": "model", "id": n, "display_name": n, "created_at": "2024-10-22T00:00:00Z"}
+            for n in st.table.names()
+        ]
+        return web.json_response(
+            {"data": data, "has_more": False, "first_id": data[0]["id"], "last_id": data[-1]["id"]}
+        )
+    data2 = [
+        {"id": n, "object": "model", "created": created, "owned_by": p.provider}
+        for n, p in st.table.presets.items()
+    ]
     return web.json_response({"object": "list", "data": data2})
 
 
 async def _info(request: web.Request) -> web.Response:
     st = request.app[STATE]
-    return web.json_response({
-        "worker": st.worker, "pid": os.getpid(), "seed": st.cfg.seed,
-        "time_warp": st.cfg.time_warp, "sim_time": format_instant(st.clock.at(time.time())),
-        "presets": st.table.names(), "active_streams": len(st.ticker), "requests": st.seq,
-    })
+    return web.json_response(
+        {
+            "worker": st.worker,
+            "pid": os.getpid(),
+            "seed": st.cfg.seed,
+            "time_warp": st.cfg.time_warp,
+            "sim_time": format_instant(st.clock.at(time.time())),
+            "presets": st.table.names(),
+            "active_streams": len(st.ticker),
+            "requests": st.seq,
+            "timer": st.ticker.stats(),
+        }
+    )
 
 
-def make_app(cfg: SimConfig, worker: int = 0, anchor_wall_s: float | None = None) -> web.Application:
+def make_app(
+    cfg: SimConfig, worker: int = 0, anchor_wall_s: float | None = None
+) -> web.Application:
     """The simulator app for one worker process."""
     app = web.Application(client_max_size=64 * 1024 * 1024)
     app[STATE] = SimState(cfg, worker, time.time() if anchor_wall_s is None else anchor_wall_s)

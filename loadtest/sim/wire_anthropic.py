@@ -33,12 +33,16 @@ def _event(name: bytes, payload: bytes) -> bytes:
 
 
 def _usage(plan: Plan, output_tokens: int) -> dict[str, Any]:
-    return {"input_tokens": plan.input_tokens, "output_tokens": output_tokens,
-            "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}
+    return {
+        "input_tokens": plan.input_tokens,
+        "output_tokens": output_tokens,
+        "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": 0,
+    }
 
 
 class MessagesEncoder:
-    """Events for one streamed message: an optional thinking block, then a text or tool_use block."""
+    """Events for one streamed message: optional thinking block, then a text or tool_use block."""
 
     def __init__(self, plan: Plan, model: str, ids: str) -> None:
         self.plan = plan
@@ -48,9 +52,16 @@ class MessagesEncoder:
         self._content_index = 1 if plan.reasoning else 0
         self._delta_head = {}
         for index, kind in ((0, b"thinking_delta"), (self._content_index, self._content_kind())):
-            self._delta_head[kind] = (b'event: content_block_delta\ndata: {"type":"content_block_delta",'
-                                      b'"index":' + str(index).encode() + b',"delta":{"type":"'
-                                      + kind + b'","' + _FIELD[kind] + b'":')
+            self._delta_head[kind] = (
+                b'event: content_block_delta\ndata: {"type":"content_block_delta",'
+                b'"index":'
+                + str(index).encode()
+                + b',"delta":{"type":"'
+                + kind
+                + b'","'
+                + _FIELD[kind]
+                + b'":'
+            )
 
     def _content_kind(self) -> bytes:
         return b"input_json_delta" if self.plan.tool is not None else b"text_delta"
@@ -59,21 +70,36 @@ class MessagesEncoder:
         if reasoning:
             block: dict[str, Any] = {"type": "thinking", "thinking": "", "signature": ""}
         elif self.plan.tool is not None:
-            block = {"type": "tool_use", "id": f"toolu_{self.ids}", "name": self.plan.tool.name,
-                     "input": {}}
+            block = {
+                "type": "tool_use",
+                "id": f"toolu_{self.ids}",
+                "name": self.plan.tool.name,
+                "input": {},
+            }
         else:
             block = {"type": "text", "text": ""}
-        return _event(b"content_block_start", _dumps(
-            {"type": "content_block_start", "index": index, "content_block": block}))
+        return _event(
+            b"content_block_start",
+            _dumps({"type": "content_block_start", "index": index, "content_block": block}),
+        )
 
     def preamble(self) -> bytes:
         """message_start, the first content_block_start and a ping, as the API opens a stream."""
-        message = {"id": f"msg_{self.ids}", "type": "message", "role": "assistant",
-                   "model": self.model, "content": [], "stop_reason": None,
-                   "stop_sequence": None, "usage": _usage(self.plan, 1)}
-        return (_event(b"message_start", _dumps({"type": "message_start", "message": message}))
-                + self._block_start(0, bool(self.plan.reasoning))
-                + self.ping())
+        message: dict[str, Any] = {
+            "id": f"msg_{self.ids}",
+            "type": "message",
+            "role": "assistant",
+            "model": self.model,
+            "content": [],
+            "stop_reason": None,
+            "stop_sequence": None,
+            "usage": _usage(self.plan, 1),
+        }
+        return (
+            _event(b"message_start", _dumps({"type": "message_start", "message": message}))
+            + self._block_start(0, bool(self.plan.reasoning))
+            + self.ping()
+        )
 
     def event(self, i: int) -> bytes:
         """content_block_delta for event I, closing the thinking block where the content starts."""
@@ -87,10 +113,16 @@ class MessagesEncoder:
         return delta
 
     def _close_thinking(self) -> bytes:
-        sig = _dumps({"type": "content_block_delta", "index": 0,
-                      "delta": {"type": "signature_delta", "signature": f"sig_{self.ids}"}})
-        return (_event(b"content_block_delta", sig)
-                + _event(b"content_block_stop", b'{"type":"content_block_stop","index":0}'))
+        sig = _dumps(
+            {
+                "type": "content_block_delta",
+                "index": 0,
+                "delta": {"type": "signature_delta", "signature": f"sig_{self.ids}"},
+            }
+        )
+        return _event(b"content_block_delta", sig) + _event(
+            b"content_block_stop", b'{"type":"content_block_stop","index":0}'
+        )
 
     def finish(self) -> bytes:
         """content_block_stop, message_delta with the final usage, message_stop."""
@@ -99,11 +131,19 @@ class MessagesEncoder:
         if not p.content and p.reasoning:
             out += self._close_thinking() + self._block_start(self._content_index, False)
         stop = _dumps({"type": "content_block_stop", "index": self._content_index})
-        delta = _dumps({"type": "message_delta",
-                        "delta": {"stop_reason": STOP_REASONS[p.finish], "stop_sequence": None},
-                        "usage": _usage(p, p.output_tokens)})
-        return (out + _event(b"content_block_stop", stop) + _event(b"message_delta", delta)
-                + _event(b"message_stop", b'{"type":"message_stop"}'))
+        delta = _dumps(
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": STOP_REASONS[p.finish], "stop_sequence": None},
+                "usage": _usage(p, p.output_tokens),
+            }
+        )
+        return (
+            out
+            + _event(b"content_block_stop", stop)
+            + _event(b"message_delta", delta)
+            + _event(b"message_stop", b'{"type":"message_stop"}')
+        )
 
     def error_event(self) -> bytes:
         """An in-stream error event (the API sends overloaded_error this way)."""
@@ -118,20 +158,40 @@ class MessagesEncoder:
         return b'event: ping\ndata: {"type": "ping"}\n\n'
 
 
-_FIELD = {b"thinking_delta": b"thinking", b"text_delta": b"text", b"input_json_delta": b"partial_json"}
+_FIELD = {
+    b"thinking_delta": b"thinking",
+    b"text_delta": b"text",
+    b"input_json_delta": b"partial_json",
+}
 
 
 def body(plan: Plan, model: str, ids: str) -> bytes:
     """The non-streamed message object."""
     content: list[dict[str, Any]] = []
     if plan.reasoning:
-        content.append({"type": "thinking", "thinking": "".join(plan.reasoning),
-                        "signature": f"sig_{ids}"})
+        content.append(
+            {"type": "thinking", "thinking": "".join(plan.reasoning), "signature": f"sig_{ids}"}
+        )
     if plan.tool is not None:
-        content.append({"type": "tool_use", "id": f"toolu_{ids}", "name": plan.tool.name,
-                        "input": orjson.loads(plan.tool.arguments)})
+        content.append(
+            {
+                "type": "tool_use",
+                "id": f"toolu_{ids}",
+                "name": plan.tool.name,
+                "input": orjson.loads(plan.tool.arguments),
+            }
+        )
     else:
         content.append({"type": "text", "text": "".join(plan.content)})
-    return _dumps({"id": f"msg_{ids}", "type": "message", "role": "assistant", "model": model,
-                   "content": content, "stop_reason": STOP_REASONS[plan.finish],
-                   "stop_sequence": None, "usage": _usage(plan, plan.output_tokens)})
+    return _dumps(
+        {
+            "id": f"msg_{ids}",
+            "type": "message",
+            "role": "assistant",
+            "model": model,
+            "content": content,
+            "stop_reason": STOP_REASONS[plan.finish],
+            "stop_sequence": None,
+            "usage": _usage(plan, plan.output_tokens),
+        }
+    )

@@ -23,9 +23,12 @@ def usage(plan: Plan) -> dict[str, Any]:
         "completion_tokens": plan.output_tokens,
         "total_tokens": plan.input_tokens + plan.output_tokens,
         "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
-        "completion_tokens_details": {"reasoning_tokens": len(plan.reasoning), "audio_tokens": 0,
-                                      "accepted_prediction_tokens": 0,
-                                      "rejected_prediction_tokens": 0},
+        "completion_tokens_details": {
+            "reasoning_tokens": len(plan.reasoning),
+            "audio_tokens": 0,
+            "accepted_prediction_tokens": 0,
+            "rejected_prediction_tokens": 0,
+        },
     }
 
 
@@ -35,11 +38,21 @@ class ChatEncoder:
     def __init__(self, plan: Plan, model: str, ids: str, created: int, include_usage: bool) -> None:
         self.plan = plan
         self.include_usage = include_usage
-        head = _dumps({"id": f"chatcmpl-{ids}", "object": "chat.completion.chunk",
-                       "created": created, "model": model, "system_fingerprint": "fp_sim"})
+        head = _dumps(
+            {
+                "id": f"chatcmpl-{ids}",
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": model,
+                "system_fingerprint": "fp_sim",
+            }
+        )
         self._head = b"data: " + head[:-1] + b',"choices":[{"index":0,"delta":'
-        self._tail = (b',"logprobs":null,"finish_reason":null}]'
-                      + (b',"usage":null' if include_usage else b"") + b"}\n\n")
+        self._tail = (
+            b',"logprobs":null,"finish_reason":null}]'
+            + (b',"usage":null' if include_usage else b"")
+            + b"}\n\n"
+        )
         self._usage_head = b"data: " + head[:-1]
         self._n_reasoning = len(plan.reasoning)
 
@@ -60,26 +73,49 @@ class ChatEncoder:
             return self._chunk(b'{"content":' + _dumps(p.content[j]) + b"}")
         frag = _dumps(p.content[j])
         if j == 0:
-            opening = _dumps({"index": 0, "id": p.tool.id, "type": "function",
-                              "function": {"name": p.tool.name, "arguments": ""}})
+            opening = _dumps(
+                {
+                    "index": 0,
+                    "id": p.tool.id,
+                    "type": "function",
+                    "function": {"name": p.tool.name, "arguments": ""},
+                }
+            )
             first = self._chunk(b'{"tool_calls":[' + opening + b"]}")
-            return first + self._chunk(b'{"tool_calls":[{"index":0,"function":{"arguments":'
-                                       + frag + b"}}]}")
+            return first + self._chunk(
+                b'{"tool_calls":[{"index":0,"function":{"arguments":' + frag + b"}}]}"
+            )
         return self._chunk(b'{"tool_calls":[{"index":0,"function":{"arguments":' + frag + b"}}]}")
 
     def finish(self) -> bytes:
         """The finish chunk, the usage chunk when asked for, and [DONE]."""
-        out = self._head + b"{}" + (b',"logprobs":null,"finish_reason":"'
-                                    + self.plan.finish.encode() + b'"}]'
-                                    + (b',"usage":null' if self.include_usage else b"") + b"}\n\n")
+        out = (
+            self._head
+            + b"{}"
+            + (
+                b',"logprobs":null,"finish_reason":"'
+                + self.plan.finish.encode()
+                + b'"}]'
+                + (b',"usage":null' if self.include_usage else b"")
+                + b"}\n\n"
+            )
+        )
         if self.include_usage:
-            out += self._usage_head + b',"choices":[],"usage":' + _dumps(usage(self.plan)) + b"}\n\n"
+            out += (
+                self._usage_head + b',"choices":[],"usage":' + _dumps(usage(self.plan)) + b"}\n\n"
+            )
         return out + b"data: [DONE]\n\n"
 
     def error_event(self) -> bytes:
         """An error object in the stream, as OpenAI sends when generation fails midway."""
-        return b"data: " + error_body("server_error", "The server had an error while processing "
-                                      "your request. Sorry about that!") + b"\n\n"
+        return (
+            b"data: "
+            + error_body(
+                "server_error",
+                "The server had an error while processing your request. Sorry about that!",
+            )
+            + b"\n\n"
+        )
 
     def malformed(self) -> bytes:
         """A chunk cut off mid-JSON."""
@@ -94,17 +130,27 @@ def body(plan: Plan, model: str, ids: str, created: int) -> bytes:
     """The non-streamed chat.completion object."""
     message: dict[str, Any] = {"role": "assistant", "content": None, "refusal": None}
     if plan.tool is not None:
-        message["tool_calls"] = [{"id": plan.tool.id, "type": "function",
-                                  "function": {"name": plan.tool.name,
-                                               "arguments": "".join(plan.content)}}]
+        message["tool_calls"] = [
+            {
+                "id": plan.tool.id,
+                "type": "function",
+                "function": {"name": plan.tool.name, "arguments": "".join(plan.content)},
+            }
+        ]
     else:
         message["content"] = "".join(plan.content)
     if plan.reasoning:
         message["reasoning_content"] = "".join(plan.reasoning)
-    return _dumps({
-        "id": f"chatcmpl-{ids}", "object": "chat.completion", "created": created, "model": model,
-        "system_fingerprint": "fp_sim",
-        "choices": [{"index": 0, "message": message, "logprobs": None,
-                     "finish_reason": plan.finish}],
-        "usage": usage(plan),
-    })
+    return _dumps(
+        {
+            "id": f"chatcmpl-{ids}",
+            "object": "chat.completion",
+            "created": created,
+            "model": model,
+            "system_fingerprint": "fp_sim",
+            "choices": [
+                {"index": 0, "message": message, "logprobs": None, "finish_reason": plan.finish}
+            ],
+            "usage": usage(plan),
+        }
+    )

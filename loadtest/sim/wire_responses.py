@@ -21,17 +21,37 @@ def _usage(plan: Plan) -> dict[str, Any]:
     }
 
 
-def _response(plan: Plan, model: str, ids: str, created: int, status: str,
-              output: list[dict[str, Any]], with_usage: bool) -> dict[str, Any]:
+def _response(
+    plan: Plan,
+    model: str,
+    ids: str,
+    created: int,
+    status: str,
+    output: list[dict[str, Any]],
+    with_usage: bool,
+) -> dict[str, Any]:
     incomplete = status == "incomplete"
     return {
-        "id": f"resp_{ids}", "object": "response", "created_at": created, "status": status,
-        "model": model, "output": output, "error": None,
+        "id": f"resp_{ids}",
+        "object": "response",
+        "created_at": created,
+        "status": status,
+        "model": model,
+        "output": output,
+        "error": None,
         "incomplete_details": {"reason": "max_output_tokens"} if incomplete else None,
-        "instructions": None, "max_output_tokens": None, "parallel_tool_calls": True,
-        "previous_response_id": None, "reasoning": {"effort": None, "summary": None},
-        "temperature": 1.0, "text": {"format": {"type": "text"}}, "tool_choice": "auto",
-        "tools": [], "top_p": 1.0, "truncation": "disabled", "metadata": {},
+        "instructions": None,
+        "max_output_tokens": None,
+        "parallel_tool_calls": True,
+        "previous_response_id": None,
+        "reasoning": {"effort": None, "summary": None},
+        "temperature": 1.0,
+        "text": {"format": {"type": "text"}},
+        "tool_choice": "auto",
+        "tools": [],
+        "top_p": 1.0,
+        "truncation": "disabled",
+        "metadata": {},
         "usage": _usage(plan) if with_usage else None,
     }
 
@@ -40,11 +60,22 @@ def _item(plan: Plan, ids: str, done: bool) -> dict[str, Any]:
     status = "completed" if done else "in_progress"
     text = "".join(plan.content) if done else ""
     if plan.tool is not None:
-        return {"type": "function_call", "id": f"fc_{ids}", "call_id": plan.tool.id,
-                "name": plan.tool.name, "arguments": text, "status": status}
+        return {
+            "type": "function_call",
+            "id": f"fc_{ids}",
+            "call_id": plan.tool.id,
+            "name": plan.tool.name,
+            "arguments": text,
+            "status": status,
+        }
     content = [{"type": "output_text", "text": text, "annotations": [], "logprobs": []}]
-    return {"type": "message", "id": f"msg_{ids}", "status": status, "role": "assistant",
-            "content": content if done else []}
+    return {
+        "type": "message",
+        "id": f"msg_{ids}",
+        "status": status,
+        "role": "assistant",
+        "content": content if done else [],
+    }
 
 
 class ResponsesEncoder:
@@ -62,31 +93,51 @@ class ResponsesEncoder:
         item_id = f"fc_{ids}" if plan.tool is not None else f"msg_{ids}"
         extra = b"" if plan.tool is not None else b',"content_index":0,"logprobs":[]'
         self._delta_name = f"response.{kind}.delta".encode()
-        self._delta_head = (b'{"type":"' + self._delta_name + b'","item_id":"' + item_id.encode()
-                            + b'","output_index":0' + extra + b',"delta":')
+        self._delta_head = (
+            b'{"type":"'
+            + self._delta_name
+            + b'","item_id":"'
+            + item_id.encode()
+            + b'","output_index":0'
+            + extra
+            + b',"delta":'
+        )
 
     def _ev(self, payload: dict[str, Any]) -> bytes:
         payload["sequence_number"] = self.seq
         self.seq += 1
-        return b"event: " + payload["type"].encode() + b"\ndata: " + _dumps(payload) + b"\n\n"
+        kind: str = payload["type"]
+        return b"event: " + kind.encode() + b"\ndata: " + _dumps(payload) + b"\n\n"
 
     def _resp(self, status: str, output: list[dict[str, Any]], with_usage: bool) -> dict[str, Any]:
         return _response(self.plan, self.model, self.ids, self.created, status, output, with_usage)
 
     def preamble(self) -> bytes:
         """response.created and response.in_progress."""
-        return (self._ev({"type": "response.created", "response": self._resp("in_progress", [], False)})
-                + self._ev({"type": "response.in_progress",
-                            "response": self._resp("in_progress", [], False)}))
+        return self._ev(
+            {"type": "response.created", "response": self._resp("in_progress", [], False)}
+        ) + self._ev(
+            {"type": "response.in_progress", "response": self._resp("in_progress", [], False)}
+        )
 
     def _open_item(self) -> bytes:
-        out = self._ev({"type": "response.output_item.added", "output_index": 0,
-                        "item": _item(self.plan, self.ids, False)})
+        out = self._ev(
+            {
+                "type": "response.output_item.added",
+                "output_index": 0,
+                "item": _item(self.plan, self.ids, False),
+            }
+        )
         if self.plan.tool is None:
-            out += self._ev({"type": "response.content_part.added", "item_id": f"msg_{self.ids}",
-                             "output_index": 0, "content_index": 0,
-                             "part": {"type": "output_text", "text": "", "annotations": [],
-                                      "logprobs": []}})
+            out += self._ev(
+                {
+                    "type": "response.content_part.added",
+                    "item_id": f"msg_{self.ids}",
+                    "output_index": 0,
+                    "content_index": 0,
+                    "part": {"type": "output_text", "text": "", "annotations": [], "logprobs": []},
+                }
+            )
         return out
 
     def event(self, i: int) -> bytes:
@@ -97,9 +148,17 @@ class ResponsesEncoder:
         head = self._open_item() if j == 0 else b""
         seq = self.seq
         self.seq += 1
-        return (head + b"event: " + self._delta_name + b"\ndata: " + self._delta_head
-                + _dumps(self.plan.content[j]) + b',"sequence_number":' + str(seq).encode()
-                + b"}\n\n")
+        return (
+            head
+            + b"event: "
+            + self._delta_name
+            + b"\ndata: "
+            + self._delta_head
+            + _dumps(self.plan.content[j])
+            + b',"sequence_number":'
+            + str(seq).encode()
+            + b"}\n\n"
+        )
 
     def finish(self) -> bytes:
         """The .done events and response.completed (or .incomplete) carrying the usage."""
@@ -107,25 +166,57 @@ class ResponsesEncoder:
         full = "".join(p.content)
         out = b"" if p.content else self._open_item()
         if p.tool is not None:
-            out += self._ev({"type": "response.function_call_arguments.done", "item_id": f"fc_{ids}",
-                             "output_index": 0, "name": p.tool.name, "arguments": full})
+            out += self._ev(
+                {
+                    "type": "response.function_call_arguments.done",
+                    "item_id": f"fc_{ids}",
+                    "output_index": 0,
+                    "name": p.tool.name,
+                    "arguments": full,
+                }
+            )
         else:
-            out += self._ev({"type": "response.output_text.done", "item_id": f"msg_{ids}",
-                             "output_index": 0, "content_index": 0, "text": full, "logprobs": []})
-            out += self._ev({"type": "response.content_part.done", "item_id": f"msg_{ids}",
-                             "output_index": 0, "content_index": 0,
-                             "part": {"type": "output_text", "text": full, "annotations": [],
-                                      "logprobs": []}})
+            out += self._ev(
+                {
+                    "type": "response.output_text.done",
+                    "item_id": f"msg_{ids}",
+                    "output_index": 0,
+                    "content_index": 0,
+                    "text": full,
+                    "logprobs": [],
+                }
+            )
+            out += self._ev(
+                {
+                    "type": "response.content_part.done",
+                    "item_id": f"msg_{ids}",
+                    "output_index": 0,
+                    "content_index": 0,
+                    "part": {
+                        "type": "output_text",
+                        "text": full,
+                        "annotations": [],
+                        "logprobs": [],
+                    },
+                }
+            )
         item = _item(p, ids, True)
         out += self._ev({"type": "response.output_item.done", "output_index": 0, "item": item})
         status = "incomplete" if p.finish == "length" else "completed"
-        return out + self._ev({"type": f"response.{status}",
-                               "response": self._resp(status, [item], True)})
+        return out + self._ev(
+            {"type": f"response.{status}", "response": self._resp(status, [item], True)}
+        )
 
     def error_event(self) -> bytes:
         """An error event in the stream."""
-        return self._ev({"type": "error", "code": "server_error", "param": None,
-                         "message": "The server had an error while processing your request."})
+        return self._ev(
+            {
+                "type": "error",
+                "code": "server_error",
+                "param": None,
+                "message": "The server had an error while processing your request.",
+            }
+        )
 
     def malformed(self) -> bytes:
         """A delta event cut off mid-JSON."""
