@@ -109,6 +109,16 @@ def serve(
     among the listening ones only.
     """
     anchor = time.time()
+    if port != 0:
+        # Without this, a second simulator on the same port would silently join the
+        # first one's SO_REUSEPORT group and take half its connections.
+        probe = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+        # SO_REUSEADDR tolerates TIME_WAIT leftovers; a listening socket still refuses.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        finally:
+            probe.close()
     holder = bind_socket(host, port)
     port = holder.getsockname()[1]
     url = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
