@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import statistics
 import time
 from datetime import datetime, timedelta
@@ -93,17 +94,22 @@ stall_s = 0.4
     for r in rs:
         if r.status == 500:
             assert orjson.loads(r.body)["error"]["type"] == "server_error"
-            seen["http_500"] += 1
+            kind = "http_500"
         elif r.error.startswith("disconnect"):
-            seen["disconnect"] += 1
+            kind = "disconnect"
         elif any(p.startswith(b'{"error"') for _, p in r.events):
-            seen["stream_error"] += 1
+            kind = "stream_error"
         elif any(_broken(p) for _, p in r.events):
-            seen["malformed"] += 1
-        elif max(b - a for a, b in zip(r.token_times, r.token_times[1:], strict=False)) > 0.35:
-            seen["stall"] += 1
+            kind = "malformed"
+        elif max(b - a for a, b in itertools.pairwise(r.token_times)) > 0.35:
+            kind = "stall"
         else:
             assert r.status == 200 and len(r.token_times) == 12
+            assert "x-sim-fault" not in r.headers
+            continue
+        # What the client saw is the fault the simulator says it injected.
+        assert r.headers.get("x-sim-fault", "").split("@")[0] == kind
+        seen[kind] += 1
     expected = {
         "http_500": 0.10,
         "stream_error": 0.10,

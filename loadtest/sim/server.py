@@ -22,7 +22,7 @@ from loadtest.sim.plan import Plan, gap_params, make_plan
 from loadtest.sim.presets import Preset
 from loadtest.sim.ratelimit import Admission, RateLimiter, anthropic_headers, openai_headers
 from loadtest.sim.requests import CHAT, MESSAGES, RESPONSES, BadRequest, SimRequest, parse
-from loadtest.sim.stream import CUT, DROPPED, Encoder, StreamJob, Ticker
+from loadtest.sim.stream import DROPPED, Encoder, StreamJob, Ticker
 from loadtest.sim.timeofday import NEUTRAL, SimClock, format_instant
 
 # OpenAI's error "type" (and "code") by status; Anthropic's live in wire_anthropic.
@@ -144,6 +144,9 @@ async def _handle(request: web.Request, api: str) -> web.StreamResponse:
     plan = make_plan(preset, req, cond, rng, ids)
     fault = choose(preset.faults, rng, wall - st.anchor_wall_s, plan.events)
     plan = dataclasses.replace(plan, fault=fault)
+    if fault is not None:
+        headers["x-sim-fault"] = fault.kind if fault.at_token is None else (
+            f"{fault.kind}@{fault.at_token}")
     if fault is not None and fault.kind == "http_500":
         return error_response(
             api, 500, "The server had an error while processing your request.", None, headers
@@ -226,8 +229,9 @@ async def _respond_stream(
         # The socket is closed; aiohttp's own write_eof then fails with a ConnectionError,
         # which it treats as a client disconnect (quietly), so just hand the response back.
         return resp
-    if how == CUT:
-        resp.force_close()
+    # After an error event (CUT) the HTTP response still ends cleanly and the connection
+    # stays open, as the providers do; closing it made clients that reuse pooled
+    # connections fail their next request, counted as a disconnect it was not.
     with contextlib.suppress(ConnectionError):  # the client left after the last event
         await resp.write_eof()
     return resp
