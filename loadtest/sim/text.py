@@ -24,7 +24,8 @@ VOCAB: tuple[str, ...] = tuple(" " + w for w in _WORDS)
 # Drawing each token separately cost ~0.4 us a token, the largest part of setting up
 # a stream; a slice costs about as much as a copy.
 _CYCLE_LEN = 1 << 16
-_CYCLE: tuple[str, ...] = tuple(random.Random(0x5EED).choice(VOCAB) for _ in range(_CYCLE_LEN))
+_CYCLE_RNG = random.Random(0x5EED)
+_CYCLE: tuple[str, ...] = tuple(_CYCLE_RNG.choice(VOCAB) for _ in range(_CYCLE_LEN))
 
 
 def text_tokens(rng: random.Random, n: int) -> tuple[str, ...]:
