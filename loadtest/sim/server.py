@@ -145,8 +145,9 @@ async def _handle(request: web.Request, api: str) -> web.StreamResponse:
     fault = choose(preset.faults, rng, wall - st.anchor_wall_s, plan.events)
     plan = dataclasses.replace(plan, fault=fault)
     if fault is not None:
-        headers["x-sim-fault"] = fault.kind if fault.at_token is None else (
-            f"{fault.kind}@{fault.at_token}")
+        headers["x-sim-fault"] = (
+            fault.kind if fault.at_token is None else (f"{fault.kind}@{fault.at_token}")
+        )
     if fault is not None and fault.kind == "http_500":
         return error_response(
             api, 500, "The server had an error while processing your request.", None, headers
