@@ -313,6 +313,5 @@ class Ticker:
                 job._end(DROPPED)
                 nxt = None
             if nxt is not None:
-                heapq.heappush(heap, (nxt, job_seq := self._seq + 1, job))
-                self._seq = job_seq
+                self._push(nxt, job)
         self._arm(time.perf_counter_ns())
