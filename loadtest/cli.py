@@ -23,7 +23,11 @@ unless api_key_env is set in the config.
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="loadtest", description=__doc__)
+    p = argparse.ArgumentParser(
+        prog="loadtest",
+        description="Load and latency tester for streaming LLM APIs: time to first token, "
+        "inter-token latency, throughput, and P95 by time of day.",
+    )
     p.add_argument("--version", action="version", version=f"loadtest {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     m = sub.add_parser(
