@@ -1,0 +1,456 @@
+"""Tables of cases for the simulator's pure pieces: config, clock, limits, faults, plans."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import math
+import random
+import statistics
+from datetime import UTC, datetime
+
+import pytest
+
+from loadtest.cli import main
+from loadtest.config_reader import ConfigError
+from loadtest.sim.capacity import Capacity, CapacityGate
+from loadtest.sim.config import load_config
+from loadtest.sim.faults import FaultChoice, Faults, FaultWindow, choose
+from loadtest.sim.plan import Plan, gap_params, make_plan, sample_ttft_s
+from loadtest.sim.presets import BUILTIN, Z95, builtin_table
+from loadtest.sim.ratelimit import (
+    Limits,
+    RateLimiter,
+    anthropic_headers,
+    go_duration,
+    openai_headers,
+)
+from loadtest.sim.requests import SimRequest, ToolSpec
+from loadtest.sim.stream import COMPLETE, CUT, DROPPED, StreamJob
+from loadtest.sim.timeofday import NEUTRAL, Diurnal, SimClock, business_hours, format_instant
+from loadtest.sim.wire_chat import ChatEncoder
+
+PRESETS = {p.name: p for p in BUILTIN}
+
+# --- configuration -------------------------------------------------------------------------
+
+BAD_CONFIGS = [
+    (
+        '[models."gpt-4o-mini"]\nttft_medain_ms = 3\n',
+        "models.gpt-4o-mini.ttft_medain_ms: unknown key",
+    ),
+    (
+        '[models."gpt-4o-mini"]\nttft_p95_ms = 100\n',
+        "models.gpt-4o-mini.ttft_p95_ms: expected a value above",
+    ),
+    (
+        '[models."gpt-4o-mini"]\ntokens_per_s = "fast"\n',
+        "models.gpt-4o-mini.tokens_per_s: expected a number",
+    ),
+    (
+        '[models."gpt-4o-mini"]\ntokens_per_s = 0\n',
+        "models.gpt-4o-mini.tokens_per_s: expected a number > 0",
+    ),
+    (
+        '[models.x.diurnal]\ntz = "Mars/Olympus"\n',
+        "models.x.diurnal.tz: expected an IANA time zone",
+    ),
+    (
+        "[models.x.diurnal]\nttft = [1.0, 2.0]\n",
+        "models.x.diurnal.ttft: expected an array of 24 numbers",
+    ),
+    (
+        "[models.x.faults]\nhttp_500 = 0.7\nstall = 0.5\n",
+        "models.x.faults: expected fault rates that add up",
+    ),
+    (
+        '[[models.x.faults.windows]]\nkind = "meteor"\n',
+        "models.x.faults.windows[0].kind: expected one of",
+    ),
+    ('[models.x]\nbase = "nope"\n', "models.x.base: expected the name of a built-in preset"),
+    ('[clock]\nsim_start = "yesterday"\n', "clock.sim_start: expected an ISO 8601 instant"),
+    ("seed = 1.5\n", "seed: expected an integer"),
+    ("this is not toml\n", "invalid TOML"),
+]
+
+
+@pytest.mark.parametrize(("text", "message"), BAD_CONFIGS)
+def test_bad_config_is_one_line_naming_file_and_key(tmp_path, text: str, message: str) -> None:
+    path = tmp_path / "sim.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    text_of = str(info.value)
+    assert "\n" not in text_of
+    assert text_of.startswith(f"{path}: ")
+    assert message in text_of
+
+
+def test_missing_config_file_and_bad_flags(tmp_path) -> None:
+    with pytest.raises(ConfigError, match="file not found"):
+        load_config(tmp_path / "absent.toml")
+    with pytest.raises(ConfigError, match="--time-warp: expected a number > 0"):
+        load_config(time_warp=0)
+    with pytest.raises(ConfigError, match="--sim-start: not an ISO 8601 instant"):
+        load_config(sim_start="soon")
+
+
+def test_cli_prints_one_error_line_and_exits_2(tmp_path, capsys) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text("[models.x]\nnonsense = 1\n")
+    assert main(["mock", "--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("loadtest: error: ") and "nonsense" in err
+
+
+def test_config_overrides_new_models_and_star(tmp_path) -> None:
+    path = tmp_path / "sim.toml"
+    path.write_text("""
+seed = 9
+[clock]
+time_warp = 60
+sim_start = "2026-01-05T09:00:00-05:00"
+[models."*".faults]
+http_500 = 0.02
+[models."gpt-4o-mini"]
+ttft_median_ms = 500
+ttft_p95_ms = 1000
+[models.mine]
+base = "gpt-4o-mini"
+aliases = ["my-alias"]
+[models.mine.diurnal]
+peak_hours = [8, 12]
+peak_ttft = 2.0
+[models.flat]
+base = "gpt-4o-mini"
+[models.flat.diurnal]
+enabled = false
+""")
+    cfg = load_config(path, seed=3)
+    assert cfg.seed == 3 and cfg.time_warp == 60
+    assert cfg.sim_start == datetime(2026, 1, 5, 14, 0, tzinfo=UTC)
+    table = cfg.table()
+    mini = table.lookup("gpt-4o-mini")
+    assert mini is not None and mini.ttft_median_ms == 500
+    assert mini.aliases == PRESETS["gpt-4o-mini"].aliases
+    mine = table.lookup("my-alias")
+    assert mine is not None and mine.name == "mine"
+    assert mine.ttft_median_ms == 500 and mine.limits == PRESETS["gpt-4o-mini"].limits
+    assert mine.diurnal is not None and mine.diurnal.ttft[8:12] == (2.0,) * 4
+    assert mine.diurnal.ttft[12] == 1.0 and mine.diurnal.tail == PRESETS["gpt-4o-mini"].diurnal.tail
+    flat = table.lookup("flat")
+    assert flat is not None and flat.diurnal is None
+    assert all(p.faults.http_500 == 0.02 for p in cfg.presets)
+
+
+def test_example_config_in_the_repository_loads() -> None:
+    cfg = load_config("profiles/simulator/example.toml")
+    assert cfg.table().lookup("Qwen/Qwen2.5-7B-Instruct") is not None
+
+
+# --- presets and the clock -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("gpt-4o-mini", "gpt-4o-mini"),
+        ("gpt-4o-mini-2024-07-18", "gpt-4o-mini"),
+        ("gpt-4o-nano-2025-01-01", "gpt-4o-nano"),
+        ("claude-3-5-haiku-latest", "claude-3-5-haiku"),
+        ("claude-3-5-haiku-20241022", "claude-3-5-haiku"),
+        ("claude-haiku-3-5", "claude-3-5-haiku"),
+        ("meta-llama/Llama-3.1-8B-Instruct", "vllm-llama-3.1-8b"),
+        ("unknown", None),
+    ],
+)
+def test_preset_lookup(name: str, expected: str | None) -> None:
+    found = builtin_table().lookup(name)
+    assert (found.name if found else None) == expected
+
+
+def test_unknown_model_falls_back_unless_strict() -> None:
+    t = builtin_table()
+    assert t.resolve("mystery", strict=False).name == "default"
+    assert t.resolve("mystery", strict=True) is None
+
+
+@pytest.mark.parametrize("preset", BUILTIN, ids=lambda p: p.name)
+def test_lognormal_fit_puts_p95_where_configured(preset) -> None:
+    mu = math.log(preset.ttft_median_ms)
+    assert math.exp(mu + Z95 * preset.ttft_sigma) == pytest.approx(preset.ttft_p95_ms, rel=1e-9)
+
+
+def test_sim_clock_warp_round_trip() -> None:
+    start = datetime(2026, 11, 23, 5, 0, tzinfo=UTC)
+    clock = SimClock(1000.0, start, 1440.0)
+    assert clock.at(1060.0) == datetime(2026, 11, 24, 5, 0, tzinfo=UTC)  # a real minute = a day
+    assert clock.wall_for(clock.at(1234.5)) == pytest.approx(1234.5)
+    assert format_instant(datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)) == (
+        "2026-01-02T03:04:05.678Z"
+    )
+
+
+@pytest.mark.parametrize(
+    ("utc", "peak"),
+    [
+        ("2026-11-23T15:00:00+00:00", True),  # Monday 10:00 New York (EST, UTC-5)
+        ("2026-11-23T13:00:00+00:00", False),  # 08:00
+        ("2026-11-23T22:00:00+00:00", False),  # 17:00: the window is [9, 17)
+        ("2026-11-28T15:00:00+00:00", False),  # Saturday 10:00
+        ("2026-03-09T13:30:00+00:00", True),  # Monday after DST began: 09:30 EDT (UTC-4)
+        ("2026-03-06T13:30:00+00:00", False),  # Friday before: 08:30 EST
+        ("2026-11-02T14:30:00+00:00", True),  # Monday after DST ended: 09:30 EST
+        ("2026-10-30T13:30:00+00:00", True),  # Friday before: 09:30 EDT
+    ],
+)
+def test_diurnal_peak_follows_local_time_and_weekdays(utc: str, peak: bool) -> None:
+    d = Diurnal(ttft=business_hours(1.4), tail=business_hours(1.8))
+    c = d.conditions(datetime.fromisoformat(utc))
+    assert (c.ttft, c.tail) == ((1.4, 1.8) if peak else (1.0, 1.0))
+
+
+# --- rate limits ---------------------------------------------------------------------------
+
+
+def test_bucket_counts_down_refuses_and_refills() -> None:
+    lim = RateLimiter(Limits(rpm=6, tpm=0), now_s=0.0)
+    remaining = [lim.admit(10, 0.0).requests.remaining for _ in range(6)]
+    assert remaining == [5, 4, 3, 2, 1, 0]
+    refused = lim.admit(10, 0.0)
+    assert not refused.allowed and refused.limited_by == "requests"
+    assert refused.retry_after_s == pytest.approx(10.0)  # 6/min refills one every 10 s
+    assert not lim.admit(10, 9.9).allowed
+    assert lim.admit(10, 10.0).allowed
+    assert lim.admit(10, 70.0).requests.remaining == 5  # full again after a minute
+
+
+def test_token_bucket_charges_tokens() -> None:
+    lim = RateLimiter(Limits(rpm=0, tpm=1000), now_s=0.0)
+    assert lim.admit(600, 0.0).tokens.remaining == 400
+    refused = lim.admit(600, 0.0)
+    assert not refused.allowed and refused.limited_by == "tokens"
+    assert refused.retry_after_s == pytest.approx(200 / (1000 / 60))
+
+
+def test_provider_headers() -> None:
+    lim = RateLimiter(Limits(rpm=2, tpm=0), now_s=0.0)
+    lim.admit(1, 0.0)
+    lim.admit(1, 0.0)
+    refused = lim.admit(1, 0.0)
+    h = openai_headers(refused)
+    assert h["x-ratelimit-limit-requests"] == "2" and h["x-ratelimit-remaining-requests"] == "0"
+    assert h["x-ratelimit-reset-requests"] == "1m0s" and h["retry-after"] == "30"
+    a = anthropic_headers(refused, now_wall_s=0.0)
+    assert a["anthropic-ratelimit-requests-remaining"] == "0"
+    assert a["anthropic-ratelimit-requests-reset"] == "1970-01-01T00:01:00Z"
+    assert "x-ratelimit-limit-tokens" not in h  # no token limit configured
+
+
+@pytest.mark.parametrize(
+    ("s", "text"), [(0.02, "20ms"), (1.5, "1.5s"), (360, "6m0s"), (90.25, "1m30.25s"), (0, "0ms")]
+)
+def test_go_duration(s: float, text: str) -> None:
+    assert go_duration(s) == text
+
+
+# --- faults --------------------------------------------------------------------------------
+
+
+def test_fault_kinds_appear_at_their_rates_and_nowhere_else() -> None:
+    faults = Faults(http_500=0.05, stall=0.10, disconnect=0.02)
+    rng = random.Random(7)
+    n = 40_000
+    picks = [choose(faults, rng, 0.0, 50) for _ in range(n)]
+    counts: dict[str, int] = {}
+    for p in picks:
+        if p is not None:
+            counts[p.kind] = counts.get(p.kind, 0) + 1
+            if p.kind != "http_500":
+                assert 1 <= p.at_token < 50
+    assert set(counts) == {"http_500", "stall", "disconnect"}
+    for kind, rate in (("http_500", 0.05), ("stall", 0.10), ("disconnect", 0.02)):
+        assert counts[kind] / n == pytest.approx(rate, rel=0.1)
+
+
+def test_fault_window_bounds_and_freeze() -> None:
+    faults = Faults(windows=(FaultWindow("http_500", 10.0, 5.0), FaultWindow("stall", 20.0, 4.0)))
+    rng = random.Random(1)
+    assert choose(faults, rng, 9.99, 10) is None
+    assert choose(faults, rng, 10.0, 10) == FaultChoice("http_500")
+    assert choose(faults, rng, 15.0, 10) is None
+    freeze = choose(faults, rng, 21.5, 10)
+    assert freeze == FaultChoice("stall", 0, pytest.approx(2.5))
+
+
+# --- plans ---------------------------------------------------------------------------------
+
+
+def _req(**kw) -> SimRequest:
+    base = {"api": "chat", "model": "m", "stream": True, "max_tokens": 100, "input_tokens": 10}
+    return SimRequest(**(base | kw))
+
+
+def test_ttft_draws_match_the_preset_and_the_peak() -> None:
+    p = PRESETS["gpt-4o-mini"]
+    rng = random.Random(3)
+    off = sorted(sample_ttft_s(p, NEUTRAL, 0, rng) for _ in range(20_000))
+    assert statistics.median(off) == pytest.approx(0.380, rel=0.03)
+    assert off[int(0.95 * len(off))] == pytest.approx(0.900, rel=0.05)
+    peak = p.diurnal.conditions(datetime(2026, 11, 23, 15, 0, tzinfo=UTC))
+    hot = sorted(sample_ttft_s(p, peak, 0, rng) for _ in range(20_000))
+    assert 2.0 < hot[int(0.95 * len(hot))] < 3.0
+
+
+def test_gap_mean_holds_the_token_rate() -> None:
+    p = PRESETS["claude-3-5-haiku"]
+    mu, sigma = gap_params(p, NEUTRAL)
+    rng = random.Random(4)
+    gaps = [rng.lognormvariate(mu, sigma) for _ in range(50_000)]
+    assert statistics.fmean(gaps) == pytest.approx(1 / p.tokens_per_s, rel=0.02)
+
+
+def test_plans_are_deterministic_and_respect_limits() -> None:
+    p = PRESETS["gpt-4o-nano"]
+    a = make_plan(p, _req(), NEUTRAL, random.Random(5), "x")
+    assert a == make_plan(p, _req(), NEUTRAL, random.Random(5), "x")
+    assert a != make_plan(p, _req(), NEUTRAL, random.Random(6), "x")
+    exact = make_plan(p, _req(ignore_eos=True, max_tokens=33), NEUTRAL, random.Random(5), "x")
+    assert exact.output_tokens == 33 and exact.finish == "length"
+    capped = [make_plan(p, _req(max_tokens=50), NEUTRAL, random.Random(i), "x") for i in range(200)]
+    assert all(c.output_tokens <= 50 for c in capped)
+    assert {c.finish for c in capped} == {"stop", "length"}
+
+
+def test_tool_plans_carry_the_arguments_as_fragments() -> None:
+    schema = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+    req = _req(tools=(ToolSpec("get_weather", schema),), tool_choice="required")
+    plan = make_plan(PRESETS["gpt-4o-mini"], req, NEUTRAL, random.Random(1), "x")
+    assert plan.tool is not None and plan.tool.name == "get_weather"
+    assert "".join(plan.content) == plan.tool.arguments and plan.finish == "tool_calls"
+    never = make_plan(
+        PRESETS["gpt-4o-mini"],
+        _req(tools=req.tools, tool_choice="none"),
+        NEUTRAL,
+        random.Random(1),
+        "x",
+    )
+    assert never.tool is None
+
+
+# --- capacity gate -------------------------------------------------------------------------
+
+
+def test_capacity_gate_is_fifo_and_cancellation_safe() -> None:
+    async def run() -> list[str]:
+        gate = CapacityGate(Capacity(max_streams=2, slowdown=0.5))
+        order: list[str] = []
+        await gate.acquire()
+        await gate.acquire()
+        assert gate.gap_factor() == 1.5
+
+        async def wait(name: str) -> None:
+            await gate.acquire()
+            order.append(name)
+
+        first = asyncio.create_task(wait("first"))
+        gone = asyncio.create_task(wait("gone"))
+        second = asyncio.create_task(wait("second"))
+        await asyncio.sleep(0)
+        assert gate.queued == 3
+        gone.cancel()
+        await asyncio.sleep(0)
+        gate.release()
+        gate.release()
+        await asyncio.gather(first, second)
+        assert gate.active == 2 and gate.queued == 0
+        gate.release()
+        gate.release()
+        assert gate.active == 0
+        return order
+
+    assert asyncio.run(run()) == ["first", "second"]
+
+
+# --- the stream driver ---------------------------------------------------------------------
+
+
+class FakeWriter:
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        self.writes.append(data)
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def _drive(plan: Plan, sigma: float = 0.0) -> tuple[FakeWriter, list[int], str]:
+    async def run() -> tuple[FakeWriter, list[int], str]:
+        w = FakeWriter()
+        done = asyncio.get_running_loop().create_future()
+        enc = ChatEncoder(plan, "m", "id1", 0, include_usage=False)
+        job = StreamJob(
+            w, True, enc, plan, (math.log(0.01), sigma), random.Random(1), None, 0, 10.0, done
+        )
+        deadlines = []
+        due: int | None = job.first_due_ns()
+        while due is not None:
+            deadlines.append(due)
+            due = job.step(due, due)
+        return w, deadlines, done.result()
+
+    return asyncio.run(run())
+
+
+def _plan(n: int, fault: FaultChoice | None = None) -> Plan:
+    return Plan(0.5, 0.5, (), tuple(f" t{i}" for i in range(n)), "stop", 5, fault=fault)
+
+
+def _payloads(w: FakeWriter) -> list[bytes]:
+    out = []
+    for frame in w.writes:
+        size, rest = frame.split(b"\r\n", 1)
+        assert int(size, 16) == len(rest) - 2 and rest.endswith(b"\r\n")  # chunked framing
+        out.append(rest[:-2])
+    return out
+
+
+def test_stream_sends_preamble_then_tokens_on_schedule_then_finish() -> None:
+    w, deadlines, how = _drive(_plan(4))
+    assert how == COMPLETE
+    assert deadlines == [500_000_000 + i * 10_000_000 for i in range(4)]
+    body = b"".join(_payloads(w))
+    assert body.index(b'"role":"assistant"') < body.index(b" t0") < body.index(b" t3")
+    assert body.endswith(b"data: [DONE]\n\n")
+
+
+def test_stream_error_fault_cuts_the_stream() -> None:
+    w, deadlines, how = _drive(_plan(6, FaultChoice("stream_error", 3)))
+    assert how == CUT and len(deadlines) == 4
+    last = _payloads(w)[-1]
+    assert last.startswith(b'data: {"error"') and b"[DONE]" not in b"".join(_payloads(w))
+
+
+def test_disconnect_fault_closes_the_socket() -> None:
+    w, deadlines, how = _drive(_plan(6, FaultChoice("disconnect", 2)))
+    assert how == DROPPED and w.closed and len(deadlines) == 3
+
+
+def test_stall_fault_delays_one_token_only() -> None:
+    _, deadlines, how = _drive(_plan(6, FaultChoice("stall", 3, 2.0)))
+    assert how == COMPLETE
+    gaps = [b - a for a, b in itertools.pairwise(deadlines)]
+    assert gaps == [10_000_000, 10_000_000, 2_010_000_000, 10_000_000, 10_000_000]
+
+
+def test_malformed_fault_inserts_a_broken_event_and_goes_on() -> None:
+    w, _, how = _drive(_plan(5, FaultChoice("malformed", 2)))
+    assert how == COMPLETE
+    body = b"".join(_payloads(w))
+    assert b'"content":"broken\n\n' in body and body.endswith(b"data: [DONE]\n\n")
