@@ -48,12 +48,20 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
     return uvloop.new_event_loop()
 
 
+FREEZE_PERIOD_S = 0.1
 FULL_GC_PERIOD_S = 60.0
 
 
-def _periodic_full_gc(loop: asyncio.AbstractEventLoop) -> None:
+def _freeze(loop: asyncio.AbstractEventLoop) -> None:
+    gc.freeze()
+    loop.call_later(FREEZE_PERIOD_S, _freeze, loop)
+
+
+def _full_gc(loop: asyncio.AbstractEventLoop) -> None:
+    gc.unfreeze()
     gc.collect()
-    loop.call_later(FULL_GC_PERIOD_S, _periodic_full_gc, loop)
+    gc.freeze()
+    loop.call_later(FULL_GC_PERIOD_S, _full_gc, loop)
 
 
 async def _serve(
@@ -67,17 +75,23 @@ async def _serve(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    # Objects from imports and set-up live for the whole run; freezing them keeps the
-    # collector from rescanning them. Full collections, which showed as 20-40 ms pauses
-    # (gap P99) under load, run on a fixed period instead of whenever counts say so.
+    # Subtleness ahead: the collector's young generations would otherwise rescan every
+    # object of every live stream (1000 streams: 2-5 ms pauses, gap P99 3.6 ms instead of
+    # 1.1 ms at 49k events/s). Freezing every 100 ms (O(1)) leaves collections only the
+    # last 100 ms of objects; objects still die by reference counting, and cyclic garbage
+    # waits for the full unfreeze-and-collect once a minute (one ~30 ms pause).
     gc.collect()
     gc.freeze()
     gen0, gen1, _ = gc.get_threshold()
     gc.set_threshold(gen0, gen1, 1_000_000)
-    full_gc = loop.call_later(FULL_GC_PERIOD_S, _periodic_full_gc, loop)
+    timers = [
+        loop.call_later(FREEZE_PERIOD_S, _freeze, loop),
+        loop.call_later(FULL_GC_PERIOD_S, _full_gc, loop),
+    ]
     ready()
     await stop.wait()
-    full_gc.cancel()
+    for t in timers:
+        t.cancel()
     await runner.cleanup()
 
 
