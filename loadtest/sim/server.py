@@ -9,6 +9,7 @@ import hmac
 import os
 import random
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from aiohttp import web
@@ -71,6 +72,20 @@ class SimState:
 
 
 STATE = web.AppKey("state", SimState)
+
+
+@dataclass(frozen=True)
+class Admitted:
+    """A request past every check, with the response decided: what the responders need."""
+
+    api: str
+    req: SimRequest
+    plan: Plan
+    gap: tuple[float, float]  # (mu, sigma) of the log-normal inter-token gap
+    rng: random.Random
+    gate: CapacityGate | None
+    ids: str
+    headers: dict[str, str]
 
 
 def error_response(
@@ -167,14 +182,14 @@ async def _handle(request: web.Request, api: str) -> web.StreamResponse:
     gate = st.gate(preset)
     if gate is not None:
         await gate.acquire()
-    gap = gap_params(preset, cond)
+    admitted = Admitted(api, req, plan, gap_params(preset, cond), rng, gate, ids, headers)
+    if req.stream:
+        return await _respond_stream(request, admitted)  # releases the gate when done
     try:
-        if not req.stream:
-            return await _respond_whole(request, api, req, plan, gap, rng, gate, ids, headers)
+        return await _respond_whole(request, admitted)
     finally:
-        if gate is not None and not req.stream:
+        if gate is not None:
             gate.release()
-    return await _respond_stream(request, api, req, plan, gap, rng, gate, ids, headers)
 
 
 def _encoder(api: str, req: SimRequest, plan: Plan, ids: str, created: int) -> Encoder:
@@ -185,20 +200,10 @@ def _encoder(api: str, req: SimRequest, plan: Plan, ids: str, created: int) -> E
     return wire_anthropic.MessagesEncoder(plan, req.model, ids)
 
 
-async def _respond_stream(
-    request: web.Request,
-    api: str,
-    req: SimRequest,
-    plan: Plan,
-    gap: tuple[float, float],
-    rng: random.Random,
-    gate: CapacityGate | None,
-    ids: str,
-    headers: dict[str, str],
-) -> web.StreamResponse:
+async def _respond_stream(request: web.Request, a: Admitted) -> web.StreamResponse:
     st = request.app[STATE]
     start_ns = time.perf_counter_ns()
-    resp = web.StreamResponse(status=200, headers=headers)
+    resp = web.StreamResponse(status=200, headers=a.headers)
     resp.content_type = "text/event-stream"
     resp.headers["cache-control"] = "no-cache"
     chunked = request.version >= HttpVersion11
@@ -206,23 +211,28 @@ async def _respond_stream(
         resp.enable_chunked_encoding()
     try:
         await resp.prepare(request)
-    except ConnectionError:  # the client left before the headers went out
-        if gate is not None:
-            gate.release()
-        return resp
-    except BaseException:
-        if gate is not None:
-            gate.release()
+        transport = request.transport
+        if transport is None or transport.is_closing():
+            raise ConnectionResetError
+    except BaseException as exc:
+        if a.gate is not None:  # the stream never started, so it cannot release the slot
+            a.gate.release()
+        if isinstance(exc, ConnectionError):  # the client left before the headers went out
+            return resp
         raise
-    transport = request.transport
     done: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-    if transport is None or transport.is_closing():
-        if gate is not None:
-            gate.release()
-        return resp
-    enc = _encoder(api, req, plan, ids, int(time.time()))
+    enc = _encoder(a.api, a.req, a.plan, a.ids, int(time.time()))
     job = StreamJob(
-        transport, chunked, enc, plan, gap, rng, gate, start_ns, st.cfg.ping_interval_s, done
+        transport,
+        chunked,
+        enc,
+        a.plan,
+        a.gap,
+        a.rng,
+        a.gate,
+        start_ns,
+        st.cfg.ping_interval_s,
+        done,
     )
     st.ticker.add(job)
     how = await done
@@ -238,44 +248,35 @@ async def _respond_stream(
     return resp
 
 
-async def _respond_whole(
-    request: web.Request,
-    api: str,
-    req: SimRequest,
-    plan: Plan,
-    gap: tuple[float, float],
-    rng: random.Random,
-    gate: CapacityGate | None,
-    ids: str,
-    headers: dict[str, str],
-) -> web.StreamResponse:
-    mu, sigma = gap
-    factor = gate.gap_factor() if gate is not None else 1.0
+async def _respond_whole(request: web.Request, a: Admitted) -> web.StreamResponse:
+    mu, sigma = a.gap
+    factor = a.gate.gap_factor() if a.gate is not None else 1.0
     total = (
-        plan.ttft_s + sum(rng.lognormvariate(mu, sigma) for _ in range(plan.events - 1)) * factor
+        a.plan.ttft_s
+        + sum(a.rng.lognormvariate(mu, sigma) for _ in range(a.plan.events - 1)) * factor
     )
-    fault = plan.fault
+    fault = a.plan.fault
     if fault is not None and fault.kind == "stall":
         total += fault.stall_s
     await asyncio.sleep(total)
     created = int(time.time())
     if fault is not None and fault.kind == "stream_error":
         return error_response(
-            api, 500, "The server had an error while processing your request.", None, headers
+            a.api, 500, "The server had an error while processing your request.", None, a.headers
         )
     if fault is not None and fault.kind == "disconnect":
         if request.transport is not None:
             request.transport.close()  # aiohttp sees a client disconnect and stays quiet
         return web.Response(status=200)
-    if api == CHAT:
-        body = wire_chat.body(plan, req.model, ids, created)
-    elif api == RESPONSES:
-        body = wire_responses.body(plan, req.model, ids, created)
+    if a.api == CHAT:
+        body = wire_chat.body(a.plan, a.req.model, a.ids, created)
+    elif a.api == RESPONSES:
+        body = wire_responses.body(a.plan, a.req.model, a.ids, created)
     else:
-        body = wire_anthropic.body(plan, req.model, ids)
+        body = wire_anthropic.body(a.plan, a.req.model, a.ids)
     if fault is not None and fault.kind == "malformed":
         body = body[: len(body) // 2]
-    return web.Response(body=body, content_type="application/json", headers=headers)
+    return web.Response(body=body, content_type="application/json", headers=a.headers)
 
 
 async def _models(request: web.Request) -> web.Response:
