@@ -1,0 +1,115 @@
+"""Incremental Server-Sent Events parser (WHATWG HTML "event stream" rules), pure and fast.
+
+Feed it bytes as they arrive from the network; it returns the events completed by
+those bytes. Work is done once per network read, not once per line: a read is split
+into lines in one call, and only a trailing partial line is carried over.
+
+Spec points that real servers exercise: lines end in LF, CRLF or a lone CR (a CR at
+the end of one read may be the first half of a CRLF split across reads); a line
+starting with ':' is a comment (keep-alive); 'field: value' loses one leading space;
+a line with no colon is a field with an empty value; several 'data' lines join with
+LF; an empty line dispatches, but only when data was given; 'id' persists across
+events; a UTF-8 BOM at the very start is dropped.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+_BOM = b"\xef\xbb\xbf"
+
+
+class Event(NamedTuple):
+    """One dispatched event: its type (b"message" when none was given), data and last id."""
+
+    event: bytes
+    data: bytes
+    id: bytes
+
+
+class SSEParser:
+    """Bytes in, completed events out. One parser per response."""
+
+    __slots__ = ("_data", "_event", "_has_data", "_id", "_pending", "_started", "truncated")
+
+    def __init__(self) -> None:
+        self._pending = b""  # an incomplete last line (possibly ending in a lone CR)
+        self._data: list[bytes] = []
+        self._has_data = False
+        self._event = b""
+        self._id = b""
+        self._started = False
+        self.truncated = False
+
+    def feed(self, chunk: bytes) -> list[Event]:
+        """Parse CHUNK; return the events it completes (maybe none)."""
+        if not self._started:
+            head = self._pending + chunk
+            if len(head) < len(_BOM) and _BOM.startswith(head):
+                self._pending = head  # maybe a BOM split across reads: wait for more
+                return []
+            self._started = True
+            self._pending = b""
+            chunk = head[3:] if head.startswith(_BOM) else head
+        buf = self._pending + chunk if self._pending else chunk
+        if b"\r" in buf:
+            # A CR at the very end may pair with an LF in the next read: keep it back.
+            held = b"\r" if buf.endswith(b"\r") else b""
+            if held:
+                buf = buf[:-1]
+            buf = buf.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+            lines = buf.split(b"\n")
+            self._pending = lines.pop() + held
+        else:
+            lines = buf.split(b"\n")
+            self._pending = lines.pop()
+        return self._lines(lines) if lines else []
+
+    def close(self) -> list[Event]:
+        """End of stream: returns events a final lone CR completes; then `truncated` says
+        whether an incomplete event was left, which the spec discards (a truncated stream)."""
+        out: list[Event] = []
+        pending, self._pending = self._pending, b""
+        if pending.endswith(b"\r"):
+            out = self._lines([pending[:-1]])
+            pending = b""
+        self.truncated = bool(pending) or self._has_data
+        self._data.clear()
+        self._has_data = False
+        self._event = b""
+        return out
+
+    def _lines(self, lines: list[bytes]) -> list[Event]:
+        out: list[Event] = []
+        data = self._data
+        for line in lines:
+            if not line:
+                if self._has_data:
+                    out.append(Event(self._event or b"message", b"\n".join(data), self._id))
+                    data.clear()
+                    self._has_data = False
+                self._event = b""
+                continue
+            # The bulk path: almost every line of an LLM stream is "data: {...}".
+            if line.startswith(b"data: "):
+                data.append(line[6:])
+                self._has_data = True
+                continue
+            if line[0] == 0x3A:  # ':' comment
+                continue
+            colon = line.find(b":")
+            if colon < 0:
+                name, value = line, b""
+            else:
+                name, value = line[:colon], line[colon + 1 :]
+                if value.startswith(b" "):
+                    value = value[1:]
+            if name == b"data":
+                data.append(value)
+                self._has_data = True
+            elif name == b"event":
+                self._event = value
+            elif name == b"id" and b"\x00" not in value:
+                self._id = value
+            # 'retry' and unknown fields are ignored, as the spec says.
+        return out

@@ -1,0 +1,111 @@
+"""The incremental SSE parser: spec cases, every way of splitting reads, end of stream."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from loadtest.sse import Event, SSEParser
+
+M = b"message"
+
+CASES = [
+    ("one event", b"data: hello\n\n", [Event(M, b"hello", b"")]),
+    ("no space after colon", b"data:hello\n\n", [Event(M, b"hello", b"")]),
+    ("only one space is removed", b"data:  two\n\n", [Event(M, b" two", b"")]),
+    ("CRLF", b"data: a\r\n\r\n", [Event(M, b"a", b"")]),
+    ("lone CR", b"data: a\r\rdata: b\r\r", [Event(M, b"a", b""), Event(M, b"b", b"")]),
+    ("mixed endings", b"data: a\r\ndata: b\n\r\n", [Event(M, b"a\nb", b"")]),
+    ("multi-line data", b"data: {\ndata: }\n\n", [Event(M, b"{\n}", b"")]),
+    ("comment is ignored", b": keep-alive\ndata: x\n\n", [Event(M, b"x", b"")]),
+    ("comment alone dispatches nothing", b": ping\n\n", []),
+    (
+        "event type",
+        b"event: content_block_delta\ndata: {}\n\n",
+        [Event(b"content_block_delta", b"{}", b"")],
+    ),
+    (
+        "event type resets after dispatch",
+        b"event: a\ndata: 1\n\ndata: 2\n\n",
+        [Event(b"a", b"1", b""), Event(M, b"2", b"")],
+    ),
+    ("event without data is not dispatched", b"event: ping\n\ndata: x\n\n", [Event(M, b"x", b"")]),
+    ("field without colon", b"data\n\n", [Event(M, b"", b"")]),
+    ("empty data line", b"data:\n\n", [Event(M, b"", b"")]),
+    ("id persists", b"id: 7\ndata: a\n\ndata: b\n\n", [Event(M, b"a", b"7"), Event(M, b"b", b"7")]),
+    ("id with NUL is ignored", b"id: 1\x002\ndata: a\n\n", [Event(M, b"a", b"")]),
+    (
+        "retry and unknown fields are ignored",
+        b"retry: 10\nfoo: bar\ndata: a\n\n",
+        [Event(M, b"a", b"")],
+    ),
+    ("BOM at start", b"\xef\xbb\xbfdata: a\n\n", [Event(M, b"a", b"")]),
+    (
+        "OpenAI done",
+        b'data: {"x":1}\n\ndata: [DONE]\n\n',
+        [Event(M, b'{"x":1}', b""), Event(M, b"[DONE]", b"")],
+    ),
+    ("colon inside value", b"data: a: b\n\n", [Event(M, b"a: b", b"")]),
+]
+
+
+@pytest.mark.parametrize(("name", "stream", "events"), CASES, ids=[c[0] for c in CASES])
+def test_spec_cases(name: str, stream: bytes, events: list[Event]) -> None:
+    p = SSEParser()
+    assert p.feed(stream) + p.close() == events
+    assert not p.truncated
+
+
+@pytest.mark.parametrize(("name", "stream", "events"), CASES, ids=[c[0] for c in CASES])
+def test_every_split_into_two_reads_gives_the_same_events(
+    name: str, stream: bytes, events: list[Event]
+) -> None:
+    for cut in range(len(stream) + 1):
+        p = SSEParser()
+        assert p.feed(stream[:cut]) + p.feed(stream[cut:]) + p.close() == events, cut
+
+
+def test_byte_by_byte_and_random_splits_of_a_long_stream() -> None:
+    body = b"".join(
+        b'event: e%d\r\ndata: {"i": %d}\r\ndata: more\r\n: c\r\n\r\n' % (i % 3, i)
+        for i in range(200)
+    )
+    expected = [Event(b"e%d" % (i % 3), b'{"i": %d}\nmore' % i, b"") for i in range(200)]
+    p = SSEParser()
+    assert [e for b in body for e in p.feed(bytes([b]))] == expected
+    rng = random.Random(1)
+    for _ in range(50):
+        p = SSEParser()
+        got: list[Event] = []
+        i = 0
+        while i < len(body):
+            n = rng.randint(1, 300)
+            got += p.feed(body[i : i + n])
+            i += n
+        assert got == expected
+
+
+@pytest.mark.parametrize(
+    ("stream", "events", "truncated"),
+    [
+        (b"data: a\n\ndata: b\n", [Event(M, b"a", b"")], True),  # no blank line after b
+        (b"data: a\n\ndata: b", [Event(M, b"a", b"")], True),  # cut mid-line
+        (b"data: a\n\n", [Event(M, b"a", b"")], False),
+        (b"data: a\r\r", [Event(M, b"a", b"")], False),  # the final CR ends the stream cleanly
+        (b"data: a\n\r", [Event(M, b"a", b"")], False),
+        (b": only a comment\n", [], False),
+    ],
+)
+def test_end_of_stream(stream: bytes, events: list[Event], truncated: bool) -> None:
+    p = SSEParser()
+    assert p.feed(stream) + p.close() == events
+    assert p.truncated is truncated
+
+
+def test_empty_reads_change_nothing() -> None:
+    p = SSEParser()
+    assert p.feed(b"") == []
+    assert p.feed(b"\xef\xbb\xbfdata: a\n") == []
+    assert p.feed(b"") == []
+    assert p.feed(b"\n") == [Event(M, b"a", b"")]
