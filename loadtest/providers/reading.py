@@ -1,0 +1,59 @@
+"""What a provider's event parser reports per event, and what it accumulates per response."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+
+
+class Kind(IntEnum):
+    """What one SSE event means to the engine (it timestamps TOKEN and REASONING)."""
+
+    NONE = 0  # framing, role chunks, pings, usage-only chunks
+    TOKEN = 1  # generated output: text, or tool-call arguments
+    REASONING = 2  # generated reasoning (counts for TTFT, not for first output)
+    DONE = 3  # the terminal event of a complete response
+    ERROR = 4  # an error in the stream; Reading.error holds the class
+
+
+# Error classes a stream can end with (the engine adds transport and HTTP ones).
+STREAM_ERROR = "stream_error"
+OVERLOADED = "overloaded"
+PROTOCOL = "protocol"
+
+
+@dataclass(slots=True)
+class Reading:
+    """Accumulated from one response's events."""
+
+    tokens: int = 0  # TOKEN and REASONING events seen (one token each, as counted)
+    reasoning: int = 0  # REASONING events seen
+    usage_output_tokens: int | None = None  # from the server's usage, when it sends one
+    usage_input_tokens: int | None = None
+    finish_reason: str | None = None
+    done: bool = False
+    error: str | None = None
+    error_detail: str = ""
+
+    @property
+    def output_tokens(self) -> int:
+        """Server usage when sent, else the counted events (see `counted`)."""
+        return self.usage_output_tokens if self.usage_output_tokens is not None else self.tokens
+
+    @property
+    def counted(self) -> bool:
+        """True when output_tokens is our count, not the server's usage."""
+        return self.usage_output_tokens is None
+
+    @property
+    def complete(self) -> bool:
+        """Ended normally: a terminal event, or a finish reason from servers that send no
+        terminal event (some OpenAI-compatible servers end the stream after it)."""
+        return self.error is None and (self.done or self.finish_reason is not None)
+
+    def fail(self, error: str, detail: str) -> Kind:
+        """Record an error class and a short detail; returns Kind.ERROR."""
+        if self.error is None:
+            self.error = error
+            self.error_detail = detail[:200]
+        return Kind.ERROR

@@ -1,0 +1,257 @@
+"""Provider event parsing: round trips through the simulator's encoders, errors, server variants."""
+
+from __future__ import annotations
+
+import asyncio
+
+import aiohttp
+import orjson
+import pytest
+
+from loadtest.providers import PARSERS, anthropic, openai_chat, openai_responses
+from loadtest.providers.reading import OVERLOADED, PROTOCOL, STREAM_ERROR, Kind, Reading
+from loadtest.sim import wire_anthropic, wire_chat, wire_responses
+from loadtest.sim.plan import Plan, ToolCall
+from loadtest.sim.process import Simulator
+from loadtest.sse import Event, SSEParser
+
+REASONING = (" think", " more")
+TEXT = (" Hello", " there", ",", " world")
+TOOL = ToolCall("call_1", "get_weather", '{"city": "Berlin"}')
+TOOL_FRAGMENTS = ('{"ci', 'ty": "', "Berl", 'in"}')
+
+
+def _plan(reasoning: tuple[str, ...], tool: bool, finish: str = "stop") -> Plan:
+    content = TOOL_FRAGMENTS if tool else TEXT
+    return Plan(
+        0.1, 0.1, reasoning, content, "tool_calls" if tool else finish, 21, TOOL if tool else None
+    )
+
+
+def _encoders(plan: Plan) -> dict[str, object]:
+    return {
+        "openai": wire_chat.ChatEncoder(plan, "m", "x", 0, include_usage=True),
+        "openai-responses": wire_responses.ResponsesEncoder(plan, "m", "x", 0),
+        "anthropic": wire_anthropic.MessagesEncoder(plan, "m", "x"),
+    }
+
+
+def _read(kind: str, body: bytes) -> tuple[list[Kind], Reading]:
+    parser, reading = SSEParser(), Reading()
+    kinds = [PARSERS[kind](e, reading) for e in parser.feed(body) + parser.close()]
+    assert not parser.truncated
+    return kinds, reading
+
+
+def _stream(enc, n: int) -> bytes:  # type: ignore[no-untyped-def]
+    return enc.preamble() + b"".join(enc.event(i) for i in range(n)) + enc.finish()
+
+
+@pytest.mark.parametrize("kind", ["openai", "openai-responses", "anthropic"])
+@pytest.mark.parametrize(
+    ("reasoning", "tool"),
+    [((), False), ((), True), (REASONING, False)],
+    ids=["text", "tool", "reasoning"],
+)
+def test_round_trip_through_the_simulator_encoders(
+    kind: str, reasoning: tuple[str, ...], tool: bool
+) -> None:
+    plan = _plan(reasoning, tool)
+    kinds, r = _read(kind, _stream(_encoders(plan)[kind], plan.events))
+    tokens = [k for k in kinds if k in (Kind.TOKEN, Kind.REASONING)]
+    # The Responses API hides reasoning: its time passes with no events.
+    shown = () if kind == "openai-responses" else reasoning
+    assert tokens == [Kind.REASONING] * len(shown) + [Kind.TOKEN] * len(plan.content)
+    assert r.tokens == len(tokens) and r.reasoning == len(shown)
+    assert r.usage_output_tokens == plan.output_tokens and not r.counted
+    assert r.usage_input_tokens == 21
+    assert r.done and r.complete and r.error is None
+    assert kinds[-1] is Kind.DONE
+
+
+@pytest.mark.parametrize(
+    ("kind", "error"),
+    [("openai", STREAM_ERROR), ("openai-responses", STREAM_ERROR), ("anthropic", OVERLOADED)],
+)
+def test_in_stream_errors_are_classified(kind: str, error: str) -> None:
+    plan = _plan((), False)
+    enc = _encoders(plan)[kind]
+    body = enc.preamble() + enc.event(0) + enc.error_event()  # type: ignore[attr-defined]
+    kinds, r = _read(kind, body)
+    assert kinds[-1] is Kind.ERROR and r.error == error and not r.complete
+    assert r.tokens == 1
+
+
+@pytest.mark.parametrize("kind", ["openai", "openai-responses", "anthropic"])
+def test_malformed_events_are_protocol_errors(kind: str) -> None:
+    enc = _encoders(_plan((), False))[kind]
+    body = enc.preamble() + enc.malformed() + b"\n\n"  # type: ignore[attr-defined]
+    parser, r = SSEParser(), Reading()
+    kinds = [PARSERS[kind](e, r) for e in parser.feed(body)]
+    assert Kind.ERROR in kinds and r.error == PROTOCOL
+    assert "invalid JSON" in r.error_detail
+
+
+def _chunk(delta: dict, finish: str | None = None, usage: dict | None = None) -> Event:
+    obj: dict = {"choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+    if usage is not None:
+        obj["usage"] = usage
+    return Event(b"message", orjson.dumps(obj), b"")
+
+
+CHAT_VARIANTS = [
+    (
+        "role chunk is not a token",
+        [_chunk({"role": "assistant", "content": ""})],
+        [Kind.NONE],
+        {"tokens": 0},
+    ),
+    (
+        "vLLM reasoning field",
+        [_chunk({"reasoning": "hm"}), _chunk({"content": "a"})],
+        [Kind.REASONING, Kind.TOKEN],
+        {"tokens": 2, "reasoning": 1},
+    ),
+    (
+        "no [DONE]: finish ends it",
+        [_chunk({"content": "a"}), _chunk({}, "stop")],
+        [Kind.TOKEN, Kind.NONE],
+        {"complete": True, "done": False, "counted": True},
+    ),
+    (
+        "usage inside the finish chunk",
+        [
+            _chunk({"content": "a"}),
+            _chunk({}, "length", {"completion_tokens": 9, "prompt_tokens": 3}),
+        ],
+        [Kind.TOKEN, Kind.NONE],
+        {"output_tokens": 9, "counted": False, "finish_reason": "length"},
+    ),
+    (
+        "no usage at all: counted",
+        [_chunk({"content": "a"}), _chunk({"content": "b"}), Event(b"message", b"[DONE]", b"")],
+        [Kind.TOKEN, Kind.TOKEN, Kind.DONE],
+        {"output_tokens": 2, "counted": True},
+    ),
+    (
+        "null usage is ignored",
+        [
+            _chunk({"content": "a"}, usage=None),
+            Event(b"message", b'{"choices":[],"usage":null}', b""),
+        ],
+        [Kind.TOKEN, Kind.NONE],
+        {"counted": True},
+    ),
+    (
+        "vLLM error object",
+        [Event(b"message", b'{"object":"error","message":"boom","code":500}', b"")],
+        [Kind.ERROR],
+        {"error": STREAM_ERROR},
+    ),
+    ("not an object", [Event(b"message", b"[1, 2]", b"")], [Kind.ERROR], {"error": PROTOCOL}),
+    (
+        "tool call name chunk without arguments is not a token",
+        [
+            _chunk(
+                {
+                    "tool_calls": [
+                        {"index": 0, "id": "c", "function": {"name": "f", "arguments": ""}}
+                    ]
+                }
+            ),
+            _chunk({"tool_calls": [{"index": 0, "function": {"arguments": "{}"}}]}),
+        ],
+        [Kind.NONE, Kind.TOKEN],
+        {"tokens": 1},
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "events", "kinds", "expect"), CHAT_VARIANTS, ids=[c[0] for c in CHAT_VARIANTS]
+)
+def test_openai_compatible_variants(
+    name: str, events: list[Event], kinds: list[Kind], expect: dict
+) -> None:
+    r = Reading()
+    assert [openai_chat.parse_event(e, r) for e in events] == kinds
+    for attr, value in expect.items():
+        assert getattr(r, attr) == value, attr
+
+
+def test_anthropic_ping_signature_and_unknown_events_are_not_tokens() -> None:
+    r = Reading()
+    events = [
+        Event(b"ping", b'{"type": "ping"}', b""),
+        Event(
+            b"content_block_delta",
+            b'{"type":"content_block_delta","index":0,'
+            b'"delta":{"type":"signature_delta","signature":"s"}}',
+            b"",
+        ),
+        Event(b"future_event", b'{"type":"future_event"}', b""),
+        Event(b"error", b'{"type":"error","error":{"type":"api_error","message":"x"}}', b""),
+    ]
+    assert [anthropic.parse_event(e, r) for e in events] == [Kind.NONE] * 3 + [Kind.ERROR]
+    assert r.error == STREAM_ERROR and r.tokens == 0
+
+
+def test_responses_failed_event_is_a_stream_error() -> None:
+    r = Reading()
+    e = Event(
+        b"response.failed",
+        b'{"type":"response.failed","response":{"error":'
+        b'{"code":"server_error","message":"went wrong"}}}',
+        b"",
+    )
+    assert openai_responses.parse_event(e, r) is Kind.ERROR
+    assert r.error == STREAM_ERROR and r.error_detail == "went wrong"
+
+
+def test_live_simulator_usage_matches_what_it_intended() -> None:
+    bodies = {
+        "openai": (
+            "/v1/chat/completions",
+            {
+                "model": "gpt-4o-nano",
+                "stream": True,
+                "max_tokens": 30,
+                "stream_options": {"include_usage": True},
+                "messages": [{"role": "user", "content": "hi"}],
+            },
+        ),
+        "openai-responses": (
+            "/v1/responses",
+            {"model": "gpt-4o-nano", "stream": True, "max_output_tokens": 400, "input": "hi"},
+        ),
+        "anthropic": (
+            "/v1/messages",
+            {
+                "model": "claude-3-5-haiku",
+                "stream": True,
+                "max_tokens": 30,
+                "messages": [{"role": "user", "content": "hi"}],
+            },
+        ),
+    }
+
+    async def run(base: str) -> list[tuple[str, Reading, int]]:
+        out = []
+        async with aiohttp.ClientSession() as session:
+            for kind, (path, body) in bodies.items():
+                for _ in range(3):
+                    parser, reading = SSEParser(), Reading()
+                    async with session.post(base + path, json=body) as resp:
+                        intended = int(resp.headers["x-sim-output-tokens"])
+                        async for chunk in resp.content.iter_any():
+                            for e in parser.feed(chunk):
+                                PARSERS[kind](e, reading)
+                    parser.close()
+                    out.append((kind, reading, intended))
+        return out
+
+    with Simulator(seed=8, sim_start="2026-11-22T03:00:00-05:00") as sim:
+        results = asyncio.run(run(sim.base_url))
+    for kind, reading, intended in results:
+        assert reading.complete, kind
+        assert reading.output_tokens == reading.tokens == intended, kind
