@@ -1,0 +1,98 @@
+"""Recorder histograms, intervals, clipping, and the .hlog lines they become."""
+
+from __future__ import annotations
+
+import pickle
+from array import array
+
+import pytest
+from hdrh.histogram import HdrHistogram
+
+from loadtest import hlog
+from loadtest.metrics import E2E, ITL, OUTPUT_TOKENS, TTFT, RequestRecord
+from loadtest.recorder import Recorder
+
+MS = 1_000_000
+
+
+def _req(
+    target: str,
+    ttft_ms: float,
+    tokens: int = 3,
+    gap_ms: float = 10.0,
+    error: str | None = None,
+    e2e_ms: float | None = None,
+) -> RequestRecord:
+    first = int(ttft_ms * MS)
+    t = array("q", [first + int(i * gap_ms * MS) for i in range(tokens)])
+    end = int(e2e_ms * MS) if e2e_ms is not None else t[-1] + MS
+    return RequestRecord(target, 0, 0, first, first, first, t[-1], end, t, tokens, error=error)
+
+
+def test_percentiles_of_the_run_and_intervals() -> None:
+    rec = Recorder(["a", "b"], highest_us=60_000_000, start_ns=0)
+    for i in range(1, 1001):
+        rec.record(_req("a", i))  # TTFT 1..1000 ms
+    first = rec.roll(5_000 * MS)
+    rec.record(_req("b", 50))
+    second = rec.roll(10_000 * MS)
+    a_ttft = rec.total["a"][TTFT]
+    assert a_ttft.get_total_count() == 1000
+    assert a_ttft.get_value_at_percentile(50) == pytest.approx(500_000, rel=1e-3)
+    assert a_ttft.get_value_at_percentile(95) == pytest.approx(950_000, rel=1e-3)
+    assert HdrHistogram.decode(first.histograms["a"][TTFT]).get_total_count() == 1000
+    assert "b" not in first.histograms or not first.histograms["b"]
+    assert HdrHistogram.decode(second.histograms["b"][TTFT]).get_total_count() == 1
+    assert first.counts["a"].completed == 1000 and rec.total_counts["a"].completed == 1000
+    assert second.start_ns == first.end_ns == 5_000 * MS
+    # every gap of every request: 2 per request, 10 ms each
+    itl = rec.total["a"][ITL]
+    assert itl.get_total_count() == 2000
+    assert itl.get_value_at_percentile(99) == pytest.approx(10_000, rel=1e-3)
+    assert rec.total["a"][OUTPUT_TOKENS].get_mean_value() == pytest.approx(3)
+
+
+def test_out_of_range_values_are_clipped_and_counted() -> None:
+    rec = Recorder(["a"], highest_us=1_000_000, start_ns=0)  # 1 s range
+    rec.record(_req("a", 100, e2e_ms=5_000))
+    interval = rec.roll(MS)
+    assert interval.counts["a"].clipped[E2E] == 1
+    assert rec.total["a"][E2E].get_total_count() == 0
+    assert rec.total["a"][TTFT].get_total_count() == 1
+
+
+def test_failures_are_counted_by_class_and_record_no_latency() -> None:
+    rec = Recorder(["a"], highest_us=60_000_000, start_ns=0)
+    rec.record(_req("a", 100, error="http_429"))
+    rec.record(_req("a", 100, error="http_429"))
+    rec.record(_req("a", 100, error="timeout_ttft"))
+    interval = rec.roll(MS)
+    assert interval.counts["a"].failed == 3 and interval.counts["a"].completed == 0
+    assert interval.counts["a"].errors == {"http_429": 2, "timeout_ttft": 1}
+    assert rec.total["a"][TTFT].get_total_count() == 0
+
+
+def test_intervals_are_picklable_for_shards() -> None:
+    rec = Recorder(["a"], highest_us=60_000_000, start_ns=0)
+    rec.record(_req("a", 10))
+    interval = rec.roll(MS)
+    assert pickle.loads(pickle.dumps(interval)) == interval
+
+
+def test_hlog_lines_round_trip() -> None:
+    rec = Recorder(["gpt-4o-mini, eu"], highest_us=60_000_000, start_ns=1_000 * MS)
+    for i in range(1, 101):
+        rec.record(_req("gpt-4o-mini, eu", i))
+    interval = rec.roll(6_000 * MS)
+    text = hlog.header(1_795_000_000.0) + "".join(hlog.lines(interval, run_start_ns=1_000 * MS))
+    head, *rows = [ln for ln in text.splitlines() if not ln.startswith(("#", '"'))] or [""]
+    assert text.startswith("#[Histogram log format version 1.3]\n#[StartTime: 1795000000.000")
+    parsed = {p[0]: p for p in map(hlog.parse_line, [head, *rows])}
+    tag = "gpt-4o-mini__eu/ttft"
+    assert tag in parsed
+    _, start, length, max_ms, encoded = parsed[tag]
+    assert (start, length) == (0.0, 5.0)
+    assert max_ms == pytest.approx(100.0, rel=1e-3)
+    h = HdrHistogram.decode(encoded)
+    assert h.get_total_count() == 100
+    assert h.get_value_at_percentile(50) == pytest.approx(50_000, rel=1e-3)
