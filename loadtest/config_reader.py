@@ -86,6 +86,16 @@ class Table:
             raise self.error(key, f"a number {bounds}", v)
         return float(v)
 
+    def duration(self, key: str, default: float, *, positive: bool = True) -> float:
+        """Seconds, from a number or a string like '250ms', '30s', '5m', '1h'."""
+        if key not in self.data:
+            return default
+        v = self.raw(key)
+        seconds = parse_duration(v)
+        if seconds is None or (positive and seconds <= 0) or seconds < 0:
+            raise self.error(key, "a duration such as 30s, 250ms or 5m", v)
+        return seconds
+
     def integer(self, key: str, default: int, *, min: int | None = None) -> int:
         """An int, at least MIN."""
         if key not in self.data:
@@ -166,6 +176,27 @@ class Table:
         for key in self.data:
             if key not in self._seen:
                 raise ConfigError(f"{self.where(key)}: unknown key")
+
+
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_duration(value: object) -> float | None:
+    """Seconds from a number or '<number><ms|s|m|h>'; None when it is neither."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if not isinstance(value, str):
+        return None
+    text = value.strip().lower()
+    for unit in ("ms", "s", "m", "h"):  # "ms" before "m" and "s"
+        if text.endswith(unit):
+            try:
+                return float(text[: -len(unit)]) * _UNITS[unit]
+            except ValueError:
+                return None
+    return None
 
 
 def _quote(key: str) -> str:

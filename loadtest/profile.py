@@ -1,0 +1,363 @@
+"""Load profiles: TOML validated once into frozen objects; flags override the common keys."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from loadtest.arrivals import ARRIVALS
+from loadtest.config_reader import ConfigError, Table, load_toml
+
+KINDS = ("openai", "openai-responses", "anthropic", "openai-compatible")
+SIM = "sim"  # base_url of targets served by the built-in simulator
+DISTRIBUTIONS = ("fixed", "uniform", "normal", "lognormal")
+_DEFAULT_KEY_ENV = {"anthropic": "ANTHROPIC_API_KEY"}
+_BASE_URL_ENV = {"anthropic": "ANTHROPIC_BASE_URL"}
+_DEFAULT_BASE = {"anthropic": "https://api.anthropic.com"}
+
+
+@dataclass(frozen=True)
+class Lengths:
+    """A token-length distribution: fixed, or drawn and clamped to [min, max]."""
+
+    distribution: str = "fixed"
+    mean: float = 128.0
+    stddev: float = 0.0
+    min: int = 1
+    max: int = 1_000_000
+
+    def sample(self, rng: random.Random) -> int:
+        """One length."""
+        d = self.distribution
+        if d == "fixed":
+            x = self.mean
+        elif d == "uniform":
+            x = rng.uniform(self.mean - self.stddev * 3**0.5, self.mean + self.stddev * 3**0.5)
+        elif d == "normal":
+            x = rng.gauss(self.mean, self.stddev)
+        else:  # lognormal with this mean and standard deviation
+            s2 = math.log(1 + (self.stddev / self.mean) ** 2)
+            x = rng.lognormvariate(math.log(self.mean) - s2 / 2, s2**0.5)
+        return int(min(self.max, max(self.min, round(x))))
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of a stepped load: a duration at a rate (open loop) or a concurrency."""
+
+    duration_s: float
+    rate: float | None = None
+    concurrency: int | None = None
+
+
+@dataclass(frozen=True)
+class Load:
+    """How requests are offered to one target."""
+
+    mode: str = "closed"  # closed: `concurrency` loops; open: arrivals at `rate`
+    concurrency: int = 4
+    rate: float = 1.0
+    arrivals: str = "constant"
+    burstiness: float = 1.0
+    ramp_up_s: float = 0.0
+    steps: tuple[Step, ...] = ()
+    max_in_flight: int = 1000
+
+
+@dataclass(frozen=True)
+class Target:
+    """One endpoint and model under test."""
+
+    name: str
+    kind: str
+    model: str
+    base_url: str
+    api_key_env: str
+    headers: tuple[tuple[str, str], ...] = ()
+    params: tuple[tuple[str, Any], ...] = ()  # extra request body fields
+    load: Load | None = None  # overrides the profile's load for this target
+
+    @property
+    def uses_simulator(self) -> bool:
+        """Whether this target is served by the built-in simulator."""
+        return self.base_url == SIM
+
+
+@dataclass(frozen=True)
+class Workload:
+    """What each request asks for."""
+
+    input_tokens: Lengths = Lengths(mean=100)
+    output_tokens: Lengths = Lengths(mean=128)  # sent as max_tokens
+    prompts_file: str | None = None  # JSONL of {"messages": [...]} (or {"prompt": "..."})
+    system: str | None = None
+    temperature: float | None = None
+    ignore_eos: bool = False  # ask servers that support it for exactly max_tokens
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Seconds allowed for each phase of a request."""
+
+    connect_s: float = 10.0
+    ttft_s: float = 60.0
+    idle_s: float = 30.0
+    total_s: float = 600.0
+
+
+@dataclass(frozen=True)
+class SimulatorSpec:
+    """How to start the built-in simulator for targets whose base_url is "sim"."""
+
+    config: str | None = None
+    seed: int | None = None
+    time_warp: float | None = None
+    sim_start: str | None = None
+    workers: int = 1
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A validated load profile."""
+
+    name: str
+    path: str
+    targets: tuple[Target, ...]
+    load: Load = Load()
+    workload: Workload = Workload()
+    timeouts: Timeouts = Timeouts()
+    duration_s: float = 30.0
+    requests: int = 0  # stop after this many per target; 0 = no limit
+    warmup_s: float = 0.0
+    interval_s: float = 5.0
+    error_budget: float = 1.0  # stop when this fraction of requests has failed
+    seed: int = 0
+    description: str = ""
+    simulator: SimulatorSpec = SimulatorSpec()
+    out_dir: str = "reports"
+
+    def load_of(self, t: Target) -> Load:
+        """The load applied to target T."""
+        return t.load or self.load
+
+
+def load_profile(path: str | Path, env: Mapping[str, str] | None = None) -> Profile:
+    """Read and validate a profile file. Raises ConfigError with one line."""
+    root = load_toml(path)
+    environ = os.environ if env is None else env
+    p = _profile(root, Path(path), environ)
+    root.finish()
+    return p
+
+
+def _profile(t: Table, path: Path, env: Mapping[str, str]) -> Profile:
+    load = _load(t.table("load"), Load())
+    targets = [_target(x, load, env) for x in t.tables("targets")]
+    if not targets:
+        raise t.error("targets", "at least one [[targets]] table")
+    names = [x.name for x in targets]
+    if len(set(names)) != len(names):
+        raise t.error("targets", "distinct target names", names)
+    sim = t.table("simulator")
+    spec = SimulatorSpec()
+    if sim is not None:
+        spec = SimulatorSpec(
+            sim.string("config", "") or None,
+            sim.integer("seed", 0) if sim.has("seed") else None,
+            sim.number("time_warp", 1.0, positive=True) if sim.has("time_warp") else None,
+            sim.string("sim_start", "") or None,
+            sim.integer("workers", 1, min=1),
+        )
+        sim.finish()
+    return Profile(
+        name=t.string("name", path.stem),
+        path=str(path),
+        description=t.string("description", ""),
+        targets=tuple(targets),
+        load=load,
+        workload=_workload(t.table("workload")),
+        timeouts=_timeouts(t.table("timeouts")),
+        duration_s=t.duration("duration", 30.0),
+        requests=t.integer("requests", 0, min=0),
+        warmup_s=t.duration("warmup", 0.0, positive=False),
+        interval_s=t.duration("interval", 5.0),
+        error_budget=t.number("error_budget", 1.0, min=0, max=1),
+        seed=t.integer("seed", 0),
+        simulator=spec,
+        out_dir=t.string("out", "reports"),
+    )
+
+
+def _target(t: Table, default_load: Load, env: Mapping[str, str]) -> Target:
+    kind = t.string("kind", "", choices=KINDS)
+    if not kind:
+        raise t.error("kind", "one of " + ", ".join(KINDS))
+    model = t.string("model", "")
+    if not model:
+        raise t.error("model", "a model name")
+    family = "anthropic" if kind == "anthropic" else "openai"
+    base_env = _BASE_URL_ENV.get(family, "OPENAI_BASE_URL")
+    default_base = env.get(base_env) or _DEFAULT_BASE.get(family, "https://api.openai.com/v1")
+    base_url = t.string("base_url", default_base)
+    if base_url != SIM and not base_url.startswith(("http://", "https://")):
+        raise t.error("base_url", f'an http(s) URL or "{SIM}" for the built-in simulator', base_url)
+    headers = t.table("headers")
+    header_items: list[tuple[str, str]] = []
+    if headers is not None:
+        for k in headers:
+            header_items.append((k, headers.string(k, "")))
+        headers.finish()
+    params = t.table("params")
+    param_items = tuple((k, params.raw(k)) for k in params) if params is not None else ()
+    load = t.table("load")
+    target = Target(
+        name=t.string("name", model),
+        kind=kind,
+        model=model,
+        base_url=base_url.rstrip("/"),
+        api_key_env=t.string("api_key_env", _DEFAULT_KEY_ENV.get(family, "OPENAI_API_KEY")),
+        headers=tuple(header_items),
+        params=param_items,
+        load=_load(load, default_load) if load is not None else None,
+    )
+    t.finish()
+    return target
+
+
+def _load(t: Table | None, base: Load) -> Load:
+    if t is None:
+        return base
+    mode = t.string("mode", base.mode, choices=("closed", "open"))
+    steps = []
+    for s in t.tables("steps"):
+        step = Step(
+            s.duration("duration", 0.0) if s.has("duration") else _missing(s, "duration"),
+            s.number("rate", 0.0, min=0) if s.has("rate") else None,
+            s.integer("concurrency", 0, min=0) if s.has("concurrency") else None,
+        )
+        wanted = "rate" if mode == "open" else "concurrency"
+        if getattr(step, wanted) is None:
+            raise s.error(wanted, f"a {wanted} for each step of a {mode}-loop load")
+        s.finish()
+        steps.append(step)
+    load = Load(
+        mode=mode,
+        concurrency=t.integer("concurrency", base.concurrency, min=1),
+        rate=t.number("rate", base.rate, positive=True),
+        arrivals=t.string("arrivals", base.arrivals, choices=ARRIVALS),
+        burstiness=t.number("burstiness", base.burstiness, positive=True),
+        ramp_up_s=t.duration("ramp_up", base.ramp_up_s, positive=False),
+        steps=tuple(steps) or base.steps,
+        max_in_flight=t.integer("max_in_flight", base.max_in_flight, min=1),
+    )
+    t.finish()
+    return load
+
+
+def _missing(t: Table, key: str) -> float:
+    raise t.error(key, "a duration such as 30s")
+
+
+def _lengths(t: Table, key: str, default: Lengths) -> Lengths:
+    if not t.has(key):
+        return default
+    raw = t.data[key]
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        n = t.integer(key, 0, min=1)
+        return Lengths("fixed", float(n), 0.0, n, n)
+    sub = t.table(key)
+    if sub is None:
+        raise t.error(key, "a token count or a table {distribution, mean, stddev, min, max}")
+    lengths = Lengths(
+        sub.string("distribution", "fixed", choices=DISTRIBUTIONS),
+        sub.number("mean", default.mean, positive=True),
+        sub.number("stddev", 0.0, min=0),
+        sub.integer("min", 1, min=1),
+        sub.integer("max", 1_000_000, min=1),
+    )
+    if lengths.min > lengths.max:
+        raise sub.error("min", f"a value <= max ({lengths.max})", lengths.min)
+    sub.finish()
+    return lengths
+
+
+def _workload(t: Table | None) -> Workload:
+    if t is None:
+        return Workload()
+    w = Workload(
+        input_tokens=_lengths(t, "input_tokens", Workload.input_tokens),
+        output_tokens=_lengths(t, "output_tokens", Workload.output_tokens),
+        prompts_file=t.string("prompts_file", "") or None,
+        system=t.string("system", "") or None,
+        temperature=t.number("temperature", 0.0, min=0, max=2) if t.has("temperature") else None,
+        ignore_eos=t.boolean("ignore_eos", False),
+    )
+    t.finish()
+    return w
+
+
+def _timeouts(t: Table | None) -> Timeouts:
+    if t is None:
+        return Timeouts()
+    d = Timeouts()
+    out = Timeouts(
+        t.duration("connect", d.connect_s),
+        t.duration("ttft", d.ttft_s),
+        t.duration("idle", d.idle_s),
+        t.duration("total", d.total_s),
+    )
+    t.finish()
+    return out
+
+
+def apply_overrides(
+    p: Profile,
+    *,
+    rate: float | None = None,
+    concurrency: int | None = None,
+    duration_s: float | None = None,
+    requests: int | None = None,
+    target: str | None = None,
+    out_dir: str | None = None,
+) -> Profile:
+    """The profile with command-line flags applied (they win over every table)."""
+    targets = p.targets
+    if target is not None:
+        chosen = tuple(t for t in targets if t.name == target)
+        if not chosen:
+            names = ", ".join(t.name for t in targets)
+            raise ConfigError(f"--target: no target named {target!r} in {p.path} ({names})")
+        targets = chosen
+
+    def adjust(load: Load) -> Load:
+        if rate is not None:
+            load = dataclasses.replace(load, mode="open", rate=rate, steps=())
+        if concurrency is not None:
+            load = dataclasses.replace(load, mode="closed", concurrency=concurrency, steps=())
+        return load
+
+    if rate is not None and rate <= 0:
+        raise ConfigError(f"--rate: expected a number > 0, got {rate:g}")
+    if concurrency is not None and concurrency < 1:
+        raise ConfigError(f"--concurrency: expected an integer >= 1, got {concurrency}")
+    targets = tuple(
+        dataclasses.replace(t, load=adjust(t.load) if t.load else None) for t in targets
+    )
+    changes: dict[str, Any] = {"targets": targets, "load": adjust(p.load)}
+    if duration_s is not None:
+        if duration_s <= 0:
+            raise ConfigError(f"--duration: expected a duration > 0, got {duration_s:g}")
+        changes["duration_s"] = duration_s
+    if requests is not None:
+        if requests < 0:
+            raise ConfigError(f"--requests: expected an integer >= 0, got {requests}")
+        changes["requests"] = requests
+    if out_dir is not None:
+        changes["out_dir"] = out_dir
+    return dataclasses.replace(p, **changes)
