@@ -1,0 +1,158 @@
+"""One streaming request over a shared aiohttp session, stamped and classified.
+
+Library exceptions become our error classes here and nowhere else (httpx's
+`map_httpcore_exceptions` idea). Timeouts use one `asyncio.timeout` per request: until
+the first token its deadline is the TTFT deadline (a silent server before the first
+token is a TTFT timeout, whatever the idle setting); from then on it is
+min(total deadline, last read + idle), moved forward lazily (at most once per 50 ms
+of progress, so an idle timeout may fire up to 50 ms early) to keep the per-read cost
+down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import time
+from collections.abc import Callable
+
+import aiohttp
+
+from loadtest.metrics import RequestRecord
+from loadtest.profile import Timeouts
+from loadtest.providers import EventParser
+from loadtest.providers.build import RequestBuilder
+from loadtest.providers.reading import Kind, Reading
+from loadtest.sse import SSEParser
+from loadtest.workload import Prompt
+
+CONNECT = "connect"
+TIMEOUT_TTFT = "timeout_ttft"
+TIMEOUT_IDLE = "timeout_idle"
+TIMEOUT_TOTAL = "timeout_total"
+HTTP_4XX = "http_4xx"
+HTTP_429 = "http_429"
+HTTP_5XX = "http_5xx"
+OVERLOADED_HTTP = "overloaded"
+TRUNCATED = "truncated"
+
+Clock = Callable[[], int]
+
+
+def new_session(timeouts: Timeouts, connections: int) -> aiohttp.ClientSession:
+    """One session per target: keep-alive pool sized for the load, TLS verified, proxies
+    from the environment (trust_env)."""
+    connector = aiohttp.TCPConnector(
+        limit=connections,
+        limit_per_host=connections,
+        ttl_dns_cache=300,
+        ssl=ssl.create_default_context(),
+    )
+    timeout = aiohttp.ClientTimeout(
+        total=None, sock_connect=timeouts.connect_s, sock_read=timeouts.idle_s
+    )
+    return aiohttp.ClientSession(
+        connector=connector, timeout=timeout, trust_env=True, auto_decompress=True
+    )
+
+
+def classify_status(status: int) -> str:
+    """Error class of a non-200 HTTP status."""
+    if status == 429:
+        return HTTP_429
+    if status == 529:
+        return OVERLOADED_HTTP
+    return HTTP_5XX if status >= 500 else HTTP_4XX
+
+
+async def send(
+    session: aiohttp.ClientSession,
+    b: RequestBuilder,
+    prompt: Prompt,
+    parse: EventParser,
+    timeouts: Timeouts,
+    r: RequestRecord,
+    clock: Clock = time.perf_counter_ns,
+) -> str:
+    """Send one request and fill R; returns a short detail for errors ("" on success)."""
+    reading = Reading()
+    body = b.body(prompt)
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    total_at = t0 + timeouts.total_s
+    idle = timeouts.idle_s
+    try:
+        async with asyncio.timeout(t0 + timeouts.ttft_s) as deadline:
+            r.sent_ns = clock()
+            async with session.post(b.url, data=body, headers=b.headers) as resp:
+                r.status = resp.status
+                r.first_byte_ns = clock()
+                if resp.status != 200:
+                    text = (await resp.content.read(2000)).decode("utf-8", "replace")
+                    r.error = classify_status(resp.status)
+                    r.end_ns = clock()
+                    return f"HTTP {resp.status}: {text.strip()[:200] or '(empty body)'}"
+                parser = SSEParser()
+                tokens = r.token_ns
+                async for chunk in resp.content.iter_any():
+                    now = clock()
+                    if r.first_token_ns:
+                        at = loop.time() + idle
+                        when = deadline.when() or 0.0
+                        if at > when + 0.05 and when < total_at:
+                            deadline.reschedule(min(at, total_at))
+                    for event in parser.feed(chunk):
+                        kind = parse(event, reading)
+                        if kind is Kind.TOKEN or kind is Kind.REASONING:
+                            if not r.first_token_ns:
+                                r.first_token_ns = now
+                                deadline.reschedule(min(loop.time() + idle, total_at))
+                            if kind is Kind.TOKEN and not r.first_output_ns:
+                                r.first_output_ns = now
+                            tokens.append(now)
+                        elif kind is Kind.ERROR:
+                            break
+                    if reading.error is not None:
+                        break  # the connection is dropped, not reused; fine after an error
+                # Read to the end of the body even after the terminal event: leaving early
+                # would close the keep-alive connection and cost a new one per request.
+                parser.close()
+                r.end_ns = clock()
+                if parser.truncated and reading.error is None and not reading.done:
+                    reading.fail(TRUNCATED, "stream ended inside an event")
+    except aiohttp.ConnectionTimeoutError as exc:
+        r.end_ns = clock()
+        r.error = CONNECT
+        return f"connect timeout: {str(exc)[:160]}"
+    except TimeoutError:  # after aiohttp's own timeouts, which subclass TimeoutError
+        r.end_ns = clock()
+        if not r.first_token_ns:
+            r.error = TIMEOUT_TTFT
+            return f"no first token within {timeouts.ttft_s:g} s"
+        if loop.time() >= total_at - 0.001:
+            r.error = TIMEOUT_TOTAL
+            return f"not finished within {timeouts.total_s:g} s"
+        r.error = TIMEOUT_IDLE
+        return f"no data for {idle:g} s"
+    except (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError) as exc:
+        r.end_ns = clock()
+        r.error = TRUNCATED
+        return f"{type(exc).__name__}: {str(exc)[:160]}"
+    except (aiohttp.ClientError, OSError) as exc:
+        r.end_ns = clock()
+        r.error = CONNECT if not r.first_byte_ns else TRUNCATED
+        return f"{type(exc).__name__}: {str(exc)[:160]}"
+    if _finish(r, reading):
+        return reading.error_detail or "stream ended without its terminal event"
+    return ""
+
+
+def _finish(r: RequestRecord, reading: Reading) -> bool:
+    r.last_token_ns = r.token_ns[-1] if r.token_ns else 0
+    r.output_tokens = reading.output_tokens
+    r.tokens_counted = reading.counted
+    if reading.error is not None:
+        r.error = reading.error
+    elif not reading.complete:
+        r.error = TRUNCATED
+    return r.error is not None

@@ -1,0 +1,123 @@
+"""One request end to end against the simulator: timestamps, usage and every error class."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from pathlib import Path
+
+import pytest
+
+from loadtest.metrics import RequestRecord, derive
+from loadtest.profile import Lengths, Target, Timeouts, Workload
+from loadtest.providers import PARSERS
+from loadtest.providers.build import builder
+from loadtest.sim.process import Simulator
+from loadtest.transport import new_session, send
+from loadtest.workload import PromptSource
+
+CONFIG = """
+[models.fixed]
+base = "gpt-4o-nano"
+ttft_median_ms = 200
+ttft_p95_ms = 200.2
+prefill_ms_per_1k_tokens = 0
+tokens_per_s = 100
+token_jitter = 0
+[models.f500.faults]
+http_500 = 1.0
+[models.ferr.faults]
+stream_error = 1.0
+[models.fdis.faults]
+disconnect = 1.0
+[models.fmal.faults]
+malformed = 1.0
+[models.fstall.faults]
+stall = 1.0
+stall_s = 3.0
+[models.fslow]
+ttft_median_ms = 3000
+ttft_p95_ms = 3001
+[models.limited.limits]
+rpm = 1
+[models.over]
+base = "claude-3-5-haiku"
+[models.over.faults]
+overloaded = 1.0
+"""
+
+WORK = Workload(input_tokens=Lengths(mean=20), output_tokens=Lengths(mean=20), ignore_eos=True)
+FAST = Timeouts(connect_s=2, ttft_s=1.5, idle_s=1.0, total_s=10)
+
+
+@pytest.fixture(scope="module")
+def sim(tmp_path_factory: pytest.TempPathFactory) -> Simulator:
+    cfg: Path = tmp_path_factory.mktemp("sim") / "sim.toml"
+    cfg.write_text(CONFIG)
+    with Simulator(cfg, seed=1, sim_start="2026-11-22T03:00:00-05:00") as s:
+        yield s
+
+
+def _one(
+    base: str, model: str, kind: str = "openai", n: int = 1
+) -> list[tuple[RequestRecord, str]]:
+    async def run() -> list[tuple[RequestRecord, str]]:
+        t = Target(model, kind, model, "sim", "UNSET_VAR")
+        url = base if kind == "anthropic" else base + "/v1"
+        b = builder(t, WORK, url, env={})
+        src = PromptSource(WORK, seed=1)
+        out = []
+        async with new_session(FAST, 4) as session:
+            for i in range(n):
+                r = RequestRecord(model, intended_ns=0)
+                detail = await send(session, b, src.prompt(i), PARSERS[kind], FAST, r)
+                out.append((r, detail))
+        return out
+
+    return asyncio.run(run())
+
+
+def test_success_stamps_the_timeline_and_recovers_the_injected_ttft(sim: Simulator) -> None:
+    results = _one(sim.base_url, "fixed", n=5)
+    for r, detail in results:
+        assert detail == "" and r.error is None and r.status == 200
+        assert r.sent_ns < r.first_byte_ns <= r.first_token_ns <= r.last_token_ns <= r.end_ns
+        assert r.output_tokens == 20 and not r.tokens_counted and len(r.token_ns) == 20
+        m = derive(r)
+        assert m["ttft"] == pytest.approx(200_000, abs=5_000)  # us
+        assert m["tpot"] == pytest.approx(10_000, abs=1_000)
+
+
+@pytest.mark.parametrize(
+    ("model", "kind", "error"),
+    [
+        ("f500", "openai", "http_5xx"),
+        ("over", "anthropic", "overloaded"),
+        ("ferr", "openai", "stream_error"),
+        ("fdis", "openai", "truncated"),
+        ("fmal", "openai", "protocol"),
+        ("fstall", "openai", "timeout_idle"),
+        ("fslow", "openai", "timeout_ttft"),
+    ],
+)
+def test_each_fault_maps_to_its_error_class(
+    sim: Simulator, model: str, kind: str, error: str
+) -> None:
+    ((r, detail),) = _one(sim.base_url, model, kind)
+    assert r.error == error, detail
+    assert detail and "sk-" not in detail
+
+
+def test_rate_limit_is_http_429_with_the_body(sim: Simulator) -> None:
+    (ok, _), (limited, detail) = _one(sim.base_url, "limited", n=2)
+    assert ok.error is None and limited.error == "http_429" and limited.status == 429
+    assert "Rate limit" in detail
+
+
+def test_nothing_listening_is_a_connect_error() -> None:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    ((r, detail),) = _one(f"http://127.0.0.1:{port}", "fixed")
+    assert r.error == "connect" and r.first_byte_ns == 0 and "Connect" in detail
