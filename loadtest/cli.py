@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from loadtest import __version__
 from loadtest.config_reader import ConfigError
@@ -20,6 +21,20 @@ examples:
 Point the openai SDK at <url>/v1 and the anthropic SDK at <url>; any API key works
 unless api_key_env is set in the config.
 """
+
+
+RUN_EXAMPLES = """\
+examples:
+  loadtest run                                   # profiles/quickstart.toml: the simulator, 30 s
+  loadtest run profiles/openai-vs-anthropic.toml # real endpoints (keys from the environment)
+  loadtest run my.toml --rate 20 --duration 2m   # open loop at 20 req/s for two minutes
+  loadtest run my.toml --target gpt-4o-mini --requests 200 --out /tmp/runs
+
+First Ctrl-C stops new requests and waits for those in flight; a second stops at once.
+Results are written in every case.
+"""
+
+DEFAULT_PROFILE = "profiles/quickstart.toml"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -56,6 +71,29 @@ def _parser() -> argparse.ArgumentParser:
     m.add_argument(
         "--workers", type=int, default=1, help="worker processes sharing the port (default 1)"
     )
+
+    r = sub.add_parser(
+        "run",
+        help="run a load profile and write its report",
+        description="Drive streaming load against the profile's targets and record TTFT, "
+        "inter-token latency and throughput.",
+        epilog=RUN_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    r.add_argument(
+        "profile", nargs="?", default=None, help=f"profile TOML (default {DEFAULT_PROFILE})"
+    )
+    r.add_argument("--rate", type=float, help="open loop at this many requests/s")
+    r.add_argument("--concurrency", type=int, help="closed loop with this many streams")
+    r.add_argument("--duration", help="run length, e.g. 30s, 5m")
+    r.add_argument("--requests", type=int, help="stop after this many requests per target")
+    r.add_argument("--target", help="run only this target of the profile")
+    r.add_argument("--out", help="directory for run reports (default: the profile's, reports)")
+    r.add_argument("--quiet", action="store_true", help="print only the report path")
+    r.add_argument("--no-live", action="store_true", help="plain lines instead of a live table")
+
+    v = sub.add_parser("validate", help="check a profile and print it resolved")
+    v.add_argument("profile", help="profile TOML")
     return p
 
 
@@ -90,12 +128,69 @@ def _mock(args: argparse.Namespace) -> int:
     return 0
 
 
+def _profile_path(arg: str | None) -> str:
+    if arg is not None:
+        return arg
+    here = Path(DEFAULT_PROFILE)
+    if here.exists():
+        return str(here)
+    return str(Path(__file__).resolve().parent / "profiles" / "quickstart.toml")
+
+
+def _run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from loadtest.config_reader import parse_duration
+    from loadtest.profile import apply_overrides, load_profile
+    from loadtest.runner import print_summary, run
+
+    duration = None
+    if args.duration is not None:
+        duration = parse_duration(args.duration)
+        if duration is None or duration <= 0:
+            raise ConfigError(
+                f"--duration: expected a duration such as 30s or 5m, got {args.duration!r}"
+            )
+    profile = apply_overrides(
+        load_profile(_profile_path(args.profile)),
+        rate=args.rate,
+        concurrency=args.concurrency,
+        duration_s=duration,
+        requests=args.requests,
+        target=args.target,
+        out_dir=args.out,
+    )
+    console = Console()
+    run_dir, summary = run(profile, console, live=not args.no_live, quiet=args.quiet)
+    if args.quiet:
+        print(run_dir)
+    else:
+        print_summary(console, summary, run_dir)
+    return 130 if summary["run"]["stopped_by"] == "interrupted" else 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    import orjson
+
+    from loadtest.profile import load_profile
+
+    p = load_profile(args.profile)
+    print(orjson.dumps(dataclasses.asdict(p), option=orjson.OPT_INDENT_2).decode())
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `loadtest` console script."""
     args = _parser().parse_args(argv)
     try:
         if args.command == "mock":
             return _mock(args)
+        if args.command == "run":
+            return _run(args)
+        if args.command == "validate":
+            return _validate(args)
     except ConfigError as exc:
         print(f"loadtest: error: {exc}", file=sys.stderr)
         return 2

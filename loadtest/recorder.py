@@ -102,7 +102,9 @@ class Recorder:
                     histograms[t][m] = h.encode()
                     maxima[t][m] = h.get_max_value()
                     self.total[t][m].add(h)
-                    h.reset()
+                    # A new histogram costs ~0.1 ms; hdrh's reset() ~1 ms (a Python loop),
+                    # and the roll runs on the event loop.
+                    self._open[t][m] = new_histogram(self.highest_us)
             self.total_counts[t].add(self._counts[t])
         interval = Interval(self.interval_start_ns, end_ns, histograms, maxima, self._counts)
         self._counts = {t: TargetCounts() for t in self.targets}

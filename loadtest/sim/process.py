@@ -24,6 +24,7 @@ from typing import IO
 
 from aiohttp import web
 
+from loadtest.loop import new_event_loop
 from loadtest.sim.config import SimConfig
 from loadtest.sim.server import make_app
 
@@ -37,15 +38,6 @@ def bind_socket(host: str, port: int) -> socket.socket:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     s.bind((host, port))
     return s
-
-
-def new_event_loop() -> asyncio.AbstractEventLoop:
-    """uvloop's loop where available, asyncio's otherwise."""
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover - uvloop is a dependency on POSIX
-        return asyncio.new_event_loop()
-    return uvloop.new_event_loop()
 
 
 FREEZE_PERIOD_S = 0.1
@@ -284,4 +276,4 @@ def start_simulator(config: str | Path | None = None, **kwargs: object) -> Simul
     return Simulator(config, **kwargs).start()  # type: ignore[arg-type]
 
 
-__all__: Sequence[str] = ("Simulator", "bind_socket", "new_event_loop", "serve", "start_simulator")
+__all__: Sequence[str] = ("Simulator", "bind_socket", "serve", "start_simulator")

@@ -1,0 +1,242 @@
+"""`loadtest run`: simulator if needed, the engine, files written as it goes, the summary.
+
+Files land in <out>/<UTC start>-<profile>/: profile.json (the resolved profile),
+results.jsonl (one line per request, flushed every interval), intervals.hlog (one
+line per target and metric per interval, flushed as each closes) and summary.json
+(written at the end in every case: a crash or Ctrl-C loses at most the open interval).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import os
+import signal
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+from rich.console import Console
+from rich.table import Table
+
+from loadtest import hlog
+from loadtest.engine import Engine, Health, ShardSpec
+from loadtest.live import LiveView
+from loadtest.loop import new_event_loop
+from loadtest.metrics import RequestRecord, derive
+from loadtest.profile import Profile
+from loadtest.recorder import Interval
+from loadtest.sim.process import Simulator
+from loadtest.summary import summarize
+
+
+class FileSink:
+    """Writes results.jsonl and intervals.hlog as the run goes; feeds the live view."""
+
+    def __init__(self, run_dir: Path, view: LiveView) -> None:
+        self.results: IO[bytes] = open(run_dir / "results.jsonl", "wb")  # noqa: SIM115
+        self.hlog: IO[str] = open(run_dir / "intervals.hlog", "w", encoding="utf-8")  # noqa: SIM115
+        self.view = view
+        self.engine: Engine | None = None  # for the live view's counters
+        self.start_ns = 0
+
+    def start(self, wall_s: float, start_ns: int) -> None:
+        """The run has started: write the log header."""
+        self.start_ns = start_ns
+        self.hlog.write(hlog.header(wall_s))
+
+    def request(self, r: RequestRecord, detail: str, measured: bool) -> None:
+        """One line per request; times in ms from the run's start."""
+        t0 = self.start_ns
+        line: dict[str, Any] = {
+            "target": r.target,
+            "intended_ms": round((r.intended_ns - t0) / 1e6, 3),
+            "sent_ms": round((r.sent_ns - t0) / 1e6, 3) if r.sent_ns else None,
+            "status": r.status,
+            "error": r.error,
+            "measured": measured,
+            "output_tokens": r.output_tokens,
+            "tokens_counted": r.tokens_counted,
+        }
+        line.update(
+            {
+                k: round(v / 1000, 3)
+                for k, v in derive(r).items()
+                if k not in ("output_tokens", "output_speed")
+            }
+        )
+        if detail:
+            line["detail"] = detail
+        self.results.write(orjson.dumps(line) + b"\n")
+
+    def interval(self, iv: Interval, health: Health) -> None:
+        """Append the interval to the log, flush both files, redraw."""
+        for text in hlog.lines(iv, self.start_ns):
+            self.hlog.write(text)
+        self.hlog.flush()
+        self.results.flush()
+        if self.engine is not None:
+            self.view.update(iv, health, self.engine.runs, (iv.end_ns - self.start_ns) / 1e9)
+
+    def close(self) -> None:
+        """Flush and close both files."""
+        self.results.close()
+        self.hlog.close()
+
+
+def run_dir_for(p: Profile, out: str | None) -> Path:
+    """A new directory <out>/<UTC timestamp>-<profile name>."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    base = Path(out or p.out_dir)
+    d = base / f"{stamp}-{p.name}"
+    n = 1
+    while d.exists():
+        n += 1
+        d = base / f"{stamp}-{p.name}-{n}"
+    d.mkdir(parents=True)
+    return d
+
+
+def _env_for(p: Profile) -> tuple[tuple[str, str], ...]:
+    """Only the API key variables the targets name (read once, passed to the shard)."""
+    return tuple(
+        (t.api_key_env, os.environ[t.api_key_env]) for t in p.targets if t.api_key_env in os.environ
+    )
+
+
+def run(p: Profile, console: Console, live: bool, quiet: bool) -> tuple[Path, dict[str, Any]]:
+    """Run profile P to completion (or Ctrl-C); returns the run directory and summary."""
+    sim: Simulator | None = None
+    urls: dict[str, str] = {}
+    if any(t.uses_simulator for t in p.targets):
+        s = p.simulator
+        sim = Simulator(
+            s.config, seed=s.seed, workers=s.workers, time_warp=s.time_warp, sim_start=s.sim_start
+        ).start()
+        if not quiet:
+            console.print(f"built-in simulator at {sim.base_url}")
+    try:
+        for t in p.targets:
+            if t.uses_simulator:
+                assert sim is not None
+                urls[t.name] = sim.base_url if t.kind == "anthropic" else sim.openai_base_url
+            else:
+                urls[t.name] = t.base_url
+        spec = ShardSpec(p, tuple(urls.items()), _env_for(p))
+        run_dir = run_dir_for(p, None)
+        (run_dir / "profile.json").write_bytes(
+            orjson.dumps(dataclasses.asdict(p), option=orjson.OPT_INDENT_2)
+        )
+        view = LiveView(console, p.name, p.duration_s, live and console.is_terminal and not quiet)
+        if quiet:
+            view = LiveView(Console(quiet=True), p.name, p.duration_s, False)
+        sink = FileSink(run_dir, view)
+        interrupted = False
+        with view:
+            try:
+                result, interrupted = _drive(spec, sink, console, quiet)
+            finally:
+                sink.close()
+        summary = summarize(result, p, interrupted)
+        (run_dir / "summary.json").write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
+        return run_dir, summary
+    finally:
+        if sim is not None:
+            sim.stop()
+
+
+def _drive(spec: ShardSpec, sink: FileSink, console: Console, quiet: bool) -> tuple[Any, bool]:
+    state = {"interrupts": 0}
+
+    async def main() -> Any:
+        engine = Engine(spec, sink)
+        sink.engine = engine
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
+
+        def on_sigint() -> None:
+            state["interrupts"] += 1
+            if state["interrupts"] == 1:
+                if not quiet:
+                    console.print(
+                        "stopping: no new requests, waiting for those in flight "
+                        "(Ctrl-C again to stop now)"
+                    )
+                engine.stop("interrupted")
+            else:
+                task.cancel()
+
+        loop.add_signal_handler(signal.SIGINT, on_sigint)
+        loop.add_signal_handler(signal.SIGTERM, engine.stop, "terminated")
+        engine_task = asyncio.ensure_future(engine.run())
+        try:
+            return await asyncio.shield(engine_task)
+        except asyncio.CancelledError:
+            # Second Ctrl-C: abandon in-flight requests, keep what was recorded.
+            engine_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await engine_task
+            return engine.partial_result()
+        finally:
+            loop.remove_signal_handler(signal.SIGINT)
+            loop.remove_signal_handler(signal.SIGTERM)
+
+    with asyncio.Runner(loop_factory=new_event_loop) as runner:
+        result = runner.run(main())
+    return result, state["interrupts"] > 0
+
+
+def print_summary(console: Console, summary: dict[str, Any], run_dir: Path) -> None:
+    """The table printed at the end of a run (times in ms)."""
+    table = Table(
+        title=f"{summary['profile']}: {summary['run']['duration_s']:.0f} s, "
+        f"stopped by {summary['run']['stopped_by']}",
+        title_justify="left",
+    )
+    for c in (
+        "target",
+        "ok",
+        "failed",
+        "req/s",
+        "tok/s",
+        "TTFT p50/95/99",
+        "ITL p50/99",
+        "E2E p50/95",
+        "errors",
+    ):
+        table.add_column(
+            c, justify="left" if c in ("target", "errors") else "right", no_wrap=c != "errors"
+        )
+    for name, t in summary["targets"].items():
+        m = t["metrics"]
+
+        def ps(metric: str, *keys: str, _m: dict[str, Any] = m) -> str:
+            return "/".join(
+                "-" if _m[metric].get(k) is None else f"{_m[metric][k]:.0f}" for k in keys
+            )
+
+        errors = ", ".join(f"{k} {v}" for k, v in t["errors"].items()) or "-"
+        table.add_row(
+            name,
+            str(t["requests"]["completed"]),
+            str(t["requests"]["failed"]),
+            f"{t['rates']['requests_per_s']:.2f}",
+            f"{t['rates']['output_tokens_per_s']:.0f}",
+            ps("ttft", "p50", "p95", "p99"),
+            ps("itl", "p50", "p99"),
+            ps("e2e", "p50", "p95"),
+            errors,
+        )
+    console.print(table)
+    health = summary["client_health"]
+    if health["saturated_intervals"]:
+        console.print(
+            f"[bold red]warning:[/] the client was saturated in "
+            f"{health['saturated_intervals']} of {health['intervals']} intervals "
+            f"(loop lag up to {health['loop_lag_max_ms']:.0f} ms, CPU up to "
+            f"{health['cpu_percent_max']:.0f}%): latencies include its own delay"
+        )
+    console.print("times in ms; report: " + str(run_dir))

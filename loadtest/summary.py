@@ -1,0 +1,125 @@
+"""summary.json: per target counts, rates, percentiles of every metric, errors; run metadata."""
+
+from __future__ import annotations
+
+import contextlib
+import platform
+import socket
+import sys
+from datetime import UTC, datetime
+from importlib import metadata
+from typing import Any
+
+from hdrh.histogram import HdrHistogram
+
+from loadtest import __version__
+from loadtest.engine import RunResult
+from loadtest.metrics import METRICS, OUTPUT_SPEED, OUTPUT_TOKENS
+from loadtest.profile import Profile
+
+PERCENTILES = (50.0, 90.0, 95.0, 99.0, 99.9)
+
+
+def _pkey(p: float) -> str:
+    return f"p{p:g}".replace(".", "_")
+
+
+def stats(h: HdrHistogram, scale: float) -> dict[str, float | int]:
+    """count, mean, percentiles and max of H, each value divided by SCALE."""
+    n = h.get_total_count()
+    if n == 0:
+        return {"count": 0}
+    out: dict[str, float | int] = {"count": n, "mean": round(h.get_mean_value() / scale, 3)}
+    for p in PERCENTILES:
+        out[_pkey(p)] = round(h.get_value_at_percentile(p) / scale, 3)
+    out["max"] = round(h.get_max_value() / scale, 3)
+    return out
+
+
+def unit_of(metric: str) -> tuple[str, float]:
+    """(unit, divisor from the recorded integer) of METRIC."""
+    if metric == OUTPUT_SPEED:
+        return "tokens/s", 1000.0
+    if metric == OUTPUT_TOKENS:
+        return "tokens", 1.0
+    return "ms", 1000.0
+
+
+def summarize(result: RunResult, profile: Profile, interrupted: bool = False) -> dict[str, Any]:
+    """The content of summary.json."""
+    seconds = max(1e-9, (result.end_ns - result.start_ns) / 1e9)
+    measured_s = max(1e-9, seconds - profile.warmup_s)
+    targets: dict[str, Any] = {}
+    for name, tr in result.targets.items():
+        counts = result.recorder.total_counts[name]
+        hists = result.recorder.total[name]
+        metrics = {}
+        for m in METRICS:
+            unit, scale = unit_of(m)
+            metrics[m] = {"unit": unit, **stats(hists[m], scale)}
+        targets[name] = {
+            "kind": tr.target.kind,
+            "model": tr.target.model,
+            "base_url": tr.target.base_url,
+            "load": {
+                "mode": tr.load.mode,
+                "concurrency": tr.load.concurrency,
+                "rate": tr.load.rate if tr.load.mode == "open" else None,
+            },
+            "requests": {
+                "sent": tr.sent,
+                "recorded": tr.recorded,
+                "completed": counts.completed,
+                "failed": counts.failed,
+                "late": tr.late,
+                "shed": tr.shed,
+                "abandoned": tr.abandoned,
+            },
+            "rates": {
+                "requests_per_s": round(counts.completed / measured_s, 3),
+                "output_tokens_per_s": round(counts.output_tokens / measured_s, 3),
+                "error_rate": round(counts.failed / tr.recorded, 5) if tr.recorded else 0.0,
+            },
+            "tokens": {
+                "output": counts.output_tokens,
+                "requests_with_counted_tokens": counts.counted_tokens,
+            },
+            "errors": dict(sorted(counts.errors.items())),
+            "clipped": dict(sorted(counts.clipped.items())),
+            "stopped_by": tr.stopped_by or result.stopped_by,
+            "metrics": metrics,
+        }
+    health = result.health
+    return {
+        "profile": profile.name,
+        "profile_path": profile.path,
+        "run": {
+            "start_utc": _iso(result.start_wall_s),
+            "end_utc": _iso(result.end_wall_s),
+            "duration_s": round(seconds, 3),
+            "warmup_s": profile.warmup_s,
+            "stopped_by": "interrupted" if interrupted else result.stopped_by,
+            "host": socket.gethostname(),
+            "platform": platform.platform(),
+            "versions": _versions(),
+        },
+        "client_health": {
+            "loop_lag_max_ms": round(max((h.loop_lag_max_ms for h in health), default=0.0), 3),
+            "cpu_percent_max": round(max((h.cpu_percent for h in health), default=0.0), 1),
+            "saturated_intervals": sum(h.saturated for h in health),
+            "intervals": len(health),
+        },
+        "targets": targets,
+    }
+
+
+def _iso(wall_s: float) -> str:
+    return datetime.fromtimestamp(wall_s, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def _versions() -> dict[str, str]:
+    out = {"loadtest": __version__, "python": sys.version.split()[0]}
+    for pkg in ("aiohttp", "uvloop", "hdrhistogram", "orjson"):
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            out[pkg] = metadata.version(pkg)
+    return out
