@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import orjson
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -195,20 +196,24 @@ def print_summary(console: Console, summary: dict[str, Any], run_dir: Path) -> N
         title=f"{summary['profile']}: {summary['run']['duration_s']:.0f} s, "
         f"stopped by {summary['run']['stopped_by']}",
         title_justify="left",
+        box=box.SIMPLE_HEAD,
     )
-    for c in (
-        "target",
-        "ok",
-        "failed",
-        "req/s",
-        "tok/s",
-        "TTFT p50/95/99",
-        "ITL p50/99",
-        "E2E p50/95",
-        "errors",
-    ):
+    any_errors = any(t["errors"] for t in summary["targets"].values())
+    cols = (
+        ["target", "ok"]
+        + (["failed"] if any_errors else [])
+        + ["req/s", "tok/s", "TTFT 50/95/99", "ITL 50/99", "E2E 50/95"]
+        + (["errors"] if any_errors else [])
+    )
+    for c in cols:
+        # Numbers keep their width; a long target name is what gets cut.
+        numeric = c not in ("target", "errors")
         table.add_column(
-            c, justify="left" if c in ("target", "errors") else "right", no_wrap=c != "errors"
+            c,
+            justify="right" if numeric else "left",
+            no_wrap=c != "errors",
+            min_width=len(c) if numeric else None,
+            overflow="ellipsis",
         )
     for name, t in summary["targets"].items():
         m = t["metrics"]
@@ -218,18 +223,20 @@ def print_summary(console: Console, summary: dict[str, Any], run_dir: Path) -> N
                 "-" if _m[metric].get(k) is None else f"{_m[metric][k]:.0f}" for k in keys
             )
 
-        errors = ", ".join(f"{k} {v}" for k, v in t["errors"].items()) or "-"
-        table.add_row(
+        failed = [str(t["requests"]["failed"])] if any_errors else []
+        row = [
             name,
             str(t["requests"]["completed"]),
-            str(t["requests"]["failed"]),
+            *failed,
             f"{t['rates']['requests_per_s']:.2f}",
             f"{t['rates']['output_tokens_per_s']:.0f}",
             ps("ttft", "p50", "p95", "p99"),
             ps("itl", "p50", "p99"),
             ps("e2e", "p50", "p95"),
-            errors,
-        )
+        ]
+        if any_errors:
+            row.append(", ".join(f"{k} {v}" for k, v in t["errors"].items()) or "-")
+        table.add_row(*row)
     console.print(table)
     health = summary["client_health"]
     if health["saturated_intervals"]:
