@@ -1,8 +1,8 @@
 """What a run shows while it goes: a rich table in a terminal, plain lines elsewhere.
 
 Percentiles are computed once per closed interval (decoding that interval's
-histograms), never per request. rich's Live redraws from its own thread, so each
-update hands it a new table built from immutable values.
+histograms), never per request. Each update hands rich a new table built
+from immutable values.
 """
 
 from __future__ import annotations
@@ -34,7 +34,9 @@ class LiveView:
         self.console = console
         self.title = title
         self.duration_s = duration_s
-        self._live = Live(console=console, refresh_per_second=4, transient=False) if live else None
+        # Redraw only when an interval closes: rich's own 4 Hz refresh renders on another
+        # thread while holding the GIL, and showed as event-loop lag in the self-check.
+        self._live = Live(console=console, auto_refresh=False, transient=False) if live else None
 
     def __enter__(self) -> LiveView:
         if self._live is not None:
@@ -97,4 +99,4 @@ class LiveView:
             table.add_column(col, justify="left" if col == "target" else "right")
         for r in rows:
             table.add_row(*(str(x) for x in r))
-        self._live.update(table)
+        self._live.update(table, refresh=True)
