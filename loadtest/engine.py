@@ -335,11 +335,20 @@ class Engine:
     # --- intervals and self-check -----------------------------------------------------
 
     async def _intervals(self) -> None:
+        n = 0
         while True:
-            await asyncio.sleep(self.p.interval_s)
-            self._roll(self.clock())
+            n += 1
+            # Absolute boundaries: a slow roll does not shift the ones after it.
+            due = self.start_ns + int(n * self.p.interval_s * 1e9)
+            await asyncio.sleep(max(0.0, (due - self.clock()) / 1e9))
+            health = self._health(due)
+            self.sink.interval(await self.recorder.roll_async(due), health)
 
     def _roll(self, now_ns: int) -> None:
+        health = self._health(now_ns)
+        self.sink.interval(self.recorder.roll(now_ns), health)
+
+    def _health(self, now_ns: int) -> Health:
         cpu = time.process_time()
         prev_cpu, prev_ns = self._cpu_mark
         self._cpu_mark = (cpu, now_ns)
@@ -351,7 +360,7 @@ class Engine:
             cpu_percent=100.0 * (cpu - prev_cpu) / max(1e-9, (now_ns - prev_ns) / 1e9),
         )
         self.health.append(health)
-        self.sink.interval(self.recorder.roll(now_ns), health)
+        return health
 
     async def _lag_probe(self) -> None:
         loop = asyncio.get_running_loop()

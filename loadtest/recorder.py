@@ -9,6 +9,7 @@ and intervals merge with `add()`.
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -68,6 +69,9 @@ class Recorder:
         self.total = {t: {m: new_histogram(highest_us) for m in METRICS} for t in self.targets}
         self.total_counts = {t: TargetCounts() for t in self.targets}
         self.interval_start_ns = start_ns
+        # Fresh histograms for the next interval, made ahead so a roll only swaps dicts
+        # (hdrh's reset() is a ~1 ms Python loop; a new histogram ~0.1 ms).
+        self._spares: list[dict[str, HdrHistogram]] = []
 
     def record(self, r: RequestRecord) -> None:
         """Record one finished request into the open interval."""
@@ -91,22 +95,58 @@ class Recorder:
 
     def roll(self, end_ns: int) -> Interval:
         """Close the open interval at END_NS: snapshot it, fold it into the run totals,
-        and open the next one."""
+        and open the next one (all at once; see roll_async for the event loop)."""
+        old, counts, start = self._swap(end_ns)
         histograms: dict[str, dict[str, bytes]] = {}
         maxima: dict[str, dict[str, int]] = {}
         for t in self.targets:
-            histograms[t] = {}
-            maxima[t] = {}
-            for m, h in self._open[t].items():
-                if h.get_total_count():
-                    histograms[t][m] = h.encode()
-                    maxima[t][m] = h.get_max_value()
-                    self.total[t][m].add(h)
-                    # A new histogram costs ~0.1 ms; hdrh's reset() ~1 ms (a Python loop),
-                    # and the roll runs on the event loop.
-                    self._open[t][m] = new_histogram(self.highest_us)
-            self.total_counts[t].add(self._counts[t])
-        interval = Interval(self.interval_start_ns, end_ns, histograms, maxima, self._counts)
+            self._fold(t, old[t], counts[t], histograms, maxima)
+        return Interval(start, end_ns, histograms, maxima, counts)
+
+    async def roll_async(self, end_ns: int) -> Interval:
+        """roll(), but the slow part (encode and merge, ~0.5 ms a histogram) is done one
+        target at a time with the event loop let through between them, so streams being
+        timed are not held up; requests finishing meanwhile go to the new interval."""
+        old, counts, start = self._swap(end_ns)
+        histograms: dict[str, dict[str, bytes]] = {}
+        maxima: dict[str, dict[str, int]] = {}
+        for t in self.targets:
+            self._fold(t, old[t], counts[t], histograms, maxima)
+            await asyncio.sleep(0)
+        for _ in self.targets:  # spares for the next swap, made off the boundary
+            self._spares.append({m: new_histogram(self.highest_us) for m in METRICS})
+            await asyncio.sleep(0)
+        return Interval(start, end_ns, histograms, maxima, counts)
+
+    def _swap(
+        self, end_ns: int
+    ) -> tuple[dict[str, dict[str, HdrHistogram]], dict[str, TargetCounts], int]:
+        old, counts, start = self._open, self._counts, self.interval_start_ns
+        self._open = {
+            t: (
+                self._spares.pop()
+                if self._spares
+                else {m: new_histogram(self.highest_us) for m in METRICS}
+            )
+            for t in self.targets
+        }
         self._counts = {t: TargetCounts() for t in self.targets}
         self.interval_start_ns = end_ns
-        return interval
+        return old, counts, start
+
+    def _fold(
+        self,
+        t: str,
+        hists: dict[str, HdrHistogram],
+        counts: TargetCounts,
+        histograms: dict[str, dict[str, bytes]],
+        maxima: dict[str, dict[str, int]],
+    ) -> None:
+        histograms[t] = {}
+        maxima[t] = {}
+        for m, h in hists.items():
+            if h.get_total_count():
+                histograms[t][m] = h.encode()
+                maxima[t][m] = h.get_max_value()
+                self.total[t][m].add(h)
+        self.total_counts[t].add(counts)
