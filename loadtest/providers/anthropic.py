@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-import orjson
-
-from loadtest.providers.reading import OVERLOADED, PROTOCOL, STREAM_ERROR, Kind, Reading
+from loadtest.providers.reading import (
+    OVERLOADED,
+    STREAM_ERROR,
+    Kind,
+    Reading,
+    load_object,
+)
 from loadtest.sse import Event
 
 _DELTA_KINDS = {
@@ -16,12 +20,9 @@ _DELTA_KINDS = {
 
 def parse_event(event: Event, r: Reading) -> Kind:
     """Classify one event of a Messages stream, updating R."""
-    try:
-        obj = orjson.loads(event.data)
-    except orjson.JSONDecodeError:
-        return r.fail(PROTOCOL, f"invalid JSON in event: {event.data[:80]!r}")
-    if not isinstance(obj, dict):
-        return r.fail(PROTOCOL, f"event is not an object: {event.data[:80]!r}")
+    obj = load_object(event.data, r)
+    if obj is None:
+        return Kind.ERROR
     kind = obj.get("type")
     if kind == "content_block_delta":
         delta = obj.get("delta") or {}

@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from loadtest.providers.reading import PROTOCOL, STREAM_ERROR, Kind, Reading
+from loadtest.providers.reading import STREAM_ERROR, Kind, Reading, load_object
 from loadtest.sse import Event
 
 _loads = orjson.loads
@@ -26,12 +26,9 @@ def parse_event(event: Event, r: Reading) -> Kind:
     if data == b"[DONE]":
         r.done = True
         return Kind.DONE
-    try:
-        obj = _loads(data)
-    except orjson.JSONDecodeError:
-        return r.fail(PROTOCOL, f"invalid JSON in event: {data[:80]!r}")
-    if not isinstance(obj, dict):
-        return r.fail(PROTOCOL, f"event is not an object: {data[:80]!r}")
+    obj = load_object(data, r)
+    if obj is None:
+        return Kind.ERROR
     err = obj.get("error")
     if err is not None or obj.get("object") == "error":
         return r.fail(STREAM_ERROR, _message(err if err is not None else obj))

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import orjson
-
-from loadtest.providers.reading import PROTOCOL, STREAM_ERROR, Kind, Reading
+from loadtest.providers.reading import STREAM_ERROR, Kind, Reading, load_object
 from loadtest.sse import Event
 
 _TOKEN_EVENTS = {
@@ -19,12 +17,9 @@ _TERMINAL = {"response.completed": "completed", "response.incomplete": "incomple
 
 def parse_event(event: Event, r: Reading) -> Kind:
     """Classify one event of a Responses stream, updating R."""
-    try:
-        obj = orjson.loads(event.data)
-    except orjson.JSONDecodeError:
-        return r.fail(PROTOCOL, f"invalid JSON in event: {event.data[:80]!r}")
-    if not isinstance(obj, dict):
-        return r.fail(PROTOCOL, f"event is not an object: {event.data[:80]!r}")
+    obj = load_object(event.data, r)
+    if obj is None:
+        return Kind.ERROR
     kind = obj.get("type", "")
     token_kind = _TOKEN_EVENTS.get(kind)
     if token_kind is not None:

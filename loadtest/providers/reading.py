@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import Any
+
+import orjson
 
 
 class Kind(IntEnum):
@@ -57,3 +60,16 @@ class Reading:
             self.error = error
             self.error_detail = detail[:200]
         return Kind.ERROR
+
+
+def load_object(data: bytes, r: Reading) -> dict[str, Any] | None:
+    """The event's JSON object, or None after recording a protocol error on R."""
+    try:
+        obj = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        r.fail(PROTOCOL, f"invalid JSON in event: {data[:80]!r}")
+        return None
+    if not isinstance(obj, dict):
+        r.fail(PROTOCOL, f"event is not an object: {data[:80]!r}")
+        return None
+    return obj
