@@ -12,12 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
 from loadtest.providers.reading import STREAM_ERROR, Kind, Reading, load_object
 from loadtest.sse import Event
-
-_loads = orjson.loads
 
 
 def parse_event(event: Event, r: Reading) -> Kind:
