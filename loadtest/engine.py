@@ -32,7 +32,7 @@ from loadtest.metrics import RequestRecord
 from loadtest.profile import Load, Profile, Target
 from loadtest.providers import PARSERS
 from loadtest.providers.build import RequestBuilder, builder
-from loadtest.recorder import Interval, Recorder
+from loadtest.recorder import Interval, Recorder, TargetCounts
 from loadtest.transport import new_session, send
 from loadtest.workload import PromptSource
 
@@ -107,6 +107,7 @@ class RunResult:
     end_ns: int
     stopped_by: str
     health: list[Health] = field(default_factory=list)
+    timeline: list[tuple[int, int, dict[str, TargetCounts]]] = field(default_factory=list)
 
 
 class Engine:
@@ -133,6 +134,8 @@ class Engine:
         self._lags: list[float] = []
         self.health: list[Health] = []
         self._cpu_mark = (0.0, 0)
+        # Each closed interval's counters (errors, 429s, rate-limit headers), for the summary.
+        self.timeline: list[tuple[int, int, dict[str, TargetCounts]]] = []
 
     def stop(self, reason: str = "stopped") -> None:
         """Send no new requests; in-flight ones finish (bounded by their timeouts)."""
@@ -208,6 +211,7 @@ class Engine:
             end_ns,
             self.stopped_by,
             self.health,
+            self.timeline,
         )
 
     async def _drive(self, tr: TargetRun, session: aiohttp.ClientSession) -> None:
@@ -342,11 +346,15 @@ class Engine:
             due = self.start_ns + int(n * self.p.interval_s * 1e9)
             await asyncio.sleep(max(0.0, (due - self.clock()) / 1e9))
             health = self._health(due)
-            self.sink.interval(await self.recorder.roll_async(due), health)
+            self._closed(await self.recorder.roll_async(due), health)
 
     def _roll(self, now_ns: int) -> None:
         health = self._health(now_ns)
-        self.sink.interval(self.recorder.roll(now_ns), health)
+        self._closed(self.recorder.roll(now_ns), health)
+
+    def _closed(self, iv: Interval, health: Health) -> None:
+        self.timeline.append((iv.start_ns, iv.end_ns, iv.counts))
+        self.sink.interval(iv, health)
 
     def _health(self, now_ns: int) -> Health:
         cpu = time.process_time()

@@ -54,6 +54,7 @@ class RequestRecord:
     tokens_counted: bool = False  # True: no usage from the server, output_tokens is our count
     status: int = 0
     error: str | None = None  # error class, None when the request succeeded
+    ratelimit: dict[str, str] | None = None  # the response's rate-limit headers, if any
 
 
 def _us(ns: int) -> int:

@@ -36,6 +36,7 @@ class TargetCounts:
     counted_tokens: int = 0  # requests whose tokens we counted (no server usage)
     errors: Counter[str] = field(default_factory=Counter)
     clipped: Counter[str] = field(default_factory=Counter)
+    ratelimit: dict[str, str] = field(default_factory=dict)  # latest rate-limit headers seen
 
     def add(self, other: TargetCounts) -> None:
         """Merge OTHER into these counters."""
@@ -45,6 +46,7 @@ class TargetCounts:
         self.counted_tokens += other.counted_tokens
         self.errors.update(other.errors)
         self.clipped.update(other.clipped)
+        self.ratelimit.update(other.ratelimit)
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,8 @@ class Recorder:
         """Record one finished request into the open interval."""
         hists = self._open[r.target]
         counts = self._counts[r.target]
+        if r.ratelimit:
+            counts.ratelimit.update(r.ratelimit)
         for metric, value in derive(r).items():
             if not hists[metric].record_value(max(1, value)):
                 counts.clipped[metric] += 1

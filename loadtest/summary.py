@@ -87,7 +87,19 @@ def summarize(result: RunResult, profile: Profile, interrupted: bool = False) ->
             "errors": dict(sorted(counts.errors.items())),
             "clipped": dict(sorted(counts.clipped.items())),
             "stopped_by": tr.stopped_by or result.stopped_by,
+            "rate_limit": dict(sorted(counts.ratelimit.items())),  # latest headers seen
             "metrics": metrics,
+            "intervals": [
+                {
+                    "start_s": round((start - result.start_ns) / 1e9, 3),
+                    "length_s": round((end - start) / 1e9, 3),
+                    "completed": c[name].completed,
+                    "failed": c[name].failed,
+                    "errors": dict(sorted(c[name].errors.items())),
+                    "rate_limit": dict(sorted(c[name].ratelimit.items())),
+                }
+                for start, end, c in result.timeline
+            ],
         }
     health = result.health
     return {

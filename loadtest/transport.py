@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import aiohttp
 
@@ -56,6 +56,19 @@ def new_session(timeouts: Timeouts, connections: int) -> aiohttp.ClientSession:
     )
 
 
+_RATELIMIT_PREFIXES = ("x-ratelimit-", "anthropic-ratelimit-")
+
+
+def ratelimit_headers(headers: Mapping[str, str]) -> dict[str, str] | None:
+    """The rate-limit headers of a response (OpenAI's, Anthropic's, retry-after), or None."""
+    found = {
+        k.lower(): v
+        for k, v in headers.items()
+        if k.lower().startswith(_RATELIMIT_PREFIXES) or k.lower() == "retry-after"
+    }
+    return found or None
+
+
 def classify_status(status: int) -> str:
     """Error class of a non-200 HTTP status."""
     if status == 429:
@@ -85,8 +98,9 @@ async def send(
         async with asyncio.timeout(t0 + timeouts.ttft_s) as deadline:
             r.sent_ns = clock()
             async with session.post(b.url, data=body, headers=b.headers) as resp:
-                r.status = resp.status
                 r.first_byte_ns = clock()
+                r.status = resp.status
+                r.ratelimit = ratelimit_headers(resp.headers)
                 if resp.status != 200:
                     text = (await resp.content.read(2000)).decode("utf-8", "replace")
                     r.error = classify_status(resp.status)

@@ -213,6 +213,44 @@ base_url = "sim"
     assert "report:" in out
 
 
+def test_rate_limit_headers_and_429s_are_kept_per_interval(tmp_path: Path) -> None:
+    path = _profile(
+        tmp_path,
+        """
+duration = "3s"
+interval = "1s"
+[load]
+concurrency = 2
+[workload]
+output_tokens = 2
+[[targets]]
+kind = "anthropic"
+model = "tight"
+base_url = "sim"
+""",
+        sim_config="""
+[models.tight]
+base = "claude-3-5-haiku"
+ttft_median_ms = 20
+ttft_p95_ms = 21
+[models.tight.limits]
+rpm = 10
+tpm = 0
+""",
+    )
+    _, summary = _run(path)
+    t = summary["targets"]["tight"]
+    assert t["rate_limit"]["anthropic-ratelimit-requests-limit"] == "10"
+    assert t["errors"]["http_429"] > 0 and t["requests"]["completed"] == 10
+    intervals = t["intervals"]
+    assert len(intervals) >= 3
+    assert sum(i["completed"] for i in intervals) == 10
+    assert sum(i["errors"].get("http_429", 0) for i in intervals) == t["errors"]["http_429"]
+    first = intervals[0]["rate_limit"]
+    assert first["anthropic-ratelimit-requests-remaining"] == "0"  # 10 requests in the 1st second
+    assert "retry-after" in first
+
+
 def test_api_keys_appear_in_no_file_or_output(tmp_path: Path) -> None:
     secret = "sk-test-do-not-write-0123456789"
     path = _profile(

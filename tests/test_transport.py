@@ -112,6 +112,9 @@ def test_rate_limit_is_http_429_with_the_body(sim: Simulator) -> None:
     (ok, _), (limited, detail) = _one(sim.base_url, "limited", n=2)
     assert ok.error is None and limited.error == "http_429" and limited.status == 429
     assert "Rate limit" in detail
+    assert ok.ratelimit is not None and ok.ratelimit["x-ratelimit-limit-requests"] == "1"
+    assert limited.ratelimit is not None and int(limited.ratelimit["retry-after"]) >= 1
+    assert limited.ratelimit["x-ratelimit-remaining-requests"] == "0"
 
 
 def test_nothing_listening_is_a_connect_error() -> None:
