@@ -33,7 +33,7 @@ from loadtest.profile import Load, Profile, Target
 from loadtest.providers import PARSERS
 from loadtest.providers.build import RequestBuilder, builder
 from loadtest.recorder import Interval, Recorder, TargetCounts
-from loadtest.transport import new_session, send
+from loadtest.transport import new_session, proxy_for, send
 from loadtest.workload import PromptSource
 
 LATE_NS = 10_000_000  # a request sent 10 ms or more after its intended time is "late"
@@ -93,6 +93,7 @@ class TargetRun:
     stopped_by: str = ""
     next_prompt: int = 0
     slots: asyncio.Semaphore | None = None
+    proxy: str | None = None
 
 
 @dataclass
@@ -160,6 +161,7 @@ class Engine:
                 *(s.concurrency or 0 for s in tr.load.steps),
             )
             sessions[name] = new_session(p.timeouts, conns)
+            tr.proxy = proxy_for(tr.builder.url)
         self.start_wall_s = time.time()
         self.start_ns = self.clock()
         self.sink.start(self.start_wall_s, self.start_ns)
@@ -319,6 +321,7 @@ class Engine:
                 self.p.timeouts,
                 r,
                 self.clock,
+                tr.proxy,
             )
         finally:
             tr.in_flight -= 1

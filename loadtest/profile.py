@@ -82,6 +82,10 @@ class Target:
     headers: tuple[tuple[str, str], ...] = ()
     params: tuple[tuple[str, Any], ...] = ()  # extra request body fields
     load: Load | None = None  # overrides the profile's load for this target
+    # openai-compatible servers often need no key: without an explicit api_key_env, a
+    # missing variable sends no Authorization header instead of failing.
+    api_key_required: bool = True
+    stream_usage: bool = True  # ask Chat Completions targets for the usage chunk
 
     @property
     def uses_simulator(self) -> bool:
@@ -225,7 +229,11 @@ def _target(t: Table, default_load: Load, env: Mapping[str, str]) -> Target:
         headers=tuple(header_items),
         params=param_items,
         load=_load(load, default_load) if load is not None else None,
+        api_key_required=kind != "openai-compatible" or t.has("api_key_env"),
+        stream_usage=t.boolean("stream_usage", True),
     )
+    if not target.stream_usage and kind not in ("openai", "openai-compatible"):
+        raise t.error("stream_usage", "only for openai and openai-compatible targets", False)
     t.finish()
     return target
 

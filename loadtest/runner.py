@@ -28,6 +28,7 @@ from loadtest.live import LiveView
 from loadtest.loop import new_event_loop
 from loadtest.metrics import RequestRecord, derive
 from loadtest.profile import Profile
+from loadtest.providers.build import builder
 from loadtest.recorder import Interval
 from loadtest.sim.process import Simulator
 from loadtest.summary import summarize
@@ -126,6 +127,8 @@ def run(p: Profile, console: Console, live: bool, quiet: bool) -> tuple[Path, di
             else:
                 urls[t.name] = t.base_url
         spec = ShardSpec(p, tuple(urls.items()), _env_for(p))
+        for t in p.targets:  # a missing API key fails here, before any file is written
+            builder(t, p.workload, urls[t.name], dict(spec.env))
         run_dir = run_dir_for(p, None)
         (run_dir / "profile.json").write_bytes(
             orjson.dumps(dataclasses.asdict(p), option=orjson.OPT_INDENT_2)

@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 _BOM = b"\xef\xbb\xbf"
+_new = tuple.__new__  # builds an Event without NamedTuple's slower Python-level __new__
 
 
 class Event(NamedTuple):
@@ -30,12 +31,11 @@ class Event(NamedTuple):
 class SSEParser:
     """Bytes in, completed events out. One parser per response."""
 
-    __slots__ = ("_data", "_event", "_has_data", "_id", "_pending", "_started", "truncated")
+    __slots__ = ("_data", "_event", "_id", "_pending", "_started", "truncated")
 
     def __init__(self) -> None:
         self._pending = b""  # an incomplete last line (possibly ending in a lone CR)
-        self._data: list[bytes] = []
-        self._has_data = False
+        self._data: list[bytes] = []  # the open event's data lines (one given: dispatch)
         self._event = b""
         self._id = b""
         self._started = False
@@ -73,9 +73,8 @@ class SSEParser:
         if pending.endswith(b"\r"):
             out = self._lines([pending[:-1]])
             pending = b""
-        self.truncated = bool(pending) or self._has_data
-        self._data.clear()
-        self._has_data = False
+        self.truncated = bool(pending) or bool(self._data)
+        self._data = []
         self._event = b""
         return out
 
@@ -83,33 +82,34 @@ class SSEParser:
         out: list[Event] = []
         data = self._data
         for line in lines:
-            if not line:
-                if self._has_data:
-                    out.append(Event(self._event or b"message", b"\n".join(data), self._id))
-                    data.clear()
-                    self._has_data = False
-                self._event = b""
-                continue
-            # The bulk path: almost every line of an LLM stream is "data: {...}".
-            if line.startswith(b"data: "):
-                data.append(line[6:])
-                self._has_data = True
-                continue
-            if line[0] == 0x3A:  # ':' comment
-                continue
-            colon = line.find(b":")
-            if colon < 0:
-                name, value = line, b""
+            if line:
+                # The bulk path: almost every line of an LLM stream is "data: {...}".
+                if line.startswith(b"data: "):
+                    data.append(line[6:])
+                else:
+                    self._field(line, data)
             else:
-                name, value = line[:colon], line[colon + 1 :]
-                if value.startswith(b" "):
-                    value = value[1:]
-            if name == b"data":
-                data.append(value)
-                self._has_data = True
-            elif name == b"event":
-                self._event = value
-            elif name == b"id" and b"\x00" not in value:
-                self._id = value
-            # 'retry' and unknown fields are ignored, as the spec says.
+                if data:
+                    value = data[0] if len(data) == 1 else b"\n".join(data)
+                    out.append(_new(Event, (self._event or b"message", value, self._id)))
+                    data = self._data = []
+                self._event = b""
         return out
+
+    def _field(self, line: bytes, data: list[bytes]) -> None:
+        if line[0] == 0x3A:  # ':' comment
+            return
+        colon = line.find(b":")
+        if colon < 0:
+            name, value = line, b""
+        else:
+            name, value = line[:colon], line[colon + 1 :]
+            if value.startswith(b" "):
+                value = value[1:]
+        if name == b"data":
+            data.append(value)
+        elif name == b"event":
+            self._event = value
+        elif name == b"id" and b"\x00" not in value:
+            self._id = value
+        # 'retry' and unknown fields are ignored, as the spec says.

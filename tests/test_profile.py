@@ -60,6 +60,10 @@ BAD = [
     ("[timeouts]\nttft = -1\n" + TARGET, "timeouts.ttft: expected a duration"),
     ("error_budget = 2\n" + TARGET, "error_budget: expected a number >= 0 and <= 1"),
     (TARGET + '[targets.load]\nrate = "fast"\n', "targets[0].load.rate: expected a number"),
+    (
+        '[[targets]]\nkind = "anthropic"\nmodel = "m"\nstream_usage = false\n',
+        "targets[0].stream_usage: expected only for openai and openai-compatible targets",
+    ),
 ]
 
 
@@ -81,6 +85,16 @@ def test_defaults_follow_the_environment(tmp_path: Path) -> None:
     a, b = p.targets
     assert (a.base_url, a.api_key_env) == ("http://127.0.0.1:9/v1", "OPENAI_API_KEY")
     assert (b.base_url, b.api_key_env) == ("https://api.anthropic.com", "ANTHROPIC_API_KEY")
+    assert a.api_key_required and b.api_key_required
+
+
+def test_openai_compatible_key_is_optional_unless_named(tmp_path: Path) -> None:
+    local = '[[targets]]\nkind = "openai-compatible"\nmodel = "m"\nbase_url = "http://127.0.0.1:8000/v1"\n'
+    t = load_profile(_write(tmp_path, local), env={}).targets[0]
+    assert not t.api_key_required and t.stream_usage
+    named = local + 'api_key_env = "LOCAL_KEY"\nstream_usage = false\n'
+    t = load_profile(_write(tmp_path, named), env={}).targets[0]
+    assert t.api_key_required and t.api_key_env == "LOCAL_KEY" and not t.stream_usage
 
 
 def test_per_target_load_headers_params_and_lengths(tmp_path: Path) -> None:

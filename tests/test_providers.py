@@ -8,8 +8,8 @@ import aiohttp
 import orjson
 import pytest
 
-from loadtest.providers import PARSERS, anthropic, openai_chat, openai_responses
-from loadtest.providers.reading import OVERLOADED, PROTOCOL, STREAM_ERROR, Kind, Reading
+from loadtest.providers import PARSERS, EventParser, anthropic, openai_chat, openai_responses
+from loadtest.providers.reading import OVERLOADED, PROTOCOL, STREAM_ERROR, Reading
 from loadtest.sim import wire_anthropic, wire_chat, wire_responses
 from loadtest.sim.plan import Plan, ToolCall
 from loadtest.sim.process import Simulator
@@ -28,6 +28,27 @@ def _plan(reasoning: tuple[str, ...], tool: bool, finish: str = "stop") -> Plan:
     )
 
 
+# What one event did to the Reading, for tables of per-event expectations.
+NONE, TOKEN, REASONING, DONE, ERROR = "none", "token", "reasoning", "done", "error"
+
+
+def kinds_of(parse: EventParser, events: list[Event], r: Reading) -> list[str]:
+    """Feed EVENTS one at a time and name what each changed in R."""
+    out = []
+    for e in events:
+        tokens, reasoning, done, error = r.tokens, r.reasoning, r.done, r.error
+        parse([e], r)
+        if r.error is not None and error is None:
+            out.append(ERROR)
+        elif r.tokens > tokens:
+            out.append(REASONING if r.reasoning > reasoning else TOKEN)
+        elif r.done and not done:
+            out.append(DONE)
+        else:
+            out.append(NONE)
+    return out
+
+
 def _encoders(plan: Plan) -> dict[str, object]:
     return {
         "openai": wire_chat.ChatEncoder(plan, "m", "x", 0, include_usage=True),
@@ -36,9 +57,9 @@ def _encoders(plan: Plan) -> dict[str, object]:
     }
 
 
-def _read(kind: str, body: bytes) -> tuple[list[Kind], Reading]:
+def _read(kind: str, body: bytes) -> tuple[list[str], Reading]:
     parser, reading = SSEParser(), Reading()
-    kinds = [PARSERS[kind](e, reading) for e in parser.feed(body) + parser.close()]
+    kinds = kinds_of(PARSERS[kind], parser.feed(body) + parser.close(), reading)
     assert not parser.truncated
     return kinds, reading
 
@@ -58,15 +79,15 @@ def test_round_trip_through_the_simulator_encoders(
 ) -> None:
     plan = _plan(reasoning, tool)
     kinds, r = _read(kind, _stream(_encoders(plan)[kind], plan.events))
-    tokens = [k for k in kinds if k in (Kind.TOKEN, Kind.REASONING)]
+    tokens = [k for k in kinds if k in (TOKEN, REASONING)]
     # The Responses API hides reasoning: its time passes with no events.
     shown = () if kind == "openai-responses" else reasoning
-    assert tokens == [Kind.REASONING] * len(shown) + [Kind.TOKEN] * len(plan.content)
+    assert tokens == [REASONING] * len(shown) + [TOKEN] * len(plan.content)
     assert r.tokens == len(tokens) and r.reasoning == len(shown)
     assert r.usage_output_tokens == plan.output_tokens and not r.counted
     assert r.usage_input_tokens == 21
     assert r.done and r.complete and r.error is None
-    assert kinds[-1] is Kind.DONE
+    assert kinds[-1] == DONE
 
 
 @pytest.mark.parametrize(
@@ -78,7 +99,7 @@ def test_in_stream_errors_are_classified(kind: str, error: str) -> None:
     enc = _encoders(plan)[kind]
     body = enc.preamble() + enc.event(0) + enc.error_event()  # type: ignore[attr-defined]
     kinds, r = _read(kind, body)
-    assert kinds[-1] is Kind.ERROR and r.error == error and not r.complete
+    assert kinds[-1] == ERROR and r.error == error and not r.complete
     assert r.tokens == 1
 
 
@@ -87,8 +108,8 @@ def test_malformed_events_are_protocol_errors(kind: str) -> None:
     enc = _encoders(_plan((), False))[kind]
     body = enc.preamble() + enc.malformed() + b"\n\n"  # type: ignore[attr-defined]
     parser, r = SSEParser(), Reading()
-    kinds = [PARSERS[kind](e, r) for e in parser.feed(body)]
-    assert Kind.ERROR in kinds and r.error == PROTOCOL
+    kinds = kinds_of(PARSERS[kind], parser.feed(body), r)
+    assert ERROR in kinds and r.error == PROTOCOL
     assert "invalid JSON" in r.error_detail
 
 
@@ -103,19 +124,19 @@ CHAT_VARIANTS = [
     (
         "role chunk is not a token",
         [_chunk({"role": "assistant", "content": ""})],
-        [Kind.NONE],
+        [NONE],
         {"tokens": 0},
     ),
     (
         "vLLM reasoning field",
         [_chunk({"reasoning": "hm"}), _chunk({"content": "a"})],
-        [Kind.REASONING, Kind.TOKEN],
+        [REASONING, TOKEN],
         {"tokens": 2, "reasoning": 1},
     ),
     (
         "no [DONE]: finish ends it",
         [_chunk({"content": "a"}), _chunk({}, "stop")],
-        [Kind.TOKEN, Kind.NONE],
+        [TOKEN, NONE],
         {"complete": True, "done": False, "counted": True},
     ),
     (
@@ -124,13 +145,13 @@ CHAT_VARIANTS = [
             _chunk({"content": "a"}),
             _chunk({}, "length", {"completion_tokens": 9, "prompt_tokens": 3}),
         ],
-        [Kind.TOKEN, Kind.NONE],
+        [TOKEN, NONE],
         {"output_tokens": 9, "counted": False, "finish_reason": "length"},
     ),
     (
         "no usage at all: counted",
         [_chunk({"content": "a"}), _chunk({"content": "b"}), Event(b"message", b"[DONE]", b"")],
-        [Kind.TOKEN, Kind.TOKEN, Kind.DONE],
+        [TOKEN, TOKEN, DONE],
         {"output_tokens": 2, "counted": True},
     ),
     (
@@ -139,16 +160,16 @@ CHAT_VARIANTS = [
             _chunk({"content": "a"}, usage=None),
             Event(b"message", b'{"choices":[],"usage":null}', b""),
         ],
-        [Kind.TOKEN, Kind.NONE],
+        [TOKEN, NONE],
         {"counted": True},
     ),
     (
         "vLLM error object",
         [Event(b"message", b'{"object":"error","message":"boom","code":500}', b"")],
-        [Kind.ERROR],
+        [ERROR],
         {"error": STREAM_ERROR},
     ),
-    ("not an object", [Event(b"message", b"[1, 2]", b"")], [Kind.ERROR], {"error": PROTOCOL}),
+    ("not an object", [Event(b"message", b"[1, 2]", b"")], [ERROR], {"error": PROTOCOL}),
     (
         "tool call name chunk without arguments is not a token",
         [
@@ -161,7 +182,7 @@ CHAT_VARIANTS = [
             ),
             _chunk({"tool_calls": [{"index": 0, "function": {"arguments": "{}"}}]}),
         ],
-        [Kind.NONE, Kind.TOKEN],
+        [NONE, TOKEN],
         {"tokens": 1},
     ),
 ]
@@ -171,10 +192,10 @@ CHAT_VARIANTS = [
     ("name", "events", "kinds", "expect"), CHAT_VARIANTS, ids=[c[0] for c in CHAT_VARIANTS]
 )
 def test_openai_compatible_variants(
-    name: str, events: list[Event], kinds: list[Kind], expect: dict
+    name: str, events: list[Event], kinds: list[str], expect: dict
 ) -> None:
     r = Reading()
-    assert [openai_chat.parse_event(e, r) for e in events] == kinds
+    assert kinds_of(openai_chat.parse_events, events, r) == kinds
     for attr, value in expect.items():
         assert getattr(r, attr) == value, attr
 
@@ -192,7 +213,7 @@ def test_anthropic_ping_signature_and_unknown_events_are_not_tokens() -> None:
         Event(b"future_event", b'{"type":"future_event"}', b""),
         Event(b"error", b'{"type":"error","error":{"type":"api_error","message":"x"}}', b""),
     ]
-    assert [anthropic.parse_event(e, r) for e in events] == [Kind.NONE] * 3 + [Kind.ERROR]
+    assert kinds_of(anthropic.parse_events, events, r) == [NONE] * 3 + [ERROR]
     assert r.error == STREAM_ERROR and r.tokens == 0
 
 
@@ -204,7 +225,7 @@ def test_responses_failed_event_is_a_stream_error() -> None:
         b'{"code":"server_error","message":"went wrong"}}}',
         b"",
     )
-    assert openai_responses.parse_event(e, r) is Kind.ERROR
+    assert kinds_of(openai_responses.parse_events, [e], r) == [ERROR]
     assert r.error == STREAM_ERROR and r.error_detail == "went wrong"
 
 
@@ -244,8 +265,7 @@ def test_live_simulator_usage_matches_what_it_intended() -> None:
                     async with session.post(base + path, json=body) as resp:
                         intended = int(resp.headers["x-sim-output-tokens"])
                         async for chunk in resp.content.iter_any():
-                            for e in parser.feed(chunk):
-                                PARSERS[kind](e, reading)
+                            PARSERS[kind](parser.feed(chunk), reading)
                     parser.close()
                     out.append((kind, reading, intended))
         return out

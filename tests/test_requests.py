@@ -134,6 +134,19 @@ def test_missing_key_names_the_variable_not_a_value() -> None:
     assert sim.headers["authorization"] == f"Bearer {SIM_KEY}"
 
 
+def test_local_server_without_a_key_gets_no_authorization_and_usage_can_be_off() -> None:
+    t = _t("openai-compatible", "http://127.0.0.1:8000/v1", api_key_required=False)
+    b = builder(t, Workload(), t.base_url, env={})
+    assert "authorization" not in b.headers
+    assert orjson.loads(b.body(PROMPT))["stream_options"] == {"include_usage": True}
+    quiet = _t("openai-compatible", "http://127.0.0.1:8000/v1", stream_usage=False)
+    b = builder(quiet, Workload(), quiet.base_url, env={"OPENAI_API_KEY": "k"})
+    assert b.headers["authorization"] == "Bearer k"
+    assert "stream_options" not in orjson.loads(b.body(PROMPT))
+    with pytest.raises(ConfigError, match="OPENAI_API_KEY is not set"):
+        builder(_t("openai-compatible", "http://127.0.0.1:8000/v1"), Workload(), t.base_url, env={})
+
+
 def test_live_round_trip_for_every_kind() -> None:
     async def run(base: str) -> list[tuple[str, Reading]]:
         out = []
@@ -154,8 +167,7 @@ def test_live_round_trip_for_every_kind() -> None:
                 ) as resp:
                     assert resp.status == 200, await resp.text()
                     async for chunk in resp.content.iter_any():
-                        for e in parser.feed(chunk):
-                            PARSERS[kind](e, reading)
+                        PARSERS[kind](parser.feed(chunk), reading)
                 out.append((kind, reading))
         return out
 

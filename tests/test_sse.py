@@ -109,3 +109,32 @@ def test_empty_reads_change_nothing() -> None:
     assert p.feed(b"\xef\xbb\xbfdata: a\n") == []
     assert p.feed(b"") == []
     assert p.feed(b"\n") == [Event(M, b"a", b"")]
+
+
+def test_bulk_and_general_events_mixed_in_one_read_keep_their_order_and_ids() -> None:
+    # One-line data events take the fast path; the others go line by line. Mixed in one
+    # read, and split anywhere, they must come out the same, ids carried across both.
+    parts = []
+    expected = []
+    for i in range(60):
+        if i % 5 == 0:
+            parts.append(b"id: %d\ndata: {\ndata: %d}\n\n\n" % (i, i))
+            expected.append(Event(M, b"{\n%d}" % i, b"%d" % i))
+        elif i % 7 == 0:
+            parts.append(b": ping\r\n\r\n")
+        else:
+            parts.append(b'data: {"i":%d}\n\n' % i)
+            expected.append(Event(M, b'{"i":%d}' % i, b"%d" % (i - i % 5)))
+    body = b"".join(parts)
+    p = SSEParser()
+    assert p.feed(body) + p.close() == expected and not p.truncated
+    rng = random.Random(2)
+    for _ in range(30):
+        p = SSEParser()
+        got: list[Event] = []
+        i = 0
+        while i < len(body):
+            n = rng.randint(1, 64)
+            got += p.feed(body[i : i + n])
+            i += n
+        assert got + p.close() == expected and not p.truncated

@@ -13,7 +13,7 @@ from loadtest.profile import Lengths, Target, Timeouts, Workload
 from loadtest.providers import PARSERS
 from loadtest.providers.build import builder
 from loadtest.sim.process import Simulator
-from loadtest.transport import new_session, send
+from loadtest.transport import new_session, proxy_for, send
 from loadtest.workload import PromptSource
 
 CONFIG = """
@@ -59,7 +59,7 @@ def sim(tmp_path_factory: pytest.TempPathFactory) -> Simulator:
 
 
 def _one(
-    base: str, model: str, kind: str = "openai", n: int = 1
+    base: str, model: str, kind: str = "openai", n: int = 1, proxy: str | None = None
 ) -> list[tuple[RequestRecord, str]]:
     async def run() -> list[tuple[RequestRecord, str]]:
         t = Target(model, kind, model, "sim", "UNSET_VAR")
@@ -70,7 +70,7 @@ def _one(
         async with new_session(FAST, 4) as session:
             for i in range(n):
                 r = RequestRecord(model, intended_ns=0)
-                detail = await send(session, b, src.prompt(i), PARSERS[kind], FAST, r)
+                detail = await send(session, b, src.prompt(i), PARSERS[kind], FAST, r, proxy=proxy)
                 out.append((r, detail))
         return out
 
@@ -124,3 +124,62 @@ def test_nothing_listening_is_a_connect_error() -> None:
     s.close()
     ((r, detail),) = _one(f"http://127.0.0.1:{port}", "fixed")
     assert r.error == "connect" and r.first_byte_ns == 0 and "Connect" in detail
+
+
+class Relay:
+    """A real forward proxy for plain HTTP on 127.0.0.1: it reads the absolute-form
+    request line the client sends to a proxy, connects to that host and relays bytes
+    both ways (HTTP/1.1 servers accept the absolute form). It records what it relayed."""
+
+    def __init__(self) -> None:
+        self.request_lines: list[bytes] = []
+        self.port = 0
+
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n")
+        self.request_lines.append(head)
+        target = head.split(b" ")[1]  # http://host:port/path
+        host, _, port = target.split(b"/")[2].partition(b":")
+        up_r, up_w = await asyncio.open_connection(host.decode(), int(port or 80))
+        up_w.write(head)
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            while data := await src.read(65536):
+                dst.write(data)
+                await dst.drain()
+            dst.close()
+
+        await asyncio.gather(pipe(reader, up_w), pipe(up_r, writer), return_exceptions=True)
+
+    async def start(self) -> asyncio.Server:
+        server = await asyncio.start_server(self._client, "127.0.0.1", 0)
+        self.port = server.sockets[0].getsockname()[1]
+        return server
+
+
+def test_proxy_from_the_environment_is_used_and_no_proxy_is_honoured(
+    sim: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for var in ("no_proxy", "NO_PROXY", "http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+    relay = Relay()
+    url = sim.base_url + "/v1/chat/completions"
+    assert proxy_for(url) is None
+
+    async def run() -> list[tuple[RequestRecord, str]]:
+        server = await relay.start()
+        monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{relay.port}")
+        proxy = proxy_for(url)
+        assert proxy == f"http://127.0.0.1:{relay.port}"
+        try:
+            return await asyncio.to_thread(_one, sim.base_url, "fixed", "openai", 2, proxy)
+        finally:
+            server.close()
+
+    results = asyncio.run(run())
+    assert [r.error for r, _ in results] == [None, None]
+    assert relay.request_lines and relay.request_lines[0].startswith(
+        f"POST {url} HTTP/1.1".encode()
+    )
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    assert proxy_for(url) is None

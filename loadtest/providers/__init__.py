@@ -5,15 +5,17 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from loadtest.providers import anthropic, openai_chat, openai_responses
-from loadtest.providers.reading import Kind, Reading
+from loadtest.providers.reading import Reading
 from loadtest.sse import Event
 
-EventParser = Callable[[Event, Reading], Kind]
+# Reads the events of one network read into a Reading, stopping at an error. Batched per
+# read because this is the per-event hot path: a call per event is measurable.
+EventParser = Callable[[list[Event], Reading], None]
 
-# By target kind, as profiles will name them.
+# By target kind, as profiles name them.
 PARSERS: dict[str, EventParser] = {
-    "openai": openai_chat.parse_event,
-    "openai-compatible": openai_chat.parse_event,
-    "openai-responses": openai_responses.parse_event,
-    "anthropic": anthropic.parse_event,
+    "openai": openai_chat.parse_events,
+    "openai-compatible": openai_chat.parse_events,
+    "openai-responses": openai_responses.parse_events,
+    "anthropic": anthropic.parse_events,
 }

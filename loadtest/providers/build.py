@@ -2,7 +2,10 @@
 
 Only what a kind needs is sent: some OpenAI-compatible servers answer an unknown field
 or header with an empty 400. `ignore_eos` (vLLM's exact-length extension) goes only to
-openai-compatible and simulator targets, and only when the workload asks for it.
+openai-compatible and simulator targets, and only when the workload asks for it;
+`stream_options` (for the usage chunk) can be turned off per target with
+`stream_usage = false`, and an openai-compatible target with no key configured
+sends no Authorization header (local servers rarely need one).
 The API key is read from the environment when the run starts and lives only in the
 headers of outgoing requests: never in a record, a log line or an error message.
 """
@@ -64,12 +67,13 @@ def builder(
     environ = os.environ if env is None else env
     key = environ.get(t.api_key_env, "")
     if not key:
-        if not t.uses_simulator:
+        if t.uses_simulator:
+            key = SIM_KEY
+        elif t.api_key_required:
             raise ConfigError(
                 f"target {t.name}: environment variable {t.api_key_env} is not set "
                 "(the API key is read from the environment only)"
             )
-        key = SIM_KEY
     base = base_url.rstrip("/")
     headers = {"content-type": "application/json", "accept": "text/event-stream"}
     body: dict[str, Any] = {"model": t.model, "stream": True}
@@ -77,12 +81,14 @@ def builder(
         url = base + "/v1/messages"
         headers |= {"x-api-key": key, "anthropic-version": ANTHROPIC_VERSION}
     else:
-        headers["authorization"] = f"Bearer {key}"
+        if key:
+            headers["authorization"] = f"Bearer {key}"
         if t.kind == "openai-responses":
             url = base + "/responses"
         else:
             url = base + "/chat/completions"
-            body["stream_options"] = {"include_usage": True}
+            if t.stream_usage:
+                body["stream_options"] = {"include_usage": True}
     if w.temperature is not None:
         body["temperature"] = w.temperature
     if w.ignore_eos and (t.kind == "openai-compatible" or t.uses_simulator):

@@ -2,43 +2,41 @@
 
 from __future__ import annotations
 
-from loadtest.providers.reading import STREAM_ERROR, Kind, Reading, load_object
+from loadtest.providers.reading import STREAM_ERROR, Reading, load_object
 from loadtest.sse import Event
 
+# Delta events that carry generated output; True for reasoning.
 _TOKEN_EVENTS = {
-    "response.output_text.delta": Kind.TOKEN,
-    "response.function_call_arguments.delta": Kind.TOKEN,
-    "response.refusal.delta": Kind.TOKEN,
-    "response.reasoning_text.delta": Kind.REASONING,
-    "response.reasoning_summary_text.delta": Kind.REASONING,
+    "response.output_text.delta": False,
+    "response.function_call_arguments.delta": False,
+    "response.refusal.delta": False,
+    "response.reasoning_text.delta": True,
+    "response.reasoning_summary_text.delta": True,
 }
 _TERMINAL = {"response.completed": "completed", "response.incomplete": "incomplete"}
 
 
-def parse_event(event: Event, r: Reading) -> Kind:
-    """Classify one event of a Responses stream, updating R."""
-    obj = load_object(event.data, r)
-    if obj is None:
-        return Kind.ERROR
-    kind = obj.get("type", "")
-    token_kind = _TOKEN_EVENTS.get(kind)
-    if token_kind is not None:
-        if not obj.get("delta"):
-            return Kind.NONE
-        r.tokens += 1
-        if token_kind is Kind.REASONING:
-            r.reasoning += 1
-        return token_kind
-    if kind in _TERMINAL:
-        response = obj.get("response") or {}
-        usage = response.get("usage") or {}
-        r.usage_output_tokens = usage.get("output_tokens", r.usage_output_tokens)
-        r.usage_input_tokens = usage.get("input_tokens", r.usage_input_tokens)
-        details = response.get("incomplete_details") or {}
-        r.finish_reason = details.get("reason") or _TERMINAL[kind]
-        r.done = True
-        return Kind.DONE
-    if kind in ("error", "response.failed"):
-        err = (obj.get("response") or {}).get("error") or obj
-        return r.fail(STREAM_ERROR, str(err.get("message") or err.get("code") or kind))
-    return Kind.NONE
+def parse_events(events: list[Event], r: Reading) -> None:
+    """Read the events of one network read into R, in order; stop at an error."""
+    for event in events:
+        obj = load_object(event.data, r)
+        if obj is None:
+            return
+        kind = obj.get("type", "")
+        reasoning = _TOKEN_EVENTS.get(kind)
+        if reasoning is not None:
+            if obj.get("delta"):
+                r.tokens += 1
+                r.reasoning += reasoning
+        elif kind in _TERMINAL:
+            response = obj.get("response") or {}
+            usage = response.get("usage") or {}
+            r.usage_output_tokens = usage.get("output_tokens", r.usage_output_tokens)
+            r.usage_input_tokens = usage.get("input_tokens", r.usage_input_tokens)
+            details = response.get("incomplete_details") or {}
+            r.finish_reason = details.get("reason") or _TERMINAL[kind]
+            r.done = True
+        elif kind in ("error", "response.failed"):
+            err = (obj.get("response") or {}).get("error") or obj
+            r.fail(STREAM_ERROR, str(err.get("message") or err.get("code") or kind))
+            return

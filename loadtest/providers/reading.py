@@ -1,23 +1,11 @@
-"""What a provider's event parser reports per event, and what it accumulates per response."""
+"""What a provider's event parser accumulates from one response's events."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import IntEnum
 from typing import Any
 
 import orjson
-
-
-class Kind(IntEnum):
-    """What one SSE event means to the engine (it timestamps TOKEN and REASONING)."""
-
-    NONE = 0  # framing, role chunks, pings, usage-only chunks
-    TOKEN = 1  # generated output: text, or tool-call arguments
-    REASONING = 2  # generated reasoning (counts for TTFT, not for first output)
-    DONE = 3  # the terminal event of a complete response
-    ERROR = 4  # an error in the stream; Reading.error holds the class
-
 
 # Error classes a stream can end with (the engine adds transport and HTTP ones).
 STREAM_ERROR = "stream_error"
@@ -29,8 +17,8 @@ PROTOCOL = "protocol"
 class Reading:
     """Accumulated from one response's events."""
 
-    tokens: int = 0  # TOKEN and REASONING events seen (one token each, as counted)
-    reasoning: int = 0  # REASONING events seen
+    tokens: int = 0  # content events seen, reasoning included (one token each, as counted)
+    reasoning: int = 0  # reasoning events seen
     usage_output_tokens: int | None = None  # from the server's usage, when it sends one
     usage_input_tokens: int | None = None
     finish_reason: str | None = None
@@ -54,12 +42,11 @@ class Reading:
         terminal event (some OpenAI-compatible servers end the stream after it)."""
         return self.error is None and (self.done or self.finish_reason is not None)
 
-    def fail(self, error: str, detail: str) -> Kind:
-        """Record an error class and a short detail; returns Kind.ERROR."""
+    def fail(self, error: str, detail: str) -> None:
+        """Record an error class and a short detail (the first one wins)."""
         if self.error is None:
             self.error = error
             self.error_detail = detail[:200]
-        return Kind.ERROR
 
 
 def load_object(data: bytes, r: Reading) -> dict[str, Any] | None:
