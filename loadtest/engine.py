@@ -64,6 +64,7 @@ class ShardSpec:
 class Health:
     """The client's own state over one interval: a saturated client says so."""
 
+    end_ns: int = 0  # the end of the interval it describes
     loop_lag_max_ms: float = 0.0
     loop_lag_p99_ms: float = 0.0
     cpu_percent: float = 0.0
@@ -359,13 +360,16 @@ class Engine:
         self.timeline.append((iv.start_ns, iv.end_ns, iv.counts))
         self.sink.interval(iv, health)
 
-    def _health(self, now_ns: int) -> Health:
-        cpu = time.process_time()
+    def _health(self, end_ns: int) -> Health:
+        # CPU over the wall time actually elapsed since the last reading (a late roll
+        # would otherwise divide a longer CPU span by the nominal interval).
+        cpu, now_ns = time.process_time(), self.clock()
         prev_cpu, prev_ns = self._cpu_mark
         self._cpu_mark = (cpu, now_ns)
         lags = sorted(self._lags)
         self._lags = []
         health = Health(
+            end_ns=end_ns,
             loop_lag_max_ms=lags[-1] if lags else 0.0,
             loop_lag_p99_ms=lags[min(len(lags) - 1, int(0.99 * len(lags)))] if lags else 0.0,
             cpu_percent=100.0 * (cpu - prev_cpu) / max(1e-9, (now_ns - prev_ns) / 1e9),
@@ -374,8 +378,8 @@ class Engine:
         return health
 
     async def _lag_probe(self) -> None:
-        loop = asyncio.get_running_loop()
+        # perf_counter, not loop.time(): uvloop's clock ticks in whole milliseconds.
         while True:
-            t = loop.time()
+            t = time.perf_counter()
             await asyncio.sleep(LAG_PROBE_S)
-            self._lags.append(max(0.0, (loop.time() - t - LAG_PROBE_S) * 1000))
+            self._lags.append(max(0.0, (time.perf_counter() - t - LAG_PROBE_S) * 1000))

@@ -51,6 +51,18 @@ class SSEParser:
             self._started = True
             self._pending = b""
             chunk = head[3:] if head.startswith(_BOM) else head
+        if (
+            not self._pending
+            and chunk.startswith(b"data: ")
+            and chunk.endswith(b"\n\n")
+            and chunk.count(b"\n") == 2
+            and b"\r" not in chunk
+            and not self._data
+            and not self._event
+        ):
+            # A read that is exactly one one-line event: how a server streaming token
+            # by token is read when the client keeps up.
+            return [_new(Event, (b"message", chunk[6:-2], self._id))]
         buf = self._pending + chunk if self._pending else chunk
         if b"\r" in buf:
             # A CR at the very end may pair with an LF in the next read: keep it back.

@@ -120,6 +120,16 @@ def summarize(result: RunResult, profile: Profile, interrupted: bool = False) ->
             "cpu_percent_max": round(max((h.cpu_percent for h in health), default=0.0), 1),
             "saturated_intervals": sum(h.saturated for h in health),
             "intervals": len(health),
+            "per_interval": [
+                {
+                    "end_s": round((h.end_ns - result.start_ns) / 1e9, 3),
+                    "loop_lag_p99_ms": round(h.loop_lag_p99_ms, 3),
+                    "loop_lag_max_ms": round(h.loop_lag_max_ms, 3),
+                    "cpu_percent": round(h.cpu_percent, 1),
+                    "saturated": h.saturated,
+                }
+                for h in health
+            ],
         },
         "targets": targets,
     }

@@ -1,7 +1,7 @@
 """One streaming request over a shared aiohttp session, stamped and classified.
 
 Library exceptions become our error classes here and nowhere else (httpx's
-`map_httpcore_exceptions` idea). Timeouts use one `asyncio.timeout` per request: until
+`map_httpcore_exceptions` idea). Timeouts use one `asyncio.timeout_at` per request: until
 the first token its deadline is the TTFT deadline (a silent server before the first
 token is a TTFT timeout, whatever the idle setting); from then on it is
 min(total deadline, last read + idle), moved forward lazily (at most once per 50 ms
@@ -12,7 +12,6 @@ down.
 from __future__ import annotations
 
 import asyncio
-import ssl
 import time
 import urllib.parse
 import urllib.request
@@ -40,23 +39,22 @@ OVERLOADED_HTTP = "overloaded"
 TRUNCATED = "truncated"
 
 Clock = Callable[[], int]
+RESCHEDULE_NS = 50_000_000  # the idle deadline moves at most this often (it costs a timer)
 
 
 def new_session(timeouts: Timeouts, connections: int) -> aiohttp.ClientSession:
-    """One session per target: keep-alive pool sized for the load, TLS verified.
+    """One session per target: keep-alive pool sized for the load, TLS verified (aiohttp's
+    default context, made once at import).
 
     Not trust_env: aiohttp would then look up proxies and read ~/.netrc in a thread on
     every request (a fifth of the client's CPU at 1,000 req/s); proxy_for() resolves
     the environment's proxy once per target instead."""
     connector = aiohttp.TCPConnector(
-        limit=connections,
-        limit_per_host=connections,
-        ttl_dns_cache=300,
-        ssl=ssl.create_default_context(),
+        limit=connections, limit_per_host=connections, ttl_dns_cache=300, ssl=True
     )
-    timeout = aiohttp.ClientTimeout(
-        total=None, sock_connect=timeouts.connect_s, sock_read=timeouts.idle_s
-    )
+    # No sock_read: aiohttp would move a timer on every read; send() keeps its own
+    # idle deadline, moved at most once per 50 ms.
+    timeout = aiohttp.ClientTimeout(total=None, sock_connect=timeouts.connect_s, sock_read=None)
     return aiohttp.ClientSession(connector=connector, timeout=timeout, auto_decompress=True)
 
 
@@ -109,7 +107,7 @@ async def send(
     total_at = t0 + timeouts.total_s
     idle = timeouts.idle_s
     try:
-        async with asyncio.timeout(t0 + timeouts.ttft_s) as deadline:
+        async with asyncio.timeout_at(t0 + timeouts.ttft_s) as deadline:
             r.sent_ns = clock()
             async with session.post(b.url, data=body, headers=b.headers, proxy=proxy) as resp:
                 r.first_byte_ns = clock()
@@ -122,13 +120,13 @@ async def send(
                     return f"HTTP {resp.status}: {text.strip()[:200] or '(empty body)'}"
                 parser = SSEParser()
                 tokens = r.token_ns
-                async for chunk in resp.content.iter_any():
+                read = resp.content.readany
+                recheck_ns = 0  # when the idle deadline is next moved forward
+                while chunk := await read():
                     now = clock()
-                    if r.first_token_ns:
-                        at = loop.time() + idle
-                        when = deadline.when() or 0.0
-                        if at > when + 0.05 and when < total_at:
-                            deadline.reschedule(min(at, total_at))
+                    if recheck_ns and now >= recheck_ns:
+                        deadline.reschedule(min(loop.time() + idle, total_at))
+                        recheck_ns = now + RESCHEDULE_NS
                     events = parser.feed(chunk)
                     if not events:
                         continue
@@ -140,9 +138,13 @@ async def send(
                         if not r.first_token_ns:
                             r.first_token_ns = now
                             deadline.reschedule(min(loop.time() + idle, total_at))
+                            recheck_ns = now + RESCHEDULE_NS
                         if not r.first_output_ns and reading.tokens > reading.reasoning:
                             r.first_output_ns = now
-                        tokens.extend(_repeat(now, n))
+                        if n == 1:
+                            tokens.append(now)
+                        else:
+                            tokens.extend(_repeat(now, n))
                     if reading.error is not None:
                         break  # the connection is dropped, not reused; fine after an error
                 # Read to the end of the body even after the terminal event: leaving early

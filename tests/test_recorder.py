@@ -96,3 +96,26 @@ def test_hlog_lines_round_trip() -> None:
     h = HdrHistogram.decode(encoded)
     assert h.get_total_count() == 100
     assert h.get_value_at_percentile(50) == pytest.approx(50_000, rel=1e-3)
+
+
+def test_tallies_give_exactly_the_histogram_direct_recording_gives() -> None:
+    # The hot path rounds each value to its bucket and counts it; the histogram built
+    # from those counts must equal one fed every value with record_value.
+    import random
+
+    rng = random.Random(4)
+    rec = Recorder(["a"], highest_us=60_000_000, start_ns=0)
+    direct = HdrHistogram(1, 60_000_000, 3)
+    for _ in range(3000):
+        ttft_ms = rng.lognormvariate(5, 1.5) % 50_000 + 0.0005
+        r = _req("a", ttft_ms)
+        rec.record(r)
+        direct.record_value(max(1, (r.first_token_ns - r.sent_ns + 500) // 1000))
+    iv = rec.roll(MS)
+    got = HdrHistogram.decode(iv.histograms["a"][TTFT])
+    for h in (got, rec.total["a"][TTFT]):
+        assert h.get_total_count() == direct.get_total_count() == 3000
+        for p in (0, 1, 10, 50, 90, 99, 99.9, 100):
+            assert h.get_value_at_percentile(p) == direct.get_value_at_percentile(p), p
+        assert h.get_min_value() == direct.get_min_value()
+        assert h.get_max_value() == direct.get_max_value()

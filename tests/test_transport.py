@@ -38,6 +38,12 @@ stall_s = 3.0
 [models.fslow]
 ttft_median_ms = 3000
 ttft_p95_ms = 3001
+[models.fdrip]
+base = "gpt-4o-nano"
+ttft_median_ms = 100
+ttft_p95_ms = 100.1
+tokens_per_s = 10
+token_jitter = 0
 [models.limited.limits]
 rpm = 1
 [models.over]
@@ -183,3 +189,20 @@ def test_proxy_from_the_environment_is_used_and_no_proxy_is_honoured(
     )
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
     assert proxy_for(url) is None
+
+
+def test_a_stream_that_never_stalls_but_runs_too_long_is_timeout_total(sim: Simulator) -> None:
+    # 20 tokens at 10/s: no gap reaches the 1 s idle limit, but the whole takes ~2 s.
+    short = Timeouts(connect_s=2, ttft_s=1.5, idle_s=1.0, total_s=1.2)
+
+    async def run() -> tuple[RequestRecord, str]:
+        t = Target("fdrip", "openai", "fdrip", "sim", "UNSET_VAR")
+        b = builder(t, WORK, sim.base_url + "/v1", env={})
+        r = RequestRecord("fdrip", intended_ns=0)
+        async with new_session(short, 1) as session:
+            prompt = PromptSource(WORK, seed=1).prompt(0)
+            return r, await send(session, b, prompt, PARSERS["openai"], short, r)
+
+    r, detail = asyncio.run(run())
+    assert r.error == "timeout_total", detail
+    assert 1.1e9 < r.end_ns - r.sent_ns < 1.5e9 and len(r.token_ns) >= 5
