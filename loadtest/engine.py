@@ -134,6 +134,7 @@ class Engine:
         self._stopping = asyncio.Event()
         self.stopped_by = ""
         self._lags: list[float] = []
+        self._rolling: asyncio.Task[None] | None = None  # the interval roll under way
         self.health: list[Health] = []
         self._cpu_mark = (0.0, 0)
         # Each closed interval's counters (errors, 429s, rate-limit headers), for the summary.
@@ -197,6 +198,8 @@ class Engine:
         finally:
             for t in [*tasks, *helpers]:
                 t.cancel()
+            if self._rolling is not None:
+                await self._rolling
             for s in sessions.values():
                 await s.close()
         return self.partial_result()
@@ -349,8 +352,14 @@ class Engine:
             # Absolute boundaries: a slow roll does not shift the ones after it.
             due = self.start_ns + int(n * self.p.interval_s * 1e9)
             await asyncio.sleep(max(0.0, (due - self.clock()) / 1e9))
-            health = self._health(due)
-            self._closed(await self.recorder.roll_async(due), health)
+            # The roll is a task of its own, shielded: when the run ends mid-roll (the stop
+            # and a boundary often fall together), cancelling this helper must not lose
+            # the interval it has swapped out; run() waits for it instead.
+            self._rolling = asyncio.create_task(self._roll_async(due, self._health(due)))
+            await asyncio.shield(self._rolling)
+
+    async def _roll_async(self, due: int, health: Health) -> None:
+        self._closed(await self.recorder.roll_async(due), health)
 
     def _roll(self, now_ns: int) -> None:
         health = self._health(now_ns)

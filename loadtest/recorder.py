@@ -126,7 +126,7 @@ class Recorder:
         """roll(), but the slow part (histograms from the tallies, ~1.5 us a distinct
         value, and encoding) is done in slices with the event loop let through between
         them, so streams being timed are not held up; requests finishing meanwhile go to
-        the new interval."""
+        the new interval. Cancelled midway, it loses the interval: run it to the end."""
         old, counts, start = self._swap(end_ns)
         histograms: dict[str, dict[str, bytes]] = {}
         maxima: dict[str, dict[str, int]] = {}

@@ -302,3 +302,47 @@ def test_validate_prints_the_resolved_profile(capsys) -> None:  # type: ignore[n
         "claude-3-5-haiku",
     ]
     assert resolved["load"]["concurrency"] == 8
+
+
+@pytest.mark.slow
+def test_no_interval_is_lost_when_the_run_ends_on_a_boundary(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The stop and the last interval boundary fall together, and the roll (slowed here:
+    # each of its yields to the loop takes 50 ms) is still under way when the in-flight
+    # requests have drained. Every measured request must still be in the totals and in
+    # exactly one interval.
+    import asyncio
+    import types
+
+    from loadtest import recorder
+
+    async def slow_yield(_: float) -> None:
+        await asyncio.sleep(0.05)
+
+    monkeypatch.setattr(recorder, "asyncio", types.SimpleNamespace(sleep=slow_yield))
+    path = _profile(
+        tmp_path,
+        """
+duration = "2s"
+warmup = "0s"
+interval = "1s"
+[load]
+concurrency = 16
+[workload]
+input_tokens = 20
+output_tokens = 8
+[[targets]]
+name = "nano"
+kind = "openai"
+model = "gpt-4o-nano"
+base_url = "sim"
+""",
+        sim_config="[models.gpt-4o-nano]\nttft_median_ms = 20\nttft_p95_ms = 60\n",
+    )
+    run_dir, summary = _run(path)
+    t = summary["targets"]["nano"]
+    measured = sum(1 for x in _lines(run_dir) if x["measured"] and x["error"] is None)
+    assert t["requests"]["completed"] == measured > 100
+    assert sum(i["completed"] for i in t["intervals"]) == measured
+    assert t["metrics"]["ttft"]["count"] == measured
