@@ -28,6 +28,7 @@ from typing import Any, Protocol
 import aiohttp
 
 from loadtest.arrivals import Segment, offsets, segments
+from loadtest.loop import short_gc_pauses
 from loadtest.metrics import RequestRecord
 from loadtest.profile import Load, Profile, Target
 from loadtest.providers import PARSERS
@@ -164,44 +165,49 @@ class Engine:
             )
             sessions[name] = new_session(p.timeouts, conns)
             tr.proxy = proxy_for(tr.builder.url)
-        self.start_wall_s = time.time()
-        self.start_ns = self.clock()
-        self.sink.start(self.start_wall_s, self.start_ns)
-        self._cpu_mark = (time.process_time(), self.start_ns)
-        self.recorder.interval_start_ns = self.start_ns
-        self.end_by_ns = self.start_ns + int(p.duration_s * 1e9)
-        self.warmup_end_ns = self.start_ns + int(p.warmup_s * 1e9)
-        tasks = []
-        helpers = []
-        try:
-            for name, tr in self.runs.items():
-                tasks.append(asyncio.create_task(self._drive(tr, sessions[name])))
-            helpers = [
-                asyncio.create_task(self._intervals()),
-                asyncio.create_task(self._lag_probe()),
-            ]
-            timer = asyncio.get_running_loop().call_later(p.duration_s, self.stop, "duration")
-            work = asyncio.gather(*tasks)
-            stopped = asyncio.create_task(self._stopping.wait())
-            either: list[asyncio.Future[Any]] = [work, stopped]
-            await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
-            stopped.cancel()
-            timer.cancel()
-            self.stop("done")
-            if not work.done():
-                # Bounded drain: in-flight requests finish or are abandoned (and counted).
-                done, _ = await asyncio.wait({work}, timeout=min(p.timeouts.total_s, DRAIN_MAX_S))
-                if not done:
-                    work.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await work
-        finally:
-            for t in [*tasks, *helpers]:
-                t.cancel()
-            if self._rolling is not None:
-                await self._rolling
-            for s in sessions.values():
-                await s.close()
+        # The collector is tamed before the clock starts (its first full collection
+        # is not anyone's latency).
+        with short_gc_pauses(asyncio.get_running_loop()):
+            self.start_wall_s = time.time()
+            self.start_ns = self.clock()
+            self.sink.start(self.start_wall_s, self.start_ns)
+            self._cpu_mark = (time.process_time(), self.start_ns)
+            self.recorder.interval_start_ns = self.start_ns
+            self.end_by_ns = self.start_ns + int(p.duration_s * 1e9)
+            self.warmup_end_ns = self.start_ns + int(p.warmup_s * 1e9)
+            tasks = []
+            helpers = []
+            try:
+                for name, tr in self.runs.items():
+                    tasks.append(asyncio.create_task(self._drive(tr, sessions[name])))
+                helpers = [
+                    asyncio.create_task(self._intervals()),
+                    asyncio.create_task(self._lag_probe()),
+                ]
+                timer = asyncio.get_running_loop().call_later(p.duration_s, self.stop, "duration")
+                work = asyncio.gather(*tasks)
+                stopped = asyncio.create_task(self._stopping.wait())
+                either: list[asyncio.Future[Any]] = [work, stopped]
+                await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+                stopped.cancel()
+                timer.cancel()
+                self.stop("done")
+                if not work.done():
+                    # Bounded drain: in-flight requests finish or are abandoned (and counted).
+                    done, _ = await asyncio.wait(
+                        {work}, timeout=min(p.timeouts.total_s, DRAIN_MAX_S)
+                    )
+                    if not done:
+                        work.cancel()
+                        with contextlib.suppress(asyncio.CancelledError):
+                            await work
+            finally:
+                for t in [*tasks, *helpers]:
+                    t.cancel()
+                if self._rolling is not None:
+                    await self._rolling
+                for s in sessions.values():
+                    await s.close()
         return self.partial_result()
 
     def partial_result(self) -> RunResult:
@@ -329,9 +335,8 @@ class Engine:
             )
         finally:
             tr.in_flight -= 1
-        if r.sent_ns - intended >= LATE_NS:
-            tr.late += 1
         if measured:
+            tr.late += r.sent_ns - intended >= LATE_NS
             tr.recorded += 1
             tr.failed += r.error is not None
             self.recorder.record(r)

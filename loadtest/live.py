@@ -1,15 +1,14 @@
 """What a run shows while it goes: a rich table in a terminal, plain lines elsewhere.
 
-Percentiles are computed once per closed interval (decoding that interval's
-histograms), never per request. Each update hands rich a new table built
-from immutable values.
+Percentiles are computed once per closed interval, from its tallies (decoding an
+hdrh histogram to query it costs milliseconds of loop time), never per request.
+Each update hands rich a new table built from immutable values.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from hdrh.histogram import HdrHistogram
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
@@ -17,14 +16,6 @@ from rich.table import Table
 from loadtest.engine import Health, TargetRun
 from loadtest.metrics import TTFT
 from loadtest.recorder import Interval
-
-
-def _p50_p95(encoded: bytes | None) -> tuple[str, str]:
-    if not encoded:
-        return "-", "-"
-    # One pass over the counts for both (each query is ~1 ms of Python in hdrh).
-    v = HdrHistogram.decode(encoded).get_percentile_to_value_dict([50.0, 95.0])
-    return f"{v[50.0] / 1000:.0f}", f"{v[95.0] / 1000:.0f}"
 
 
 class LiveView:
@@ -55,7 +46,8 @@ class LiveView:
         rows = []
         for name, tr in runs.items():
             c = iv.counts[name]
-            p50, p95 = _p50_p95(iv.histograms.get(name, {}).get(TTFT))
+            v = iv.percentiles(name, TTFT, (50.0, 95.0))
+            p50, p95 = (f"{v[p] / 1000:.0f}" if v else "-" for p in (50.0, 95.0))
             rows.append(
                 (
                     name,

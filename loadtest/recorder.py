@@ -35,6 +35,30 @@ def new_histogram(highest_us: int) -> HdrHistogram:
 _BUCKET_BITS = new_histogram(2).sub_bucket_half_count_magnitude + 1
 
 
+Tally = dict[str, dict[int, int]]  # metric -> bucket value -> count
+
+
+def tally_percentiles(values: dict[int, int], ps: Iterable[float]) -> dict[float, int]:
+    """hdrh's value at each percentile of PS, from a tally of bucket values (pure)."""
+    total = sum(values.values())
+    if not total:
+        return {}
+    keys = sorted(values)
+    out: dict[float, int] = {}
+    for p in ps:
+        # As hdrh: the first bucket whose cumulative count reaches the rounded rank; its
+        # highest value (its lowest for p = 0).
+        rank = max(1, int(min(p, 100.0) * total / 100 + 0.5))
+        acc = 0
+        for k in keys:
+            acc += values[k]
+            if acc >= rank:
+                shift = k.bit_length() - _BUCKET_BITS
+                out[p] = k | ((1 << shift) - 1) if shift > 0 and p else k
+                break
+    return out
+
+
 @dataclass
 class TargetCounts:
     """Counters of one target in one interval (or the run)."""
@@ -67,9 +91,14 @@ class Interval:
     histograms: dict[str, dict[str, bytes]]  # target -> metric -> hdrh encode()
     maxima_us: dict[str, dict[str, int]]
     counts: dict[str, TargetCounts]
+    # target -> metric -> {bucket value: count}: the same data as the histograms, for
+    # cheap percentiles (decoding an hdrh histogram and querying it costs milliseconds).
+    tallies: dict[str, Tally] = field(default_factory=dict)
 
-
-Tally = dict[str, dict[int, int]]  # metric -> bucket value -> count
+    def percentiles(self, target: str, metric: str, ps: Iterable[float]) -> dict[float, int]:
+        """Values at percentiles PS of METRIC in this interval, as hdrh reports them
+        (the highest value of the bucket); empty when nothing was recorded."""
+        return tally_percentiles(self.tallies.get(target, {}).get(metric, {}), ps)
 
 
 def _tally(d: dict[int, int], value: int, n: int = 1) -> None:
@@ -120,7 +149,7 @@ class Recorder:
         for t in self.targets:
             for _ in self._fold(t, old[t], counts[t], histograms, maxima):
                 pass
-        return Interval(start, end_ns, histograms, maxima, counts)
+        return Interval(start, end_ns, histograms, maxima, counts, old)
 
     async def roll_async(self, end_ns: int) -> Interval:
         """roll(), but the slow part (histograms from the tallies, ~1.5 us a distinct
@@ -133,7 +162,7 @@ class Recorder:
         for t in self.targets:
             for _ in self._fold(t, old[t], counts[t], histograms, maxima):
                 await asyncio.sleep(0)
-        return Interval(start, end_ns, histograms, maxima, counts)
+        return Interval(start, end_ns, histograms, maxima, counts, old)
 
     def _swap(self, end_ns: int) -> tuple[dict[str, Tally], dict[str, TargetCounts], int]:
         old, counts, start = self._open, self._counts, self.interval_start_ns

@@ -119,3 +119,6 @@ def test_tallies_give_exactly_the_histogram_direct_recording_gives() -> None:
             assert h.get_value_at_percentile(p) == direct.get_value_at_percentile(p), p
         assert h.get_min_value() == direct.get_min_value()
         assert h.get_max_value() == direct.get_max_value()
+    ps = [0.0, 0.1, 1, 25, 50, 90, 95, 99, 99.9, 100]
+    assert iv.percentiles("a", TTFT, ps) == {p: direct.get_value_at_percentile(p) for p in ps}
+    assert iv.percentiles("a", E2E, [50]) and iv.percentiles("nobody", TTFT, [50]) == {}
