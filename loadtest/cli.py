@@ -162,11 +162,15 @@ def _run(args: argparse.Namespace) -> int:
     )
     console = Console()
     run_dir, summary = run(profile, console, live=not args.no_live, quiet=args.quiet)
-    if args.quiet:
-        print(run_dir)
-    else:
-        print_summary(console, summary, run_dir)
-    return 130 if summary["run"]["stopped_by"] == "interrupted" else 0
+    code = 130 if summary["run"]["stopped_by"] == "interrupted" else 0
+    try:
+        if args.quiet:
+            print(run_dir)
+        else:
+            print_summary(console, summary, run_dir)
+    except OSError:  # the terminal went away (SIGHUP); the report is on disk
+        return code or 129
+    return code
 
 
 def _validate(args: argparse.Namespace) -> int:

@@ -7,6 +7,7 @@ Each update hands rich a new table built from immutable values.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 
 from rich.console import Console
@@ -36,7 +37,10 @@ class LiveView:
 
     def __exit__(self, *exc: object) -> None:
         if self._live is not None:
-            self._live.__exit__(None, None, None)
+            # The terminal may be gone (a closed window, a dropped SSH session): the run's
+            # files are written regardless, so a failed last redraw is not an error.
+            with contextlib.suppress(OSError):
+                self._live.__exit__(None, None, None)
 
     def update(
         self, iv: Interval, health: Health, runs: Mapping[str, TargetRun], elapsed_s: float

@@ -137,14 +137,17 @@ def run(p: Profile, console: Console, live: bool, quiet: bool) -> tuple[Path, di
         if quiet:
             view = LiveView(Console(quiet=True), p.name, p.duration_s, False)
         sink = FileSink(run_dir, view)
-        interrupted = False
         with view:
             try:
                 result, interrupted = _drive(spec, sink, console, quiet)
             finally:
                 sink.close()
-        summary = summarize(result, p, interrupted)
-        (run_dir / "summary.json").write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
+            # Written before the view lets go of the terminal: if that terminal is gone
+            # (SIGHUP), writing to it fails, and the files must already be complete.
+            summary = summarize(result, p, interrupted)
+            (run_dir / "summary.json").write_bytes(
+                orjson.dumps(summary, option=orjson.OPT_INDENT_2)
+            )
         return run_dir, summary
     finally:
         if sim is not None:
@@ -175,6 +178,8 @@ def _drive(spec: ShardSpec, sink: FileSink, console: Console, quiet: bool) -> tu
 
         loop.add_signal_handler(signal.SIGINT, on_sigint)
         loop.add_signal_handler(signal.SIGTERM, engine.stop, "terminated")
+        # A closed terminal or a dropped SSH session: drain and write, as for SIGTERM.
+        loop.add_signal_handler(signal.SIGHUP, engine.stop, "hangup")
         engine_task = asyncio.ensure_future(engine.run())
         try:
             return await asyncio.shield(engine_task)
@@ -187,6 +192,7 @@ def _drive(spec: ShardSpec, sink: FileSink, console: Console, quiet: bool) -> tu
         finally:
             loop.remove_signal_handler(signal.SIGINT)
             loop.remove_signal_handler(signal.SIGTERM)
+            loop.remove_signal_handler(signal.SIGHUP)
 
     with asyncio.Runner(loop_factory=new_event_loop) as runner:
         result = runner.run(main())

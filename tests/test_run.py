@@ -346,3 +346,50 @@ base_url = "sim"
     assert t["requests"]["completed"] == measured > 100
     assert sum(i["completed"] for i in t["intervals"]) == measured
     assert t["metrics"]["ttft"]["count"] == measured
+
+
+@pytest.mark.slow
+def test_a_closed_terminal_still_leaves_a_complete_report(tmp_path: Path) -> None:
+    # The live view draws on a real pseudo-terminal; closing it makes every write fail
+    # (EIO) and brings SIGHUP, as a closed window or a dropped SSH session does.
+    import pty
+
+    path = _profile(
+        tmp_path,
+        """
+duration = "60s"
+interval = "1s"
+[load]
+concurrency = 2
+[workload]
+input_tokens = 20
+output_tokens = 20
+[[targets]]
+kind = "openai"
+model = "gpt-4o-nano"
+base_url = "sim"
+""",
+    )
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "loadtest", "run", str(path)],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env={**os.environ, "TERM": "xterm", "COLUMNS": "100", "LINES": "30"},
+    )
+    os.close(slave)
+    deadline = time.monotonic() + 8
+    while time.monotonic() < deadline:  # keep the terminal drained while it is open
+        try:
+            os.read(master, 65536)
+        except OSError:
+            break
+    os.close(master)
+    proc.send_signal(signal.SIGHUP)
+    proc.wait(timeout=40)
+    run_dir = next((tmp_path / "reports").iterdir())
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["run"]["stopped_by"] == "hangup" and summary["run"]["duration_s"] < 30
+    lines = _lines(run_dir)
+    assert len(lines) == summary["targets"]["gpt-4o-nano"]["requests"]["sent"] > 0
