@@ -34,6 +34,14 @@ First Ctrl-C stops new requests and waits for those in flight; a second stops at
 Results are written in every case.
 """
 
+REPORT_EXAMPLES = """\
+examples:
+  loadtest report reports/20261124T034343Z-quickstart            # index.html and hgrm/ again
+  loadtest report reports/20261124T034343Z-quickstart --format md # Markdown on stdout
+  loadtest report RUN --format json -o summary-copy.json
+  loadtest report RUN --format term                              # the end-of-run table
+"""
+
 DEFAULT_PROFILE = "profiles/quickstart.toml"
 
 
@@ -91,6 +99,24 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--out", help="directory for run reports (default: the profile's, reports)")
     r.add_argument("--quiet", action="store_true", help="print only the report path")
     r.add_argument("--no-live", action="store_true", help="plain lines instead of a live table")
+
+    rp = sub.add_parser(
+        "report",
+        help="render a saved run again (HTML, Markdown, JSON, terminal)",
+        description="Render the report of a run directory written by loadtest run; "
+        "nothing is re-run.",
+        epilog=REPORT_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    rp.add_argument("run_dir", help="a run directory, reports/<UTC start>-<profile>")
+    rp.add_argument(
+        "--format", choices=("html", "md", "json", "term"), default="html", help="(default html)"
+    )
+    rp.add_argument(
+        "--output",
+        "-o",
+        help="write to this file ('-' for stdout); html defaults to RUN_DIR/index.html",
+    )
 
     v = sub.add_parser("validate", help="check a profile and print it resolved")
     v.add_argument("profile", help="profile TOML")
@@ -173,6 +199,29 @@ def _run(args: argparse.Namespace) -> int:
     return code
 
 
+def _report(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from loadtest.report.run_data import load_run
+    from loadtest.report.write import render, write_report
+    from loadtest.runner import print_summary
+
+    run = load_run(args.run_dir)
+    if args.format == "term":
+        print_summary(Console(), run.summary, run.path)
+        return 0
+    if args.format == "html" and args.output is None:
+        print(write_report(run.path))
+        return 0
+    text = render(run, args.format)
+    if args.output in (None, "-"):
+        sys.stdout.write(text)
+    else:
+        Path(args.output).write_text(text, encoding="utf-8")
+        print(args.output)
+    return 0
+
+
 def _validate(args: argparse.Namespace) -> int:
     import dataclasses
 
@@ -195,6 +244,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run(args)
         if args.command == "validate":
             return _validate(args)
+        if args.command == "report":
+            return _report(args)
     except ConfigError as exc:
         print(f"loadtest: error: {exc}", file=sys.stderr)
         return 2

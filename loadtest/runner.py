@@ -2,8 +2,9 @@
 
 Files land in <out>/<UTC start>-<profile>/: profile.json (the resolved profile),
 results.jsonl (one line per request, flushed every interval), intervals.hlog (one
-line per target and metric per interval, flushed as each closes) and summary.json
-(written at the end in every case: a crash or Ctrl-C loses at most the open interval).
+line per target and metric per interval, flushed as each closes), summary.json
+(written at the end in every case: a crash or Ctrl-C loses at most the open interval),
+then the report read back from them: index.html and hgrm/.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from loadtest.metrics import RequestRecord, derive
 from loadtest.profile import Profile
 from loadtest.providers.build import builder
 from loadtest.recorder import Interval
+from loadtest.report.write import write_report
 from loadtest.sim.process import Simulator
 from loadtest.summary import summarize
 
@@ -148,6 +150,7 @@ def run(p: Profile, console: Console, live: bool, quiet: bool) -> tuple[Path, di
             (run_dir / "summary.json").write_bytes(
                 orjson.dumps(summary, option=orjson.OPT_INDENT_2)
             )
+        write_report(run_dir)
         return run_dir, summary
     finally:
         if sim is not None:
@@ -255,4 +258,4 @@ def print_summary(console: Console, summary: dict[str, Any], run_dir: Path) -> N
             f"(loop lag up to {health['loop_lag_max_ms']:.0f} ms, CPU up to "
             f"{health['cpu_percent_max']:.0f}%): latencies include its own delay"
         )
-    console.print("times in ms; report: " + str(run_dir))
+    console.print("times in ms; report: " + str(run_dir / "index.html"))

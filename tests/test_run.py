@@ -74,6 +74,8 @@ base_url = "sim"
         "results.jsonl",
         "intervals.hlog",
         "summary.json",
+        "index.html",
+        "hgrm",
     }
     assert json.loads((run_dir / "summary.json").read_text()) == summary
     lines = _lines(run_dir)

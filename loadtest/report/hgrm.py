@@ -1,0 +1,52 @@
+"""HdrHistogram's percentile-distribution text format (.hgrm), as HistogramLogAnalyzer
+and the HdrHistogram plotter read it. Values are written in milliseconds."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from hdrh.histogram import HdrHistogram
+
+from loadtest.report.run_data import RunData
+from loadtest.summary import unit_of
+
+TICKS_PER_HALF_DISTANCE = 5
+_SAFE = re.compile(r"[^A-Za-z0-9._-]")  # a target name becomes part of a file name
+
+
+def render(h: HdrHistogram, scale: float) -> str:
+    """The .hgrm text of H, values divided by SCALE (1000: microseconds to ms)."""
+    out = [f"{'Value':>12} {'Percentile':>14} {'TotalCount':>10} {'1/(1-Percentile)':>14}\n\n"]
+    for it in h.get_percentile_iterator(TICKS_PER_HALF_DISTANCE):
+        value = it.value_iterated_to / scale
+        pct = it.percentile_level_iterated_to / 100
+        count = it.total_count_to_this_value
+        if it.percentile_level_iterated_to < 100:
+            out.append(f"{value:12.3f} {pct:2.12f} {count:10d} {1 / (1 - pct):14.2f}\n")
+        else:
+            out.append(f"{value:12.3f} {pct:2.12f} {count:10d}\n")
+    # hdrh's own writer forgets to scale the standard deviation; this one does not.
+    out.append(
+        f"#[Mean    = {h.get_mean_value() / scale:12.3f}, "
+        f"StdDeviation   = {h.get_stddev() / scale:12.3f}]\n"
+        f"#[Max     = {h.get_max_value() / scale:12.3f}, "
+        f"Total count    = {h.get_total_count():12d}]\n"
+        f"#[Buckets = {h.bucket_count:12d}, SubBuckets     = {h.sub_bucket_count:12d}]\n"
+    )
+    return "".join(out)
+
+
+def write_all(run: RunData, folder: Path) -> list[Path]:
+    """One <target>.<metric>.hgrm per recorded metric of the run, in FOLDER."""
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for target, metrics in run.totals.items():
+        for metric, h in sorted(metrics.items()):
+            if not h.get_total_count():
+                continue
+            _, scale = unit_of(metric)
+            path = folder / f"{_SAFE.sub('_', target)}.{metric}.hgrm"
+            path.write_text(render(h, scale), encoding="utf-8")
+            written.append(path)
+    return written

@@ -1,0 +1,182 @@
+"""The HTML report: one self-contained file (inline CSS and SVG, no scripts, no fetches)."""
+
+from __future__ import annotations
+
+from html import escape
+from typing import Any
+
+from loadtest.report import svg
+from loadtest.report.run_data import RunData
+from loadtest.report.tables import HEADINGS, error_lines, health_line, run_line, target_rows
+from loadtest.summary import unit_of
+
+CSS = """
+body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',sans-serif;margin:24px auto;
+max-width:1340px;padding:0 16px;color:#1d2733}
+h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid
+#dde3ea;padding-bottom:4px}.meta{color:#5b6b7c}
+table{border-collapse:collapse;margin:8px 0}th,td{padding:4px 10px;border-bottom:1px solid
+#e6ebf0;text-align:right;white-space:nowrap}th:first-child,td:first-child{text-align:left}
+th{background:#f4f6f9}.warn{color:#b3261e;font-weight:600}.ok{color:#1e7a3a}
+.charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(560px,1fr));gap:12px}
+svg.chart{width:100%;height:auto;background:#fff;border:1px solid #e6ebf0;border-radius:4px}
+svg.chart text{font:11px system-ui,sans-serif;fill:#3d4b5a}svg.chart .title{font-weight:600;
+font-size:12px}svg.chart .axis{fill:#5b6b7c}svg.chart .grid{stroke:#eef1f5}
+svg.chart .series{fill:none;stroke-width:1.8}svg.chart .empty{fill:#8a97a5}
+code{background:#f4f6f9;padding:1px 4px;border-radius:3px}
+td.wrap{white-space:normal;text-align:left;max-width:640px;font-size:12px;color:#3d4b5a}
+"""
+
+
+def _color(i: int) -> str:
+    return svg.PALETTE[i % len(svg.PALETTE)]
+
+
+def _table(
+    headings: tuple[str, ...] | list[str], rows: list[list[str]], wrap_last: bool = False
+) -> str:
+    head = "".join(f"<th>{escape(h)}</th>" for h in headings)
+    body = []
+    for r in rows:
+        cells = [f"<td>{escape(c)}</td>" for c in r]
+        if wrap_last:
+            cells[-1] = f"<td class='wrap'>{escape(r[-1])}</td>"
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def distribution_chart(run: RunData, metric: str, title: str) -> str:
+    """Latency against percentile on the 1/(1-p) axis, one line per target."""
+    _, scale = unit_of(metric)
+    series = []
+    for i, target in enumerate(run.targets):
+        h = run.totals.get(target, {}).get(metric)
+        if h is None or not h.get_total_count():
+            continue
+        # The 100% point lies at infinity on this axis: the line ends at the last finite one.
+        pts = [
+            (svg.percentile_x(it.percentile_level_iterated_to), it.value_iterated_to / scale)
+            for it in h.get_percentile_iterator(5)
+            if it.percentile_level_iterated_to < 100
+        ]
+        series.append(svg.Series(target, pts, _color(i)))
+    return svg.line_chart(title, series, "percentile", "ms", svg.PERCENTILE_TICKS)
+
+
+def over_time_chart(run: RunData, metric: str, title: str) -> str:
+    """P50, P95 and P99 of METRIC per interval, per target."""
+    _, scale = unit_of(metric)
+    series = []
+    for i, target in enumerate(run.targets):
+        lines: dict[str, list[tuple[float, float]]] = {"p50": [], "p95": [], "p99": []}
+        for iv in run.intervals:
+            h = iv.histograms.get(target, {}).get(metric)
+            if h is None or not h.get_total_count():
+                continue
+            v = h.get_percentile_to_value_dict([50.0, 95.0, 99.0])
+            mid = iv.start_s + iv.length_s / 2
+            for key, p in (("p50", 50.0), ("p95", 95.0), ("p99", 99.0)):
+                lines[key].append((mid, v[p] / scale))
+        for key, pts in lines.items():
+            series.append(svg.Series(f"{target} {key}", pts, _color(i), svg.DASHES[key]))
+    return svg.line_chart(title, series, "seconds since start", "ms")
+
+
+def _per_interval(summary: dict[str, Any], field: str, per_second: bool) -> list[svg.Series]:
+    series = []
+    for i, (target, t) in enumerate(summary["targets"].items()):
+        pts = []
+        for iv in t["intervals"]:
+            length = iv["length_s"]
+            if length <= 0:
+                continue
+            value = iv[field] / length if per_second else iv[field]
+            pts.append((iv["start_s"] + length / 2, float(value)))
+        series.append(svg.Series(target, pts, _color(i)))
+    return series
+
+
+def _health_chart(summary: dict[str, Any]) -> str:
+    per = summary["client_health"].get("per_interval", [])
+    lag = [(h["end_s"], h["loop_lag_p99_ms"]) for h in per]
+    cpu = [(h["end_s"], h["cpu_percent"] / 10) for h in per]
+    return svg.line_chart(
+        "Client: event-loop lag p99 (ms) and CPU (% / 10)",
+        [svg.Series("lag p99 ms", lag, _color(3)), svg.Series("CPU % / 10", cpu, _color(0), "4,3")],
+        "seconds since start",
+        "ms  |  % / 10",
+    )
+
+
+def _rate_limits(summary: dict[str, Any]) -> str:
+    rows = []
+    for target, t in summary["targets"].items():
+        hits = [iv for iv in t["intervals"] if iv["errors"].get("http_429")]
+        last = ", ".join(f"{k}: {v}" for k, v in t.get("rate_limit", {}).items()) or "-"
+        rows.append(
+            [
+                target,
+                str(t["errors"].get("http_429", 0)),
+                ", ".join(f"{iv['start_s']:.0f} s" for iv in hits[:12]) or "-",
+                last,
+            ]
+        )
+    return _table(
+        ["target", "429s", "intervals with 429s", "latest rate-limit headers"], rows, True
+    )
+
+
+def render(run: RunData) -> str:
+    """The whole report page."""
+    s = run.summary
+    r = s["run"]
+    health = health_line(s)
+    versions = ", ".join(f"{k} {v}" for k, v in r.get("versions", {}).items())
+    errors = error_lines(s)
+    parts = [
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
+        f"<title>loadtest: {escape(s['profile'])} {escape(r['start_utc'])}</title>",
+        f"<style>{CSS}</style></head><body>",
+        f"<h1>loadtest: {escape(s['profile'])}</h1>",
+        f"<p class='meta'>{escape(run_line(s))}. Host {escape(r.get('host', '?'))}; "
+        f"{escape(versions)}.</p>",
+        f"<p class='{'warn' if s['client_health']['saturated_intervals'] else 'ok'}'>"
+        f"{escape(health)}</p>",
+        "<h2>Targets</h2>",
+        _table(HEADINGS, target_rows(s)),
+        "<p class='meta'>Latencies in ms. TTFT from the request's send; ITL every gap "
+        "between content events; E2E to the last byte.</p>",
+    ]
+    if errors:
+        parts.append("<p class='warn'>Errors: " + escape("; ".join(errors)) + ".</p>")
+    parts += [
+        "<h2>Latency distribution</h2><div class='charts'>",
+        distribution_chart(run, "ttft", "TTFT by percentile"),
+        distribution_chart(run, "itl", "Inter-token latency by percentile"),
+        distribution_chart(run, "e2e", "End-to-end latency by percentile"),
+        distribution_chart(run, "ttft_from_intended", "TTFT from the intended send time"),
+        "</div><h2>Over time</h2><div class='charts'>",
+        over_time_chart(run, "ttft", "TTFT p50 / p95 / p99 per interval"),
+        over_time_chart(run, "e2e", "E2E p50 / p95 / p99 per interval"),
+        svg.line_chart(
+            "Completed requests per second",
+            _per_interval(s, "completed", True),
+            "seconds since start",
+            "req/s",
+        ),
+        svg.line_chart(
+            "Failed requests per interval",
+            _per_interval(s, "failed", False),
+            "seconds since start",
+            "requests",
+        ),
+        "</div><h2>Rate limits</h2>",
+        _rate_limits(s),
+        "<h2>Client health</h2><div class='charts'>",
+        _health_chart(s),
+        "</div>",
+        f"<p class='meta'>Files: <code>summary.json</code>, <code>results.jsonl</code>, "
+        f"<code>intervals.hlog</code>, <code>hgrm/</code> in {escape(str(run.path))}.</p>",
+        "</body></html>\n",
+    ]
+    return "".join(parts)

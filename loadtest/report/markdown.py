@@ -1,0 +1,22 @@
+"""The Markdown summary: short enough for a pull request or a chat message."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from loadtest.report.tables import HEADINGS, error_lines, health_line, run_line, target_rows
+
+
+def render(summary: dict[str, Any]) -> str:
+    """Markdown of one run's summary.json."""
+    out = [f"## loadtest: {summary['profile']}", "", run_line(summary) + ".", ""]
+    out.append("| " + " | ".join(HEADINGS) + " |")
+    out.append("| " + " | ".join("---" if h == "target" else "---:" for h in HEADINGS) + " |")
+    for row in target_rows(summary):
+        out.append("| " + " | ".join(row) + " |")
+    out += ["", "Latencies in ms."]
+    errors = error_lines(summary)
+    if errors:
+        out += ["", "Errors: " + "; ".join(errors) + "."]
+    out += ["", health_line(summary), ""]
+    return "\n".join(out)

@@ -1,0 +1,85 @@
+"""A saved run read back from its directory: summary.json, profile.json, intervals.hlog."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+from hdrh.histogram import HdrHistogram
+
+from loadtest import hlog
+from loadtest.config_reader import ConfigError
+
+
+@dataclass
+class IntervalData:
+    """One interval of the log: its span and, per target and metric, its histogram."""
+
+    start_s: float
+    length_s: float
+    histograms: dict[str, dict[str, HdrHistogram]] = field(default_factory=dict)
+
+
+@dataclass
+class RunData:
+    """Everything a report shows about one run."""
+
+    path: Path
+    summary: dict[str, Any]
+    intervals: list[IntervalData]
+    totals: dict[str, dict[str, HdrHistogram]]  # target -> metric -> whole run
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def targets(self) -> list[str]:
+        return list(self.summary["targets"])
+
+
+def load_run(path: str | Path) -> RunData:
+    """Read the run in PATH; a ConfigError names what is missing or broken."""
+    d = Path(path)
+    summary_path = d / "summary.json"
+    if not d.is_dir():
+        raise ConfigError(f"{d}: not a run directory")
+    if not summary_path.is_file():
+        raise ConfigError(f"{d}: no summary.json (not a run directory, or the run was killed)")
+    try:
+        summary = orjson.loads(summary_path.read_bytes())
+    except orjson.JSONDecodeError as exc:
+        raise ConfigError(f"{summary_path}: not valid JSON ({exc})") from None
+    if not isinstance(summary, dict) or "targets" not in summary:
+        raise ConfigError(f"{summary_path}: not a loadtest summary (no targets)")
+    intervals, totals = _read_log(d / "intervals.hlog")
+    return RunData(d, summary, intervals, totals)
+
+
+def _read_log(
+    path: Path,
+) -> tuple[list[IntervalData], dict[str, dict[str, HdrHistogram]]]:
+    """Intervals in order and their per target and metric sums, from an .hlog file."""
+    by_start: dict[float, IntervalData] = {}
+    totals: dict[str, dict[str, HdrHistogram]] = {}
+    if not path.is_file():
+        return [], totals
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.startswith("Tag="):
+            continue
+        try:
+            tag, start, length, _, encoded = hlog.parse_line(line)
+            h = HdrHistogram.decode(encoded)
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(f"{path}:{n}: not an interval line ({exc})") from None
+        target, _, metric = tag.rpartition("/")
+        iv = by_start.setdefault(start, IntervalData(start, length))
+        iv.histograms.setdefault(target, {})[metric] = h
+        total = totals.setdefault(target, {}).get(metric)
+        if total is None:
+            totals[target][metric] = HdrHistogram.decode(encoded)
+        else:
+            total.add(h)
+    return [by_start[k] for k in sorted(by_start)], totals

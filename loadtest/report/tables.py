@@ -1,0 +1,74 @@
+"""The numbers every report format shows, taken from summary.json (pure)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+# (heading, metric, percentile key) of the per-target latency columns, in ms.
+LATENCY_COLUMNS = (
+    ("TTFT p50", "ttft", "p50"),
+    ("TTFT p95", "ttft", "p95"),
+    ("TTFT p99", "ttft", "p99"),
+    ("ITL p50", "itl", "p50"),
+    ("ITL p99", "itl", "p99"),
+    ("E2E p50", "e2e", "p50"),
+    ("E2E p95", "e2e", "p95"),
+    ("E2E p99", "e2e", "p99"),
+)
+HEADINGS = ("target", "ok", "failed", "req/s", "tok/s", *(c[0] for c in LATENCY_COLUMNS))
+
+
+def ms(v: float | None) -> str:
+    """A latency in ms as reports print it."""
+    if v is None:
+        return "-"
+    return f"{v:,.0f}" if v >= 100 else f"{v:.1f}"
+
+
+def target_rows(summary: dict[str, Any]) -> list[list[str]]:
+    """One row per target, in HEADINGS order."""
+    rows = []
+    for name, t in summary["targets"].items():
+        m = t["metrics"]
+        rows.append(
+            [
+                name,
+                str(t["requests"]["completed"]),
+                str(t["requests"]["failed"]),
+                f"{t['rates']['requests_per_s']:.2f}",
+                f"{t['rates']['output_tokens_per_s']:,.0f}",
+                *(ms(m.get(metric, {}).get(key)) for _, metric, key in LATENCY_COLUMNS),
+            ]
+        )
+    return rows
+
+
+def error_lines(summary: dict[str, Any]) -> list[str]:
+    """'target: class n, class n' for each target with errors."""
+    out = []
+    for name, t in summary["targets"].items():
+        if t["errors"]:
+            out.append(f"{name}: " + ", ".join(f"{k} {v}" for k, v in t["errors"].items()))
+    return out
+
+
+def health_line(summary: dict[str, Any]) -> str:
+    """One sentence on whether the client itself was the bottleneck."""
+    h = summary["client_health"]
+    lag, cpu = h["loop_lag_max_ms"], h["cpu_percent_max"]
+    if h["saturated_intervals"]:
+        return (
+            f"Client saturated in {h['saturated_intervals']} of {h['intervals']} intervals "
+            f"(loop lag up to {lag:.0f} ms, CPU up to {cpu:.0f}%): latencies include "
+            "the client's own delay."
+        )
+    return f"Client healthy: loop lag at most {lag:.1f} ms, CPU at most {cpu:.0f}%."
+
+
+def run_line(summary: dict[str, Any]) -> str:
+    """Start, length, warm-up and why the run stopped."""
+    r = summary["run"]
+    return (
+        f"{r['start_utc']} to {r['end_utc']}, {r['duration_s']:.0f} s "
+        f"(warm-up {r['warmup_s']:g} s), stopped by {r['stopped_by']}"
+    )

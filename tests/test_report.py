@@ -1,0 +1,162 @@
+"""Reports of saved runs: golden Markdown and JSON, .hgrm, bad run folders, and the HTML
+report rendered in headless Chromium."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from hdrh.histogram import HdrHistogram
+from rich.console import Console
+
+from loadtest import hlog
+from loadtest.cli import main
+from loadtest.config_reader import ConfigError
+from loadtest.profile import load_profile
+from loadtest.report import hgrm, markdown, svg
+from loadtest.report.run_data import load_run
+from loadtest.runner import run
+
+GOLDEN = Path(__file__).parent / "golden"
+
+
+def _golden_run(tmp_path: Path) -> Path:
+    d = tmp_path / "20261124T140000Z-golden"
+    d.mkdir()
+    shutil.copy(GOLDEN / "summary.json", d / "summary.json")
+    return d
+
+
+def test_markdown_matches_the_golden_file() -> None:
+    summary = json.loads((GOLDEN / "summary.json").read_text())
+    assert markdown.render(summary) == (GOLDEN / "report.md").read_text()
+
+
+def test_report_command_renders_md_and_json_from_a_saved_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    d = _golden_run(tmp_path)
+    assert main(["report", str(d), "--format", "md"]) == 0
+    assert capsys.readouterr().out == (GOLDEN / "report.md").read_text()
+    out = tmp_path / "copy.json"
+    assert main(["report", str(d), "--format", "json", "-o", str(out)]) == 0
+    assert json.loads(out.read_text()) == json.loads((GOLDEN / "summary.json").read_text())
+    assert main(["report", str(d), "--format", "term"]) == 0
+    assert "gpt-4o-mini" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("setup", "message"),
+    [
+        (lambda d: None, "not a run directory"),
+        (lambda d: d.mkdir(), "no summary.json"),
+        (lambda d: (d.mkdir(), (d / "summary.json").write_text("{oops")), "not valid JSON"),
+        (lambda d: (d.mkdir(), (d / "summary.json").write_text("[]")), "not a loadtest summary"),
+    ],
+    ids=["missing", "empty", "broken", "foreign"],
+)
+def test_bad_run_folders_get_one_line(tmp_path: Path, setup, message: str) -> None:  # type: ignore[no-untyped-def]
+    d = tmp_path / "run"
+    setup(d)
+    with pytest.raises(ConfigError, match=message) as info:
+        load_run(d)
+    assert "\n" not in str(info.value)
+
+
+def test_a_broken_log_line_names_file_and_line(tmp_path: Path) -> None:
+    d = _golden_run(tmp_path)
+    (d / "intervals.hlog").write_text("#[header]\nTag=a/ttft,0.000,1.000,nonsense\n")
+    with pytest.raises(ConfigError, match=r"intervals.hlog:2: not an interval line"):
+        load_run(d)
+
+
+def test_hgrm_lists_percentiles_in_ms_with_the_footer() -> None:
+    h = HdrHistogram(1, 60_000_000, 3)
+    for ms in range(1, 1001):
+        h.record_value(ms * 1000)
+    text = hgrm.render(h, 1000.0)
+    lines = text.splitlines()
+    assert lines[0].split() == ["Value", "Percentile", "TotalCount", "1/(1-Percentile)"]
+    rows = [x.split() for x in lines[2:] if x and not x.startswith("#")]
+    values = [float(r[0]) for r in rows]
+    pcts = [float(r[1]) for r in rows]
+    assert values == sorted(values) and pcts == sorted(pcts)
+    assert rows[0][0] == "1.000" and rows[-1][1] == "1.000000000000" and rows[-1][2] == "1000"
+    # 1..1000 ms recorded once each: the value at percentile p is p x 1000 ms (within a
+    # bucket, 0.1%, and one rank)
+    for value, pct in zip(values, pcts, strict=True):
+        if 0.01 <= pct < 1:
+            assert value == pytest.approx(pct * 1000, rel=0.002, abs=1.5), pct
+    mean, std = (float(x) for x in re.findall(r"= +([\d.]+)", text.split("#[Mean")[1])[:2])
+    assert mean == pytest.approx(500.5, abs=0.1)
+    assert std == pytest.approx(288.7, abs=0.2)  # in ms too: hdrh's writer leaves it in us
+    assert "#[Max     =     1000.447, Total count    =         1000]" in text
+
+
+def test_chart_axes_cover_the_data() -> None:
+    for hi in (0.7, 9.99, 10, 1250.0, 2481.0):
+        assert svg._nice_ticks(0, hi)[-1] >= hi
+    assert svg.percentile_x(0) == 0 and svg.percentile_x(99) == pytest.approx(2)
+    empty = svg.line_chart("TTFT", [], "x", "ms")
+    assert "no data" in empty
+
+
+@pytest.mark.slow
+def test_html_report_of_a_real_run_renders_in_chromium(tmp_path: Path) -> None:
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
+    prof = tmp_path / "p.toml"
+    prof.write_text(
+        f'out = "{tmp_path / "reports"}"\nduration = "4s"\nwarmup = "1s"\ninterval = "1s"\n'
+        "[load]\nconcurrency = 4\n[workload]\ninput_tokens = 20\noutput_tokens = 16\n"
+        '[[targets]]\nname = "nano"\nkind = "openai"\nmodel = "gpt-4o-nano"\nbase_url = "sim"\n'
+        '[[targets]]\nname = "haiku"\nkind = "anthropic"\nmodel = "claude-3-5-haiku"\n'
+        'base_url = "sim"\n[simulator]\nsim_start = "2026-11-22T03:00:00-05:00"\n'
+    )
+    run_dir, _ = run(load_profile(prof), Console(quiet=True), live=False, quiet=True)
+    index = run_dir / "index.html"
+    page = index.read_text()
+    assert "<script" not in page and "http://" not in page.replace(str(run_dir), "")
+    assert len(list((run_dir / "hgrm").glob("*.hgrm"))) >= 2 * 9 - 2  # tpot may be absent
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'chromium'}",
+        "--enable-logging=stderr",
+        "--window-size=1360,2400",
+    ]
+    dom = subprocess.run(
+        [chromium, *flags, "--dump-dom", index.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    assert "CONSOLE" not in dom.stderr and "Uncaught" not in dom.stderr
+    # every chart was drawn with data: a path per series, both targets in the legends
+    charts = dom.stdout.split('<svg class="chart"')[1:]
+    assert len(charts) == 9
+    drawn = [c for c in charts if 'class="series"' in c and "no data" not in c]
+    assert len(drawn) >= 7  # "failed per interval" and "TTFT from intended" may be flat
+    assert all("nano" in c and "haiku" in c for c in drawn[:6])
+    shot = tmp_path / "report.png"
+    subprocess.run(
+        [chromium, *flags, f"--screenshot={shot}", index.as_uri()],
+        capture_output=True,
+        timeout=90,
+        check=True,
+    )
+    png = shot.read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 50_000  # a drawn page, not blank
+    assert hlog.tag("nano", "ttft") in (run_dir / "intervals.hlog").read_text()
