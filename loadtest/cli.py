@@ -29,6 +29,8 @@ examples:
   loadtest run profiles/openai-vs-anthropic.toml # real endpoints (keys from the environment)
   loadtest run my.toml --rate 20 --duration 2m   # open loop at 20 req/s for two minutes
   loadtest run my.toml --target gpt-4o-mini --requests 200 --out /tmp/runs
+  loadtest run my.toml --threshold 'ttft.p95 < 800ms' --threshold 'errors.rate < 1%'
+                                                 # CI gate: exit 99 when one fails
 
 First Ctrl-C stops new requests and waits for those in flight; a second stops at once.
 Results are written in every case.
@@ -97,6 +99,14 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--requests", type=int, help="stop after this many requests per target")
     r.add_argument("--target", help="run only this target of the profile")
     r.add_argument("--out", help="directory for run reports (default: the profile's, reports)")
+    r.add_argument(
+        "--threshold",
+        action="append",
+        default=[],
+        metavar="EXPR",
+        help="SLO gate, repeatable, e.g. 'ttft.p95 < 800ms', 'errors.rate < 1%%', "
+        "'e2e.p99{target=NAME} < 5s'; any failing exits 99",
+    )
     r.add_argument("--quiet", action="store_true", help="print only the report path")
     r.add_argument("--no-live", action="store_true", help="plain lines instead of a live table")
 
@@ -169,6 +179,7 @@ def _run(args: argparse.Namespace) -> int:
     from loadtest.config_reader import parse_duration
     from loadtest.profile import apply_overrides, load_profile
     from loadtest.runner import print_summary, run
+    from loadtest.thresholds import EXIT_FAILED
 
     duration = None
     if args.duration is not None:
@@ -185,10 +196,13 @@ def _run(args: argparse.Namespace) -> int:
         requests=args.requests,
         target=args.target,
         out_dir=args.out,
+        thresholds=tuple(args.threshold),
     )
     console = Console()
     run_dir, summary = run(profile, console, live=not args.no_live, quiet=args.quiet)
     code = 130 if summary["run"]["stopped_by"] == "interrupted" else 0
+    if not code and not summary["thresholds_ok"]:
+        code = EXIT_FAILED
     try:
         if args.quiet:
             print(run_dir)

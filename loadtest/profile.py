@@ -13,6 +13,7 @@ from typing import Any
 
 from loadtest.arrivals import ARRIVALS
 from loadtest.config_reader import ConfigError, Table, load_toml
+from loadtest.thresholds import Threshold, parse, parse_all
 
 KINDS = ("openai", "openai-responses", "anthropic", "openai-compatible")
 SIM = "sim"  # base_url of targets served by the built-in simulator
@@ -145,6 +146,7 @@ class Profile:
     description: str = ""
     simulator: SimulatorSpec = SimulatorSpec()
     out_dir: str = "reports"
+    thresholds: tuple[Threshold, ...] = ()  # SLO gates, judged at the end (exit 99)
 
     def load_of(self, t: Target) -> Load:
         """The load applied to target T."""
@@ -162,7 +164,17 @@ def load_profile(path: str | Path, env: Mapping[str, str] | None = None) -> Prof
 
 def _profile(t: Table, path: Path, env: Mapping[str, str]) -> Profile:
     load = _load(t.table("load"), Load())
-    targets = [_target(x, load, env) for x in t.tables("targets")]
+    gates: list[Threshold] = []
+    targets = []
+    for i, x in enumerate(t.tables("targets")):
+        # Read before _target() finishes the table; bound to the target's name after.
+        exprs = x.strings("thresholds", ())
+        target = _target(x, load, env)
+        targets.append(target)
+        gates += [
+            dataclasses.replace(g, target=target.name)
+            for g in parse_all(exprs, f"{path}: targets[{i}].thresholds")
+        ]
     if not targets:
         raise t.error("targets", "at least one [[targets]] table")
     names = [x.name for x in targets]
@@ -195,6 +207,7 @@ def _profile(t: Table, path: Path, env: Mapping[str, str]) -> Profile:
         seed=t.integer("seed", 0),
         simulator=spec,
         out_dir=t.string("out", "reports"),
+        thresholds=parse_all(t.strings("thresholds", ()), f"{path}: thresholds") + tuple(gates),
     )
 
 
@@ -333,6 +346,7 @@ def apply_overrides(
     requests: int | None = None,
     target: str | None = None,
     out_dir: str | None = None,
+    thresholds: tuple[str, ...] = (),
 ) -> Profile:
     """The profile with command-line flags applied (they win over every table)."""
     targets = p.targets
@@ -368,4 +382,6 @@ def apply_overrides(
         changes["requests"] = requests
     if out_dir is not None:
         changes["out_dir"] = out_dir
+    if thresholds:
+        changes["thresholds"] = p.thresholds + tuple(parse(e) for e in thresholds)
     return dataclasses.replace(p, **changes)

@@ -258,4 +258,8 @@ def print_summary(console: Console, summary: dict[str, Any], run_dir: Path) -> N
             f"(loop lag up to {health['loop_lag_max_ms']:.0f} ms, CPU up to "
             f"{health['cpu_percent_max']:.0f}%): latencies include its own delay"
         )
+    for g in summary.get("thresholds", []):
+        value = "no data" if g["value"] is None else f"{g['value']:,.4g}"
+        mark = "[green]pass[/]" if g["ok"] else "[bold red]FAIL[/]"
+        console.print(f"{mark} {g['expr']} [{g['target']}]: {value}", highlight=False)
     console.print("times in ms; report: " + str(run_dir / "index.html"))

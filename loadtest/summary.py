@@ -16,6 +16,7 @@ from loadtest import __version__
 from loadtest.engine import RunResult
 from loadtest.metrics import METRICS, OUTPUT_SPEED, OUTPUT_TOKENS
 from loadtest.profile import Profile
+from loadtest.thresholds import evaluate
 
 PERCENTILES = (50.0, 90.0, 95.0, 99.0, 99.9)
 
@@ -102,6 +103,7 @@ def summarize(result: RunResult, profile: Profile, interrupted: bool = False) ->
             ],
         }
     health = result.health
+    gates = evaluate(profile.thresholds, {"targets": targets})
     return {
         "profile": profile.name,
         "profile_path": profile.path,
@@ -132,6 +134,8 @@ def summarize(result: RunResult, profile: Profile, interrupted: bool = False) ->
             ],
         },
         "targets": targets,
+        "thresholds": gates,
+        "thresholds_ok": all(g["ok"] for g in gates),
     }
 
 

@@ -7,7 +7,15 @@ from typing import Any
 
 from loadtest.report import svg
 from loadtest.report.run_data import RunData
-from loadtest.report.tables import HEADINGS, error_lines, health_line, run_line, target_rows
+from loadtest.report.tables import (
+    HEADINGS,
+    THRESHOLD_HEADINGS,
+    error_lines,
+    health_line,
+    run_line,
+    target_rows,
+    threshold_rows,
+)
 from loadtest.summary import unit_of
 
 CSS = """
@@ -149,6 +157,14 @@ def render(run: RunData) -> str:
     ]
     if errors:
         parts.append("<p class='warn'>Errors: " + escape("; ".join(errors)) + ".</p>")
+    gates = threshold_rows(s)
+    if gates:
+        ok = s.get("thresholds_ok", True)
+        parts.append(
+            f"<h2>Thresholds: <span class='{'ok' if ok else 'warn'}'>"
+            f"{'all passed' if ok else 'FAILED'}</span></h2>"
+        )
+        parts.append(_table(THRESHOLD_HEADINGS, gates))
     parts += [
         "<h2>Latency distribution</h2><div class='charts'>",
         distribution_chart(run, "ttft", "TTFT by percentile"),

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from loadtest.report.tables import HEADINGS, error_lines, health_line, run_line, target_rows
+from loadtest.report.tables import (
+    HEADINGS,
+    THRESHOLD_HEADINGS,
+    error_lines,
+    health_line,
+    run_line,
+    target_rows,
+    threshold_rows,
+)
 
 
 def render(summary: dict[str, Any]) -> str:
@@ -18,5 +26,12 @@ def render(summary: dict[str, Any]) -> str:
     errors = error_lines(summary)
     if errors:
         out += ["", "Errors: " + "; ".join(errors) + "."]
+    gates = threshold_rows(summary)
+    if gates:
+        failed = sum(1 for g in summary["thresholds"] if not g["ok"])
+        out += ["", f"Thresholds: {len(gates) - failed} passed, {failed} failed.", ""]
+        out.append("| " + " | ".join(THRESHOLD_HEADINGS) + " |")
+        out.append("| --- | --- | ---: | --- |")
+        out += ["| " + " | ".join(r) + " |" for r in gates]
     out += ["", health_line(summary), ""]
     return "\n".join(out)

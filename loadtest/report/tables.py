@@ -72,3 +72,16 @@ def run_line(summary: dict[str, Any]) -> str:
         f"{r['start_utc']} to {r['end_utc']}, {r['duration_s']:.0f} s "
         f"(warm-up {r['warmup_s']:g} s), stopped by {r['stopped_by']}"
     )
+
+
+def threshold_rows(summary: dict[str, Any]) -> list[list[str]]:
+    """expression, target, value seen, verdict: one row per judged threshold."""
+    rows = []
+    for g in summary.get("thresholds", []):
+        value = "-" if g["value"] is None else f"{g['value']:,.4g}"
+        verdict = "pass" if g["ok"] else "FAIL" + (f" ({g['note']})" if g.get("note") else "")
+        rows.append([g["expr"], g["target"], value, verdict])
+    return rows
+
+
+THRESHOLD_HEADINGS = ("threshold", "target", "value", "result")

@@ -1,0 +1,156 @@
+"""SLO gates: k6-style threshold expressions, parsed once and judged against a summary.
+
+    ttft.p95 < 800ms                    every target's TTFT P95
+    e2e.p99{target=claude-3-5-haiku} < 5s
+    errors.rate < 1%                    failed / recorded
+    errors.http_429.count <= 10         one error class
+    throughput.output_tokens > 500/s    also throughput.requests
+    output_speed.p50 >= 40              tokens/s
+
+Latency metrics take p50, p90, p95, p99, p99.9 (or p99_9), max or mean, with a unit
+(us, ms, s; ms when none). Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import operator
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from loadtest.config_reader import ConfigError
+from loadtest.metrics import METRICS, OUTPUT_SPEED, OUTPUT_TOKENS
+
+EXIT_FAILED = 99  # as k6 does when a threshold fails
+
+_OPS: dict[str, Callable[[float, float], bool]] = {
+    "<=": operator.le,
+    ">=": operator.ge,
+    "<": operator.lt,
+    ">": operator.gt,
+}
+_STATS = ("p50", "p90", "p95", "p99", "p99_9", "max", "mean")
+_DURATION_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+_EXPR = re.compile(
+    r"^\s*(?P<lhs>[A-Za-z0-9_.]+)\s*(?:\{\s*target\s*=\s*(?P<target>[^}]+?)\s*\})?"
+    r"\s*(?P<op><=|>=|<|>)\s*(?P<value>[0-9]*\.?[0-9]+)\s*(?P<unit>[A-Za-z%/]*)\s*$"
+)
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """One parsed expression: what to read from a target's summary and the bound."""
+
+    expr: str
+    kind: str  # "metric", "errors" or "throughput"
+    name: str  # metric name, error class ("" = all), or "requests" / "output_tokens"
+    stat: str  # percentile key, max, mean, rate or count
+    op: str
+    limit: float  # in the summary's unit: ms, tokens/s, a fraction, a count, per second
+    target: str | None = None  # None: every target
+
+
+def parse(expr: str, where: str = "--threshold") -> Threshold:
+    """Parse EXPR; a ConfigError names WHERE and what is wrong, in one line."""
+    m = _EXPR.match(expr)
+    if m is None:
+        raise ConfigError(
+            f"{where}: expected METRIC.STAT[{{target=NAME}}] OP VALUE, such as "
+            f"'ttft.p95 < 800ms', got {expr!r}"
+        )
+    parts = m["lhs"].split(".")
+    op, value, unit = m["op"], float(m["value"]), m["unit"]
+    target = m["target"]
+
+    def bad(what: str) -> ConfigError:
+        return ConfigError(f"{where}: {what} in {expr!r}")
+
+    if parts[0] == "errors":
+        if len(parts) == 2 and parts[1] in ("rate", "count"):
+            name, stat = "", parts[1]
+        elif len(parts) == 3 and parts[2] in ("rate", "count"):
+            name, stat = parts[1], parts[2]
+        else:
+            raise bad("expected errors.rate, errors.count or errors.CLASS.rate / .count")
+        if stat == "rate":
+            if unit == "%":
+                value /= 100
+            elif unit:
+                raise bad(f"a rate takes % or no unit, not {unit!r}")
+        elif unit:
+            raise bad(f"a count takes no unit, not {unit!r}")
+        return Threshold(expr, "errors", name, stat, op, value, target)
+    if parts[0] == "throughput":
+        if len(parts) != 2 or parts[1] not in ("requests", "output_tokens"):
+            raise bad("expected throughput.requests or throughput.output_tokens")
+        if unit not in ("", "/s"):
+            raise bad(f"throughput is per second ('/s' or no unit), not {unit!r}")
+        return Threshold(expr, "throughput", parts[1], "rate", op, value, target)
+    # p99.9 splits into three parts
+    if len(parts) == 3 and parts[1] == "p99" and parts[2] == "9":
+        parts = [parts[0], "p99_9"]
+    if len(parts) != 2 or parts[0] not in METRICS:
+        raise bad(f"unknown metric; expected one of {', '.join(METRICS)}, errors, throughput")
+    metric, stat = parts
+    if stat not in _STATS:
+        raise bad(f"unknown statistic {stat!r}; expected one of {', '.join(_STATS)}")
+    if metric in (OUTPUT_SPEED, OUTPUT_TOKENS):
+        if unit not in ("", "/s") or (unit == "/s" and metric == OUTPUT_TOKENS):
+            raise bad(f"{metric} takes no unit, not {unit!r}")
+    else:
+        if unit not in _DURATION_UNITS and unit != "":
+            raise bad(f"a duration takes us, ms or s, not {unit!r}")
+        value *= _DURATION_UNITS.get(unit or "ms", 1.0)
+    return Threshold(expr, "metric", metric, stat, op, value, target)
+
+
+def parse_all(exprs: Iterable[str], where: str) -> tuple[Threshold, ...]:
+    """Parse each of EXPRS (WHERE[i] in errors)."""
+    return tuple(parse(e, f"{where}[{i}]") for i, e in enumerate(exprs))
+
+
+def _actual(t: Threshold, s: dict[str, Any]) -> float | None:
+    if t.kind == "metric":
+        v = s["metrics"].get(t.name, {}).get(t.stat)
+        return None if v is None else float(v)
+    if t.kind == "throughput":
+        key = "requests_per_s" if t.name == "requests" else "output_tokens_per_s"
+        return float(s["rates"][key])
+    count = s["errors"].get(t.name, 0) if t.name else s["requests"]["failed"]
+    if t.stat == "count":
+        return float(count)
+    recorded = s["requests"]["recorded"]
+    return count / recorded if recorded else None
+
+
+def evaluate(thresholds: Iterable[Threshold], summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """One result per threshold and target it applies to: the value seen and the verdict.
+    No data (a metric never recorded) fails: a gate that cannot be checked does not pass."""
+    results = []
+    targets = summary["targets"]
+    for t in thresholds:
+        names = [t.target] if t.target is not None else list(targets)
+        for name in names:
+            if name not in targets:
+                results.append(_result(t, name, None, False, "no such target in this run"))
+                continue
+            value = _actual(t, targets[name])
+            if value is None:
+                results.append(_result(t, name, None, False, "no data"))
+            else:
+                results.append(_result(t, name, value, _OPS[t.op](value, t.limit), ""))
+    return results
+
+
+def _result(t: Threshold, target: str, value: float | None, ok: bool, note: str) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "expr": t.expr,
+        "target": target,
+        "value": None if value is None else round(value, 6),
+        "limit": t.limit,
+        "ok": ok,
+    }
+    if note:
+        out["note"] = note
+    return out
