@@ -128,6 +128,18 @@ def _parser() -> argparse.ArgumentParser:
         help="write to this file ('-' for stdout); html defaults to RUN_DIR/index.html",
     )
 
+    c = sub.add_parser(
+        "compare",
+        help="compare saved runs (for example peak against off-peak)",
+        description="Each metric of the runs side by side, with the change from the first "
+        "run and, for P95 and P99, a bootstrap 95%% confidence interval of that change.",
+    )
+    c.add_argument("runs", nargs="+", metavar="RUN_DIR", help="two or more run directories")
+    c.add_argument(
+        "--format", choices=("term", "md", "html", "json"), default="term", help="(default term)"
+    )
+    c.add_argument("--output", "-o", help="write to this file instead of stdout")
+
     v = sub.add_parser("validate", help="check a profile and print it resolved")
     v.add_argument("profile", help="profile TOML")
     return p
@@ -236,6 +248,46 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _compare(args: argparse.Namespace) -> int:
+    import orjson
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    from loadtest.report import compare
+    from loadtest.report.run_data import load_run
+
+    if len(args.runs) < 2:
+        raise ConfigError("compare: expected two or more run directories")
+    runs = [load_run(r) for r in args.runs]
+    table = compare.compare(runs)
+    if args.format == "term":
+        console = Console()
+        if not table:
+            console.print("The runs have no target in common.")
+        for label, rows in table.items():
+            t = Table(title=label, title_justify="left")
+            for i, h in enumerate(compare.headings(runs)):
+                t.add_column(h, justify="left" if i == 0 else "right")
+            for r in rows:
+                t.add_row(*(escape(c) for c in compare.cells(r)))
+            console.print(t)
+        console.print(compare.NOTE, style="dim", markup=False)
+        return 0
+    if args.format == "md":
+        text = compare.to_markdown(runs, table)
+    elif args.format == "html":
+        text = compare.to_html(runs, table)
+    else:
+        text = orjson.dumps(compare.as_json(runs, table), option=orjson.OPT_INDENT_2).decode()
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+        print(args.output)
+    else:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    return 0
+
+
 def _validate(args: argparse.Namespace) -> int:
     import dataclasses
 
@@ -260,6 +312,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _validate(args)
         if args.command == "report":
             return _report(args)
+        if args.command == "compare":
+            return _compare(args)
     except ConfigError as exc:
         print(f"loadtest: error: {exc}", file=sys.stderr)
         return 2

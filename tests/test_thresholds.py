@@ -102,7 +102,9 @@ def test_profile_thresholds_global_and_per_target(tmp_path: Path) -> None:
         '[[targets]]\nkind = "openai"\nmodel = "m"\nbase_url = "sim"\n'
         'thresholds = ["ttft.p95 < 800 furlongs"]\n'
     )
-    with pytest.raises(ConfigError, match=r"p.toml: targets\[0\].thresholds\[0\]: a duration takes"):
+    with pytest.raises(
+        ConfigError, match=r"p.toml: targets\[0\].thresholds\[0\]: a duration takes"
+    ):
         load_profile(path, env={})
 
 
