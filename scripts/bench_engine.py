@@ -9,7 +9,8 @@ second CPU with 64 keep-alive connections, in rounds, side by side:
 - a bare aiohttp client that only reads each body (the Python ceiling);
 - a naive aiohttp client that iterates the body line by line;
 - `loadtest run`, the whole engine: every event parsed, timestamped and recorded into
-  the histograms, results.jsonl and intervals.hlog written as in any run.
+  the histograms, results.jsonl and intervals.hlog written as in any run;
+- the same with the live dashboard drawn (a terminal-like stdout sent to /dev/null).
 
 Fidelity: the built-in simulator, pinned to the first CPU, serves a model with a fixed
 TTFT (100 ms) and fixed inter-token gaps (10 ms, 32 tokens); `loadtest run` (second
@@ -224,19 +225,27 @@ def run_wrk(wrk: str, url: str, cpu: int, seconds: float, tmp: Path) -> dict[str
     return {"req_s": float(line.split()[1]), "cpu": 1.0}
 
 
-def run_loadtest(profile_text: str, cpu: int, tmp: Path) -> dict[str, Any]:
-    """`loadtest run` on PROFILE_TEXT, pinned to CPU; its summary.json and CPU use."""
+def run_loadtest(profile_text: str, cpu: int, tmp: Path, dashboard: bool = False) -> dict[str, Any]:
+    """`loadtest run` on PROFILE_TEXT, pinned to CPU; its summary.json and CPU use. With
+    DASHBOARD, the live dashboard is drawn (to a terminal-like stdout sent nowhere)."""
     path = tmp / "bench-profile.toml"
     path.write_text(profile_text)
     out_dir = tmp / "reports"
     before = set(out_dir.glob("*")) if out_dir.exists() else set()
     t0 = time.perf_counter()
+    cmd = [sys.executable, "-m", "loadtest", "run", str(path), "--out", str(out_dir)]
+    env = dict(os.environ)
+    if dashboard:
+        env |= {"FORCE_COLOR": "1", "COLUMNS": "160", "LINES": "50"}
+    else:
+        cmd.append("--quiet")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "loadtest", "run", str(path), "--out", str(out_dir), "--quiet"],
+        cmd,
         preexec_fn=pinned(cpu),
-        stdout=subprocess.PIPE,
+        stdout=subprocess.DEVNULL if dashboard else subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        env=env,
     )
     _, err = proc.communicate()
     if proc.returncode != 0:
@@ -390,6 +399,11 @@ def capacity(args: argparse.Namespace, cpus: tuple[int, int], tmp: Path) -> dict
             got["loadtest run"] = {
                 "req_s": t["rates"]["requests_per_s"],
                 "cpu": health["cpu_percent_max"] / 100,
+            }
+            dash = run_loadtest(profile, cpus[1], tmp, dashboard=True)["summary"]
+            got["loadtest run, dashboard"] = {
+                "req_s": dash["targets"]["bench"]["rates"]["requests_per_s"],
+                "cpu": dash["client_health"]["cpu_percent_max"] / 100,
             }
             for k, v in got.items():
                 rows.setdefault(k, []).append(v)

@@ -1,0 +1,116 @@
+"""The live dashboard's state and renderables, drawn on a captured console."""
+
+from __future__ import annotations
+
+from array import array
+
+import pytest
+from rich.console import Console
+
+from loadtest.dashboard import DashboardState, headroom, plain_lines, render, sparkline
+from loadtest.engine import Health, TargetRun
+from loadtest.metrics import RequestRecord
+from loadtest.profile import Load, Target
+from loadtest.providers.build import RequestBuilder
+from loadtest.recorder import Recorder
+
+MS = 1_000_000
+
+
+def _runs() -> dict[str, TargetRun]:
+    b = RequestBuilder("http://127.0.0.1:9/v1/chat/completions", {}, "openai", {}, {})
+    return {
+        "fast": TargetRun(Target("fast", "openai", "m", "sim", "K"), Load(concurrency=4), b),
+        "slow": TargetRun(
+            Target("slow", "openai", "m", "sim", "K"), Load(mode="open", rate=5.0), b
+        ),
+    }
+
+
+def _interval(rec: Recorder, start_ms: int, ttft_ms: dict[str, int], n: int = 20):  # type: ignore[no-untyped-def]
+    for target, ttft in ttft_ms.items():
+        for i in range(n):
+            first = (start_ms + ttft + i) * MS
+            t = array("q", [first + k * 10 * MS for k in range(5)])
+            err = "http_429" if target == "slow" and i == 0 else None
+            rec.record(
+                RequestRecord(
+                    target,
+                    0,
+                    start_ms * MS,
+                    first,
+                    first,
+                    first,
+                    t[-1],
+                    t[-1],
+                    t,
+                    5,
+                    error=err,
+                    ratelimit={
+                        "x-ratelimit-remaining-requests": "12",
+                        "x-ratelimit-limit-requests": "500",
+                    },
+                )
+            )
+    return rec.roll((start_ms + 1000) * MS)
+
+
+def test_state_keeps_run_so_far_history_and_errors() -> None:
+    runs = _runs()
+    runs["fast"].sent, runs["fast"].in_flight, runs["slow"].late = 40, 4, 3
+    rec = Recorder(runs, 60_000_000, 0)
+    state = DashboardState("demo", 10.0)
+    state.update(_interval(rec, 0, {"fast": 100, "slow": 400}), Health(), runs, 1.0)
+    snap = state.update(_interval(rec, 1000, {"fast": 300, "slow": 400}), Health(), runs, 2.0)
+    fast, slow = snap.targets
+    assert fast.last["ttft"][0] == pytest.approx(310, abs=2)  # the last interval only
+    assert fast.run["ttft"][0] < fast.last["ttft"][0]  # the run so far includes the 100 ms one
+    assert len(fast.ttft_p95_history) == 2 and fast.ttft_p95_history[1] > fast.ttft_p95_history[0]
+    assert slow.errors == (("http_429", 2),) and slow.late == 3
+    assert fast.offered == "4 streams" and slow.offered == "5 req/s"
+    assert fast.achieved_rps == 20.0 and fast.in_flight == 4 and fast.sent == 40
+    assert fast.headroom == "req 12/500"
+
+
+def _draw(snap, width: int) -> str:  # type: ignore[no-untyped-def]
+    console = Console(record=True, width=width, force_terminal=True, color_system=None)
+    console.print(render(snap))
+    return console.export_text()
+
+
+def test_panels_side_by_side_when_wide_stacked_when_narrow() -> None:
+    runs = _runs()
+    rec = Recorder(runs, 60_000_000, 0)
+    state = DashboardState("demo", 10.0)
+    snap = state.update(
+        _interval(rec, 0, {"fast": 100, "slow": 400}),
+        Health(loop_lag_p99_ms=25.0, cpu_percent=97.0),
+        runs,
+        5.0,
+    )
+    wide = _draw(snap, 120)
+    line = next(x for x in wide.splitlines() if "fast" in x)
+    assert "slow" in line  # both panel titles on one row
+    assert "CLIENT SATURATED" in wide and "5/10s" in wide
+    assert "TTFT" in wide and "ITL" in wide and "E2E" in wide and "http_429 1" in wide
+    assert "limits req 12/500" in wide
+    narrow = _draw(snap, 60)
+    assert not any("fast" in x and "slow" in x for x in narrow.splitlines())
+    lines = plain_lines(snap)
+    assert lines[0].startswith("demo  5/10s") and "CLIENT SATURATED" in lines[0]
+    assert lines[1].startswith("  fast: sent") and "ttft p50/95/99" in lines[1]
+
+
+def test_sparkline_and_headroom() -> None:
+    assert sparkline([1, 2, 4, 8], 10) == "▂▃▅█"
+    assert sparkline([0, 0], 10) == "▁▁" and sparkline([], 5) == ""
+    assert len(sparkline(list(range(100)), 20)) == 20
+    anthropic = {
+        "anthropic-ratelimit-requests-remaining": "3999",
+        "anthropic-ratelimit-requests-limit": "4000",
+        "anthropic-ratelimit-tokens-remaining": "399000",
+        "anthropic-ratelimit-tokens-limit": "400000",
+        "retry-after": "3",
+    }
+    assert headroom(anthropic) == "req 3999/4000 tok 399k/400k retry-after 3s"
+    assert headroom({"x-ratelimit-remaining-tokens": "150000000"}) == "tok 150M/?"
