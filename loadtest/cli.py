@@ -107,6 +107,11 @@ def _parser() -> argparse.ArgumentParser:
         help="SLO gate, repeatable, e.g. 'ttft.p95 < 800ms', 'errors.rate < 1%%', "
         "'e2e.p99{target=NAME} < 5s'; any failing exits 99",
     )
+    r.add_argument(
+        "--abort-on-fail",
+        action="store_true",
+        help="stop early once a threshold can no longer pass (error counts)",
+    )
     r.add_argument("--quiet", action="store_true", help="print only the report path")
     r.add_argument("--no-live", action="store_true", help="plain lines instead of a live table")
 
@@ -209,6 +214,7 @@ def _run(args: argparse.Namespace) -> int:
         target=args.target,
         out_dir=args.out,
         thresholds=tuple(args.threshold),
+        abort_on_fail=args.abort_on_fail,
     )
     console = Console()
     run_dir, summary = run(profile, console, live=not args.no_live, quiet=args.quiet)

@@ -34,6 +34,7 @@ from loadtest.profile import Load, Profile, Target
 from loadtest.providers import PARSERS
 from loadtest.providers.build import RequestBuilder, builder
 from loadtest.recorder import Interval, Recorder, TargetCounts
+from loadtest.thresholds import doomed
 from loadtest.transport import new_session, proxy_for, send
 from loadtest.workload import PromptSource
 
@@ -373,6 +374,11 @@ class Engine:
     def _closed(self, iv: Interval, health: Health) -> None:
         self.timeline.append((iv.start_ns, iv.end_ns, iv.counts))
         self.sink.interval(iv, health)
+        if self.p.abort_on_fail and not self.stopping:
+            totals = self.recorder.total_counts
+            gate = doomed(self.p.thresholds, {t: c.errors for t, c in totals.items()})
+            if gate is not None:
+                self.stop(f"threshold {gate}")
 
     def _health(self, end_ns: int) -> Health:
         # CPU over the wall time actually elapsed since the last reading (a late roll

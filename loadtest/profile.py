@@ -147,6 +147,7 @@ class Profile:
     simulator: SimulatorSpec = SimulatorSpec()
     out_dir: str = "reports"
     thresholds: tuple[Threshold, ...] = ()  # SLO gates, judged at the end (exit 99)
+    abort_on_fail: bool = False  # stop the run once a gate can no longer pass
 
     def load_of(self, t: Target) -> Load:
         """The load applied to target T."""
@@ -208,6 +209,7 @@ def _profile(t: Table, path: Path, env: Mapping[str, str]) -> Profile:
         simulator=spec,
         out_dir=t.string("out", "reports"),
         thresholds=parse_all(t.strings("thresholds", ()), f"{path}: thresholds") + tuple(gates),
+        abort_on_fail=t.boolean("abort_on_fail", False),
     )
 
 
@@ -347,6 +349,7 @@ def apply_overrides(
     target: str | None = None,
     out_dir: str | None = None,
     thresholds: tuple[str, ...] = (),
+    abort_on_fail: bool = False,
 ) -> Profile:
     """The profile with command-line flags applied (they win over every table)."""
     targets = p.targets
@@ -384,4 +387,6 @@ def apply_overrides(
         changes["out_dir"] = out_dir
     if thresholds:
         changes["thresholds"] = p.thresholds + tuple(parse(e) for e in thresholds)
+    if abort_on_fail:
+        changes["abort_on_fail"] = True
     return dataclasses.replace(p, **changes)

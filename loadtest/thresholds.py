@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import operator
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -154,3 +154,20 @@ def _result(t: Threshold, target: str, value: float | None, ok: bool, note: str)
     if note:
         out["note"] = note
     return out
+
+
+def doomed(thresholds: Iterable[Threshold], failed: Mapping[str, Mapping[str, int]]) -> str | None:
+    """The first threshold that can no longer pass, given each target's error counts so
+    far (target -> error class -> count), or None. Only error counts bounded from above
+    only grow; every other gate (rates, percentiles, throughput) may still recover, so
+    it is judged at the end."""
+    for t in thresholds:
+        if t.kind != "errors" or t.stat != "count" or t.op not in ("<", "<="):
+            continue
+        for target, by_class in failed.items():
+            if t.target is not None and t.target != target:
+                continue
+            count = by_class.get(t.name, 0) if t.name else sum(by_class.values())
+            if not _OPS[t.op](count, t.limit):
+                return f"{t.expr} [{target}]"
+    return None

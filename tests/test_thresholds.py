@@ -157,3 +157,31 @@ def test_run_exits_99_when_a_gate_fails_and_0_when_all_pass(
     capsys.readouterr()
     assert main(["report", str(runs[1]), "--format", "md"]) == 0
     assert "| ttft.p50 < 50ms | nano |" in capsys.readouterr().out
+
+
+def test_only_error_counts_bounded_above_can_be_doomed_early() -> None:
+    from loadtest.thresholds import doomed
+
+    gates = [parse("ttft.p95 < 1ms"), parse("errors.rate < 1%"), parse("errors.count > 100")]
+    assert doomed(gates, {"a": {"http_5xx": 50}}) is None  # may all still pass at the end
+    gates.append(parse("errors.http_429.count{target=b} <= 2"))
+    assert doomed(gates, {"a": {"http_429": 9}, "b": {"http_429": 2}}) is None
+    assert doomed(gates, {"b": {"http_429": 3}}) == "errors.http_429.count{target=b} <= 2 [b]"
+    assert doomed([parse("errors.count < 3")], {"a": {"x": 1, "y": 2}}) == "errors.count < 3 [a]"
+
+
+@pytest.mark.slow
+def test_abort_on_fail_stops_the_run_when_a_gate_is_lost(tmp_path: Path) -> None:
+    cfg = tmp_path / "sim.toml"
+    cfg.write_text("[models.gpt-4o-nano.faults]\nhttp_500 = 0.5\n")
+    path = tmp_path / "p.toml"
+    path.write_text(
+        'thresholds = ["errors.count < 5"]\n'
+        + PROFILE.format(out=tmp_path / "reports", cfg=cfg).replace('"3s"', '"60s"')
+    )
+    assert main(["run", str(path), "--quiet", "--abort-on-fail"]) == EXIT_FAILED
+    summary = json.loads(
+        next((tmp_path / "reports").iterdir()).joinpath("summary.json").read_text()
+    )
+    assert summary["run"]["stopped_by"] == "threshold errors.count < 5 [nano]"
+    assert summary["run"]["duration_s"] < 20 and not summary["thresholds_ok"]
