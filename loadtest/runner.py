@@ -21,6 +21,7 @@ from typing import IO, Any
 import orjson
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from loadtest import hlog
@@ -261,5 +262,8 @@ def print_summary(console: Console, summary: dict[str, Any], run_dir: Path) -> N
     for g in summary.get("thresholds", []):
         value = "no data" if g["value"] is None else f"{g['value']:,.4g}"
         mark = "[green]pass[/]" if g["ok"] else "[bold red]FAIL[/]"
-        console.print(f"{mark} {g['expr']} [{g['target']}]: {value}", highlight=False)
+        console.print(
+            f"{mark} {escape(g['expr'])} {escape('[' + g['target'] + ']')}: {value}",
+            highlight=False,
+        )
     console.print("times in ms; report: " + str(run_dir / "index.html"))

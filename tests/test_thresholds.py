@@ -141,6 +141,11 @@ def test_run_exits_99_when_a_gate_fails_and_0_when_all_pass(
     ok = ["--threshold", "ttft.p50 < 300ms", "--threshold", "errors.rate < 1%"]
     assert main([*args, *ok]) == 0
     assert main([*args, *ok, "--threshold", "ttft.p50 < 50ms"]) == EXIT_FAILED
+    capsys.readouterr()
+    assert (
+        main(["report", str(sorted((tmp_path / "reports").iterdir())[1]), "--format", "term"]) == 0
+    )
+    assert "FAIL ttft.p50 < 50ms [nano]" in capsys.readouterr().out
     runs = sorted((tmp_path / "reports").iterdir())
     passed, failed = (json.loads((r / "summary.json").read_text()) for r in runs)
     assert passed["thresholds_ok"] and len(passed["thresholds"]) == 2
