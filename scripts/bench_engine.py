@@ -79,19 +79,6 @@ wrk.body = '{body}'
 wrk.headers["Content-Type"] = "application/json"
 """
 
-SIM_CONFIG = """
-[models.bench]
-base = "default"
-ttft_median_ms = {ttft}
-ttft_p95_ms = {ttft_p95}
-prefill_ms_per_1k_tokens = 0
-tokens_per_s = {rate}
-token_jitter = 0
-[models.bench.limits]
-rpm = 0
-tpm = 0
-"""
-
 PROFILE = """
 name = "{name}"
 duration = "{duration}s"
@@ -431,6 +418,8 @@ def _metric(summary: dict[str, Any], metric: str, key: str) -> float:
 
 
 def fidelity(args: argparse.Namespace, cpus: tuple[int, int], tmp: Path) -> dict[str, Any]:
+    from bench_simulator import CONFIG as SIM_CONFIG  # the same fixed-timing model
+
     from loadtest.sim.process import Simulator
 
     rate = 1000.0 / FIDELITY_GAP_MS
@@ -445,23 +434,24 @@ def fidelity(args: argparse.Namespace, cpus: tuple[int, int], tmp: Path) -> dict
             f"\nsimulator on CPU {cpus[0]}: TTFT {FIDELITY_TTFT_MS:g} ms, gap "
             f"{FIDELITY_GAP_MS:g} ms, {FIDELITY_TOKENS} tokens; loadtest run on CPU {cpus[1]}"
         )
+
+        def open_loop(name: str, rate: float) -> dict[str, Any]:
+            text = PROFILE.format(
+                name=name,
+                duration=args.fidelity_seconds,
+                warmup=3,
+                load=f'mode = "open"\nrate = {rate:.1f}\nmax_in_flight = 20000',
+                tokens=FIDELITY_TOKENS,
+                base_url=base,
+            )
+            return run_loadtest(text, cpus[1], tmp)
+
         # Capacity for this workload: the rate at which the client's core would be fully
         # busy, from the CPU it uses at a probe rate (its CPU grows linearly with the rate
         # while it keeps up; a closed loop at saturation would overstate it, since reads
         # then batch several events).
         probe = args.probe_rate
-        res = run_loadtest(
-            PROFILE.format(
-                name="bench-probe",
-                duration=args.fidelity_seconds,
-                warmup=3,
-                load=f'mode = "open"\nrate = {probe}\nmax_in_flight = 20000',
-                tokens=FIDELITY_TOKENS,
-                base_url=base,
-            ),
-            cpus[1],
-            tmp,
-        )
+        res = open_loop("bench-probe", probe)
         per = res["summary"]["client_health"]["per_interval"]
         cpu = statistics.median(h["cpu_percent"] for h in per[1:-1]) / 100
         cap = probe / cpu
@@ -483,18 +473,7 @@ def fidelity(args: argparse.Namespace, cpus: tuple[int, int], tmp: Path) -> dict
         for frac in (0.25, 0.5, 0.75):
             r = cap * frac
             sim_cpu0 = proc_cpu_s(sim.pid)
-            res = run_loadtest(
-                PROFILE.format(
-                    name=f"bench-fidelity-{int(frac * 100)}",
-                    duration=args.fidelity_seconds,
-                    warmup=3,
-                    load=f'mode = "open"\nrate = {r:.1f}\nmax_in_flight = 20000',
-                    tokens=FIDELITY_TOKENS,
-                    base_url=base,
-                ),
-                cpus[1],
-                tmp,
-            )
+            res = open_loop(f"bench-fidelity-{int(frac * 100)}", r)
             sim_cpu = (proc_cpu_s(sim.pid) - sim_cpu0) / res["wall_s"]
             ref = run_reference(sim.base_url, r, args.fidelity_seconds - 3, cpus[1])
             s = res["summary"]
