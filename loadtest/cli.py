@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -112,6 +113,7 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="stop early once a threshold can no longer pass (error counts)",
     )
+    r.add_argument("--store", metavar="DB", help="also add the run to this history (SQLite) file")
     r.add_argument("--quiet", action="store_true", help="print only the report path")
     r.add_argument("--no-live", action="store_true", help="plain lines instead of a live table")
 
@@ -144,6 +146,18 @@ def _parser() -> argparse.ArgumentParser:
         "--format", choices=("term", "md", "html", "json"), default="term", help="(default term)"
     )
     c.add_argument("--output", "-o", help="write to this file instead of stdout")
+
+    st = sub.add_parser(
+        "store",
+        help="the run history (SQLite): import saved runs, list them",
+        description="The run history used by time-of-day reports: one SQLite file (WAL).",
+    )
+    st_sub = st.add_subparsers(dest="store_command", required=True, metavar="ACTION")
+    imp = st_sub.add_parser("import", help="add saved run directories to the store")
+    imp.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    ls = st_sub.add_parser("list", help="list the stored runs")
+    for x in (imp, ls):
+        x.add_argument("--store", default=None, help="store file (default reports/loadtest.db)")
 
     v = sub.add_parser("validate", help="check a profile and print it resolved")
     v.add_argument("profile", help="profile TOML")
@@ -218,6 +232,11 @@ def _run(args: argparse.Namespace) -> int:
     )
     console = Console()
     run_dir, summary = run(profile, console, live=not args.no_live, quiet=args.quiet)
+    if args.store:
+        from loadtest import store
+
+        with contextlib.closing(store.connect(args.store)) as db:
+            store.import_run(db, run_dir)
     code = 130 if summary["run"]["stopped_by"] == "interrupted" else 0
     if not code and not summary["thresholds_ok"]:
         code = EXIT_FAILED
@@ -294,6 +313,25 @@ def _compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _store(args: argparse.Namespace) -> int:
+    from loadtest import store
+
+    with contextlib.closing(store.connect(args.store or store.DEFAULT_PATH)) as db:
+        if args.store_command == "import":
+            for d in args.run_dirs:
+                n = store.import_run(db, d)
+                print(
+                    f"{d}: {n} target{'s' if n != 1 else ''} added" if n else f"{d}: already stored"
+                )
+            return 0
+        for r in store.runs(db):
+            print(
+                f"{r['start_utc']}  {r['profile']}  {r['target']} ({r['model']})  "
+                f"{r['intervals']} intervals  {r['status']}  {r['run_key']}"
+            )
+    return 0
+
+
 def _validate(args: argparse.Namespace) -> int:
     import dataclasses
 
@@ -320,6 +358,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _report(args)
         if args.command == "compare":
             return _compare(args)
+        if args.command == "store":
+            return _store(args)
     except ConfigError as exc:
         print(f"loadtest: error: {exc}", file=sys.stderr)
         return 2

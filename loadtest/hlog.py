@@ -28,9 +28,14 @@ def header(start_wall_s: float) -> str:
     )
 
 
+def target_tag(target: str) -> str:
+    """A target's name as it appears in Tags (commas and spaces would break the line)."""
+    return _TAG_UNSAFE.sub("_", target)
+
+
 def tag(target: str, metric: str) -> str:
-    """The Tag of one target's metric (commas and spaces would break the line format)."""
-    return _TAG_UNSAFE.sub("_", f"{target}/{metric}")
+    """The Tag of one target's metric."""
+    return f"{target_tag(target)}/{metric}"
 
 
 def lines(interval: Interval, run_start_ns: int) -> Iterator[str]:

@@ -139,7 +139,10 @@ def test_run_exits_99_when_a_gate_fails_and_0_when_all_pass(
     path.write_text(PROFILE.format(out=tmp_path / "reports", cfg=cfg))
     args = ["run", str(path), "--quiet"]
     ok = ["--threshold", "ttft.p50 < 300ms", "--threshold", "errors.rate < 1%"]
-    assert main([*args, *ok]) == 0
+    db = tmp_path / "history.db"
+    assert main([*args, *ok, "--store", str(db)]) == 0
+    assert main(["store", "list", "--store", str(db)]) == 0
+    assert "nano (gpt-4o-nano)" in capsys.readouterr().out  # the run went into the history
     assert main([*args, *ok, "--threshold", "ttft.p50 < 50ms"]) == EXIT_FAILED
     capsys.readouterr()
     assert (

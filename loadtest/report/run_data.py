@@ -54,14 +54,16 @@ def load_run(path: str | Path) -> RunData:
         raise ConfigError(f"{summary_path}: not valid JSON ({exc})") from None
     if not isinstance(summary, dict) or "targets" not in summary:
         raise ConfigError(f"{summary_path}: not a loadtest summary (no targets)")
-    intervals, totals = _read_log(d / "intervals.hlog")
+    names = {hlog.target_tag(t): t for t in summary["targets"]}
+    intervals, totals = _read_log(d / "intervals.hlog", names)
     return RunData(d, summary, intervals, totals)
 
 
 def _read_log(
-    path: Path,
+    path: Path, names: dict[str, str]
 ) -> tuple[list[IntervalData], dict[str, dict[str, HdrHistogram]]]:
-    """Intervals in order and their per target and metric sums, from an .hlog file."""
+    """Intervals in order and their per target and metric sums, from an .hlog file
+    (NAMES: a target's tag -> its name in the summary)."""
     by_start: dict[float, IntervalData] = {}
     totals: dict[str, dict[str, HdrHistogram]] = {}
     if not path.is_file():
@@ -74,7 +76,8 @@ def _read_log(
             h = HdrHistogram.decode(encoded)
         except (ValueError, TypeError) as exc:
             raise ConfigError(f"{path}:{n}: not an interval line ({exc})") from None
-        target, _, metric = tag.rpartition("/")
+        tagged, _, metric = tag.rpartition("/")
+        target = names.get(tagged, tagged)
         iv = by_start.setdefault(start, IntervalData(start, length))
         iv.histograms.setdefault(target, {})[metric] = h
         total = totals.setdefault(target, {}).get(metric)

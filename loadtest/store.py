@@ -1,0 +1,204 @@
+"""The run history: SQLite (WAL) with one row per run and target, and its intervals.
+
+Each import is one `BEGIN IMMEDIATE` transaction: concurrent writers queue on the
+database lock (busy timeout), and a writer that dies mid-import leaves nothing behind.
+A run is keyed by its directory name and target, so importing it again changes
+nothing. The schema version lives in `PRAGMA user_version`; MIGRATIONS are applied in
+order, each in its own transaction, when a store is opened.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from loadtest import hlog
+from loadtest.config_reader import ConfigError
+
+DEFAULT_PATH = "reports/loadtest.db"
+BUSY_TIMEOUT_S = 30.0
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: runs, interval histograms, interval counters
+    """
+    CREATE TABLE runs (
+        id INTEGER PRIMARY KEY,
+        run_key TEXT NOT NULL,
+        target TEXT NOT NULL,
+        profile TEXT NOT NULL,
+        kind TEXT,
+        model TEXT,
+        base_url TEXT,
+        start_utc TEXT NOT NULL,
+        end_utc TEXT NOT NULL,
+        duration_s REAL NOT NULL,
+        host TEXT,
+        versions TEXT,
+        status TEXT NOT NULL,
+        client_health TEXT,
+        summary TEXT NOT NULL,
+        UNIQUE (run_key, target)
+    );
+    CREATE INDEX runs_by_start ON runs (start_utc);
+    CREATE TABLE interval_histograms (
+        run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+        metric TEXT NOT NULL,
+        start_utc TEXT NOT NULL,
+        start_s REAL NOT NULL,
+        length_s REAL NOT NULL,
+        histogram BLOB NOT NULL,
+        PRIMARY KEY (run_id, metric, start_s)
+    );
+    CREATE INDEX histograms_by_time ON interval_histograms (metric, start_utc);
+    CREATE TABLE interval_counts (
+        run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+        start_utc TEXT NOT NULL,
+        start_s REAL NOT NULL,
+        length_s REAL NOT NULL,
+        completed INTEGER NOT NULL,
+        failed INTEGER NOT NULL,
+        http_429 INTEGER NOT NULL,
+        errors TEXT NOT NULL,
+        rate_limit TEXT NOT NULL,
+        PRIMARY KEY (run_id, start_s)
+    );
+    """,
+)
+
+
+def connect(path: str | Path) -> sqlite3.Connection:
+    """Open (creating and migrating as needed) the store at PATH."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        db = sqlite3.connect(p, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA foreign_keys=ON")
+        _migrate(db)
+    except sqlite3.DatabaseError as exc:
+        raise ConfigError(f"{p}: not a loadtest store ({exc})") from None
+    return db
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    while True:
+        with _write(db):
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version > len(MIGRATIONS):
+                raise sqlite3.DatabaseError(
+                    f"schema version {version} is newer than this loadtest ({len(MIGRATIONS)})"
+                )
+            if version == len(MIGRATIONS):
+                return
+            for statement in MIGRATIONS[version].split(";"):
+                if statement.strip():
+                    db.execute(statement)
+            db.execute(f"PRAGMA user_version = {version + 1}")
+
+
+@contextmanager
+def _write(db: sqlite3.Connection) -> Iterator[None]:
+    """One write transaction, taking the database lock at once (no upgrade deadlocks)."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
+def _at(start_utc: str, offset_s: float) -> str:
+    t = datetime.strptime(start_utc, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    return (t + timedelta(seconds=offset_s)).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def import_run(db: sqlite3.Connection, run_dir: str | Path) -> int:
+    """Add the run in RUN_DIR (every target); returns how many targets were new."""
+    d = Path(run_dir)
+    try:
+        summary = orjson.loads((d / "summary.json").read_bytes())
+        profile = orjson.loads((d / "profile.json").read_bytes())
+    except (OSError, orjson.JSONDecodeError) as exc:
+        raise ConfigError(f"{d}: not a complete run directory ({exc})") from None
+    run = summary["run"]
+    targets = {t["name"]: t for t in profile.get("targets", [])}
+    lines: dict[str, list[tuple[str, float, float, bytes]]] = {}
+    log = d / "intervals.hlog"
+    if log.is_file():
+        for line in log.read_text(encoding="utf-8").splitlines():
+            if line.startswith("Tag="):
+                tag, start, length, _, encoded = hlog.parse_line(line)
+                target, _, metric = tag.rpartition("/")
+                lines.setdefault(target, []).append((metric, start, length, encoded))
+    added = 0
+    with _write(db):
+        for name, t in summary["targets"].items():
+            spec = targets.get(name, {})
+            cur = db.execute(
+                "INSERT OR IGNORE INTO runs (run_key, target, profile, kind, model, base_url,"
+                " start_utc, end_utc, duration_s, host, versions, status, client_health,"
+                " summary) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    d.name,
+                    name,
+                    summary["profile"],
+                    spec.get("kind"),
+                    spec.get("model"),
+                    spec.get("base_url"),
+                    run["start_utc"],
+                    run["end_utc"],
+                    run["duration_s"],
+                    run.get("host"),
+                    orjson.dumps(run.get("versions", {})).decode(),
+                    run["stopped_by"],
+                    orjson.dumps(summary.get("client_health", {})).decode(),
+                    orjson.dumps(t).decode(),
+                ),
+            )
+            if cur.rowcount == 0:
+                continue  # imported before
+            added += 1
+            run_id = cur.lastrowid
+            db.executemany(
+                "INSERT INTO interval_histograms VALUES (?,?,?,?,?,?)",
+                [
+                    (run_id, metric, _at(run["start_utc"], start), start, length, encoded)
+                    for metric, start, length, encoded in lines.get(hlog.target_tag(name), [])
+                ],
+            )
+            db.executemany(
+                "INSERT INTO interval_counts VALUES (?,?,?,?,?,?,?,?,?)",
+                [
+                    (
+                        run_id,
+                        _at(run["start_utc"], iv["start_s"]),
+                        iv["start_s"],
+                        iv["length_s"],
+                        iv["completed"],
+                        iv["failed"],
+                        iv["errors"].get("http_429", 0),
+                        orjson.dumps(iv["errors"]).decode(),
+                        orjson.dumps(iv["rate_limit"]).decode(),
+                    )
+                    for iv in t.get("intervals", [])
+                ],
+            )
+    return added
+
+
+def runs(db: sqlite3.Connection) -> list[dict[str, Any]]:
+    """Every stored run and target, oldest first, with its interval count."""
+    rows = db.execute(
+        "SELECT r.id, r.run_key, r.target, r.profile, r.model, r.start_utc, r.status,"
+        " (SELECT COUNT(*) FROM interval_counts c WHERE c.run_id = r.id)"
+        " FROM runs r ORDER BY r.start_utc, r.id"
+    ).fetchall()
+    keys = ("id", "run_key", "target", "profile", "model", "start_utc", "status", "intervals")
+    return [dict(zip(keys, r, strict=True)) for r in rows]

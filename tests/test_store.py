@@ -1,0 +1,157 @@
+"""The run history: imports, idempotence, concurrent writers, a writer that dies
+mid-import, and schema versions."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import shutil
+import sqlite3
+import subprocess
+import sys
+from array import array
+from pathlib import Path
+
+import pytest
+from hdrh.histogram import HdrHistogram
+
+from loadtest import hlog, store
+from loadtest.cli import main
+from loadtest.config_reader import ConfigError
+from loadtest.metrics import RequestRecord
+from loadtest.recorder import Recorder
+
+GOLDEN = Path(__file__).parent / "golden" / "summary.json"
+MS = 1_000_000
+
+
+def _run_dir(base: Path, name: str) -> Path:
+    """A saved run: the golden summary, a profile, and a real interval log."""
+    d = base / name
+    d.mkdir(parents=True)
+    summary = json.loads(GOLDEN.read_text())
+    (d / "summary.json").write_text(json.dumps(summary))
+    targets = [
+        {"name": t, "kind": "openai", "model": t, "base_url": "sim"} for t in summary["targets"]
+    ]
+    (d / "profile.json").write_text(json.dumps({"name": "golden", "targets": targets}))
+    rec = Recorder(summary["targets"], 60_000_000, 0)
+    with (d / "intervals.hlog").open("w") as f:
+        f.write(hlog.header(1_763_992_800.0))
+        for k in range(3):
+            for target in summary["targets"]:
+                for i in range(10):
+                    first = (k * 10_000 + 200 + i) * MS
+                    t = array("q", [first, first + 10 * MS])
+                    rec.record(
+                        RequestRecord(
+                            target, 0, k * 10_000 * MS, first, first, first, t[-1], t[-1], t, 2
+                        )
+                    )
+            f.writelines(hlog.lines(rec.roll((k + 1) * 10_000 * MS), 0))
+    return d
+
+
+def test_import_stores_runs_intervals_and_histograms(tmp_path: Path) -> None:
+    d = _run_dir(tmp_path, "20261124T140000Z-golden")
+    db = store.connect(tmp_path / "h.db")
+    assert store.import_run(db, d) == 2
+    assert store.import_run(db, d) == 0  # again: nothing changes
+    rows = store.runs(db)
+    assert [(r["target"], r["intervals"]) for r in rows] == [
+        ("gpt-4o-mini", 3),
+        ("claude-3-5-haiku", 3),
+    ]
+    (start, h429), *_ = db.execute(
+        "SELECT c.start_utc, c.http_429 FROM interval_counts c JOIN runs r ON r.id = c.run_id"
+        " WHERE r.target = 'gpt-4o-mini' AND c.start_s = 10"
+    ).fetchall()
+    assert start == "2026-11-24T14:00:10.000Z" and h429 == 7
+    (blob,) = db.execute(
+        "SELECT histogram FROM interval_histograms h JOIN runs r ON r.id = h.run_id"
+        " WHERE r.target = 'claude-3-5-haiku' AND h.metric = 'ttft' AND h.start_s = 20"
+    ).fetchone()
+    assert HdrHistogram.decode(blob).get_total_count() == 10
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def _import_all(db_path: str, dirs: list[str]) -> None:
+    db = store.connect(db_path)
+    for d in dirs:
+        store.import_run(db, d)
+    db.close()
+
+
+@pytest.mark.slow
+def test_concurrent_writers_leave_every_run_once(tmp_path: Path) -> None:
+    first = _run_dir(tmp_path, "20261124T140000Z-golden")
+    dirs = [str(first)]
+    for i in range(1, 12):
+        copy = tmp_path / f"20261124T14{i:02d}00Z-golden"
+        shutil.copytree(first, copy)
+        dirs.append(str(copy))
+    db_path = str(tmp_path / "h.db")
+    # four writers, overlapping: every run is imported by two of them
+    jobs = [dirs[0:6], dirs[3:9], dirs[6:12], dirs[0:3] + dirs[9:12]]
+    procs = [mp.get_context("spawn").Process(target=_import_all, args=(db_path, j)) for j in jobs]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+        assert p.exitcode == 0
+    db = store.connect(db_path)
+    assert len(store.runs(db)) == 24
+    assert db.execute("SELECT COUNT(*) FROM interval_counts").fetchone()[0] == 24 * 3
+    assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_a_writer_killed_mid_import_leaves_nothing_behind(tmp_path: Path) -> None:
+    d = _run_dir(tmp_path, "20261124T140000Z-golden")
+    db_path = tmp_path / "h.db"
+    store.connect(db_path).close()
+    # Inside import_run's transaction, after the first run row: the process dies.
+    code = (
+        "import os, sys; from loadtest import store\n"
+        "db = store.connect(sys.argv[1])\n"
+        "real = db.executemany\n"
+        "class Dying:\n"
+        "    def __getattr__(self, name): return getattr(db, name)\n"
+        "    def executemany(self, *a): real(*a); os._exit(9)\n"
+        "store.import_run(Dying(), sys.argv[2])\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code, str(db_path), str(d)], timeout=60)
+    assert proc.returncode == 9
+    db = store.connect(db_path)
+    assert (
+        store.runs(db) == []
+        and db.execute("SELECT COUNT(*) FROM interval_histograms").fetchone()[0] == 0
+    )
+    assert store.import_run(db, d) == 2  # and the store still works
+
+
+def test_schema_versions_and_foreign_files(tmp_path: Path) -> None:
+    newer = tmp_path / "newer.db"
+    con = sqlite3.connect(newer)
+    con.execute(f"PRAGMA user_version = {len(store.MIGRATIONS) + 1}")
+    con.close()
+    with pytest.raises(ConfigError, match="newer than this loadtest"):
+        store.connect(newer)
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"not a database at all" * 100)
+    with pytest.raises(ConfigError, match=r"junk\.db: not a loadtest store"):
+        store.connect(junk)
+    fresh = store.connect(tmp_path / "sub" / "fresh.db")
+    assert fresh.execute("PRAGMA user_version").fetchone()[0] == len(store.MIGRATIONS)
+
+
+def test_store_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    d = _run_dir(tmp_path, "20261124T140000Z-golden")
+    db = str(tmp_path / "h.db")
+    assert main(["store", "import", str(d), "--store", db]) == 0
+    assert main(["store", "import", str(d), "--store", db]) == 0
+    out = capsys.readouterr().out
+    assert "2 targets added" in out and "already stored" in out
+    assert main(["store", "list", "--store", db]) == 0
+    assert "gpt-4o-mini (gpt-4o-mini)  3 intervals" in capsys.readouterr().out
+    assert main(["store", "import", str(tmp_path / "nope"), "--store", db]) == 2
+    assert "not a complete run directory" in capsys.readouterr().err
