@@ -125,7 +125,15 @@ def _parser() -> argparse.ArgumentParser:
         epilog=REPORT_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    rp.add_argument("run_dir", help="a run directory, reports/<UTC start>-<profile>")
+    rp.add_argument(
+        "run_dir",
+        help="a run directory, reports/<UTC start>-<profile>; or 'timeofday' for latency by "
+        "hour from the run history",
+    )
+    rp.add_argument("--store", help="timeofday: the history file (default reports/loadtest.db)")
+    rp.add_argument("--tz", default="America/New_York", help="timeofday: zone of the hours")
+    rp.add_argument("--since", default="7d", help="timeofday: 7d, 24h or an ISO instant")
+    rp.add_argument("--target", action="append", default=[], help="timeofday: only these")
     rp.add_argument(
         "--format", choices=("html", "md", "json", "term"), default="html", help="(default html)"
     )
@@ -257,6 +265,8 @@ def _report(args: argparse.Namespace) -> int:
     from loadtest.report.write import render, write_report
     from loadtest.runner import print_summary
 
+    if args.run_dir == "timeofday":
+        return _timeofday(args)
     run = load_run(args.run_dir)
     if args.format == "term":
         print_summary(Console(), run.summary, run.path)
@@ -329,6 +339,49 @@ def _store(args: argparse.Namespace) -> int:
                 f"{r['start_utc']}  {r['profile']}  {r['target']} ({r['model']})  "
                 f"{r['intervals']} intervals  {r['status']}  {r['run_key']}"
             )
+    return 0
+
+
+def _timeofday(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    import orjson
+
+    from loadtest import store, timeofday
+
+    try:
+        tz = ZoneInfo(args.tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"--tz: expected a zone such as America/New_York, got {args.tz!r}"
+        ) from None
+    try:
+        since = timeofday.parse_since(args.since, datetime.now(UTC))
+    except ValueError:
+        raise ConfigError(
+            f"--since: expected 7d, 24h, 30m or an ISO instant, got {args.since!r}"
+        ) from None
+    if args.format == "html":
+        raise ConfigError("report timeofday: --format html is not built yet; use md, json or term")
+    window = timeofday.Window()
+    with contextlib.closing(store.connect(args.store or store.DEFAULT_PATH)) as db:
+        rows, counts = timeofday.load_intervals(db, tz, since, args.target)
+    reports = timeofday.analyse(rows, counts, window)
+    if args.format == "json":
+        text = (
+            orjson.dumps(
+                timeofday.as_json(reports, args.tz, window), option=orjson.OPT_INDENT_2
+            ).decode()
+            + "\n"
+        )
+    else:
+        text = timeofday.to_markdown(reports, args.tz, window)
+    if args.output and args.output != "-":
+        Path(args.output).write_text(text, encoding="utf-8")
+        print(args.output)
+    else:
+        sys.stdout.write(text)
     return 0
 
 

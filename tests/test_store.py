@@ -155,3 +155,23 @@ def test_store_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert "gpt-4o-mini (gpt-4o-mini)  3 intervals" in capsys.readouterr().out
     assert main(["store", "import", str(tmp_path / "nope"), "--store", db]) == 2
     assert "not a complete run directory" in capsys.readouterr().err
+
+
+def test_timeofday_report_reads_the_store(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    d = _run_dir(tmp_path, "20261124T140000Z-golden")
+    db = str(tmp_path / "h.db")
+    assert main(["store", "import", str(d), "--store", db]) == 0
+    out = tmp_path / "tod.json"
+    args = ["report", "timeofday", "--store", db, "--since", "2026-11-01T00:00:00+00:00"]
+    assert main([*args, "--format", "json", "-o", str(out)]) == 0
+    data = json.loads(out.read_text())
+    # 14:00 UTC on a Tuesday is 09:00 in New York: inside the default peak window
+    cells = data["targets"]["gpt-4o-mini"]["cells"]["ttft"]
+    assert list(cells) == ["Tue 09"] and cells["Tue 09"]["count"] == 30
+    assert data["targets"]["gpt-4o-mini"]["peak_vs_off_peak"]["ttft"]["peak_intervals"] == 3
+    assert main([*args, "--tz", "Mars/Olympus"]) == 2
+    assert "--tz: expected a zone" in capsys.readouterr().err
+    assert main([*args[:-2], "--since", "2026-12-01T00:00:00+00:00", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["targets"] == {}
