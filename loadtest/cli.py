@@ -362,13 +362,17 @@ def _timeofday(args: argparse.Namespace) -> int:
         raise ConfigError(
             f"--since: expected 7d, 24h, 30m or an ISO instant, got {args.since!r}"
         ) from None
-    if args.format == "html":
-        raise ConfigError("report timeofday: --format html is not built yet; use md, json or term")
     window = timeofday.Window()
     with contextlib.closing(store.connect(args.store or store.DEFAULT_PATH)) as db:
         rows, counts = timeofday.load_intervals(db, tz, since, args.target)
     reports = timeofday.analyse(rows, counts, window)
-    if args.format == "json":
+    if args.format == "html":
+        from loadtest.report import timeofday_html
+
+        text = timeofday_html.render(reports, args.tz, window)
+        if args.output is None:
+            args.output = str(Path(args.store or store.DEFAULT_PATH).parent / "timeofday.html")
+    elif args.format == "json":
         text = (
             orjson.dumps(
                 timeofday.as_json(reports, args.tz, window), option=orjson.OPT_INDENT_2

@@ -65,6 +65,8 @@ class TargetReport:
     cells: dict[str, dict[tuple[int, int], dict[str, float]]] = field(default_factory=dict)
     peak: dict[str, dict[str, Any]] = field(default_factory=dict)
     spikes: list[dict[str, Any]] = field(default_factory=list)
+    # metric -> (calendar hour, stats) in time order: the bands over calendar time
+    bands: dict[str, list[tuple[datetime, dict[str, float]]]] = field(default_factory=dict)
     errors_by_hour: dict[int, dict[str, float]] = field(default_factory=dict)
 
 
@@ -146,6 +148,12 @@ def analyse(
             for r in mine:
                 cells.setdefault((r.start.weekday(), r.start.hour), []).append(r.tally)
             rep.cells[metric] = {k: _stats(_merge(v)) for k, v in sorted(cells.items())}
+            hours: dict[datetime, list[dict[int, int]]] = {}
+            for r in mine:
+                hours.setdefault(r.start.replace(minute=0, second=0, microsecond=0), []).append(
+                    r.tally
+                )
+            rep.bands[metric] = [(k, _stats(_merge(v))) for k, v in sorted(hours.items())]
             peak = [r.tally for r in mine if window.holds(r.start)]
             off = [r.tally for r in mine if not window.holds(r.start)]
             entry: dict[str, Any] = {

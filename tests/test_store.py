@@ -171,6 +171,9 @@ def test_timeofday_report_reads_the_store(
     cells = data["targets"]["gpt-4o-mini"]["cells"]["ttft"]
     assert list(cells) == ["Tue 09"] and cells["Tue 09"]["count"] == 30
     assert data["targets"]["gpt-4o-mini"]["peak_vs_off_peak"]["ttft"]["peak_intervals"] == 3
+    page = tmp_path / "tod.html"
+    assert main([*args, "--format", "html", "-o", str(page)]) == 0
+    assert "<table class='heat'>" in page.read_text()
     assert main([*args, "--tz", "Mars/Olympus"]) == 2
     assert "--tz: expected a zone" in capsys.readouterr().err
     assert main([*args[:-2], "--since", "2026-12-01T00:00:00+00:00", "--format", "json"]) == 0

@@ -83,3 +83,14 @@ def test_cells_merge_histograms_not_percentiles() -> None:
     cell = analyse(rows, [], rounds=10)["a"].cells["ttft"][(2, 10)]
     assert cell["count"] == 1000 and cell["p50"] < 150  # averaged P50s would be ~550
     assert datetime(2026, 11, 18, 15, tzinfo=UTC).astimezone(NY).hour == 10
+
+
+def test_html_has_a_heatmap_per_target_and_bands() -> None:
+    from loadtest.report import timeofday_html
+
+    rows, counts = _week({"spiky": 2.0, "steady": 1.1})
+    page = timeofday_html.render(analyse(rows, counts, rounds=50), "America/New_York", Window())
+    assert page.count("<table class='heat'>") == 2 and "<script" not in page
+    assert page.count("<td style='background:hsl(") == 2 * 7 * 24  # every cell filled
+    assert "spiky: TTFT by calendar hour" in page and 'class="series"' in page
+    assert "Steadiest first (TTFT P95, peak / off-peak): steady" in page

@@ -1,0 +1,126 @@
+"""The time-of-day report as one self-contained HTML page, in the run report's look."""
+
+from __future__ import annotations
+
+from html import escape
+
+from loadtest.report import svg
+from loadtest.report.html import CSS
+from loadtest.timeofday import DAYS, TargetReport, Window, steadiest
+
+EXTRA_CSS = """
+table.heat td{min-width:34px;text-align:center;font-size:11px;line-height:1.2;padding:3px 2px}
+table.heat td small{display:block;color:#3d4b5a;font-size:9px}
+table.heat td.empty{background:#fafbfc}
+"""
+
+
+def _heat(value: float, lo: float, hi: float) -> str:
+    """A background from pale (fast) to deep red (slow) for VALUE within [lo, hi]."""
+    f = 0.0 if hi <= lo else min(1.0, max(0.0, (value - lo) / (hi - lo)))
+    return f"hsl({int(60 - 60 * f)},85%,{int(92 - 42 * f)}%)"
+
+
+def heatmap(rep: TargetReport, metric: str = "ttft", key: str = "p95") -> str:
+    """Weekday rows by hour columns; each cell its merged percentile and sample count."""
+    cells = rep.cells.get(metric, {})
+    if not cells:
+        return "<p class='meta'>no data</p>"
+    values = [c[key] for c in cells.values() if key in c]
+    lo, hi = min(values), max(values)
+    head = "".join(f"<th>{h:02d}</th>" for h in range(24))
+    rows = []
+    for d in range(7):
+        tds = []
+        for h in range(24):
+            c = cells.get((d, h))
+            if c is None or key not in c:
+                tds.append("<td class='empty'></td>")
+                continue
+            tds.append(
+                f"<td style='background:{_heat(c[key], lo, hi)}' "
+                f"title='{DAYS[d]} {h:02d}:00 {metric} {key} {c[key]:.0f} ms, "
+                f"{c['count']:.0f} samples'>{c[key]:,.0f}<small>{c['count']:.0f}</small></td>"
+            )
+        rows.append(f"<tr><th>{DAYS[d]}</th>{''.join(tds)}</tr>")
+    return f"<table class='heat'><thead><tr><th></th>{head}</tr></thead>{''.join(rows)}</table>"
+
+
+def bands_chart(name: str, rep: TargetReport, metric: str) -> str:
+    points = rep.bands.get(metric, [])
+    if not points:
+        return svg.line_chart(f"{name}: {metric}", [], "hours", "ms")
+    t0 = points[0][0]
+    series = []
+    for key, color, dash in (("p50", 0, "2,3"), ("p95", 3, ""), ("p99", 3, "7,3")):
+        pts = [((t - t0).total_seconds() / 3600, s[key]) for t, s in points if key in s]
+        series.append(svg.Series(key, pts, svg.PALETTE[color], dash))
+    return svg.line_chart(
+        f"{name}: {metric.upper()} by calendar hour",
+        series,
+        f"hours since {t0.strftime('%a %d %b %H:%M')}",
+        "ms",
+    )
+
+
+def render(reports: dict[str, TargetReport], tz: str, window: Window) -> str:
+    days = ", ".join(DAYS[d] for d in window.days)
+    parts = [
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
+        "<title>loadtest: latency by time of day</title>",
+        f"<style>{CSS}{EXTRA_CSS}</style></head><body>",
+        "<h1>loadtest: latency by time of day</h1>",
+        f"<p class='meta'>Zone {escape(tz)}; peak = {days} "
+        f"{window.start_hour:02d}:00-{window.end_hour:02d}:00. Every cell and window merges "
+        "its intervals' histograms.</p>",
+        "<h2>Peak against off-peak</h2><table><thead><tr><th>target</th><th>metric</th>"
+        "<th>off-peak p50</th><th>p95</th><th>p99</th><th>peak p50</th><th>p95</th><th>p99</th>"
+        "<th>P95 ratio</th><th>95% CI</th></tr></thead><tbody>",
+    ]
+    for name, rep in reports.items():
+        for metric, e in rep.peak.items():
+            off, peak = e["off_peak"], e["peak"]
+            ratio, ci = e.get("ratio_p95"), e.get("ratio_p95_ci95")
+            cells = [name, metric]
+            cells += [f"{off[k]:,.0f}" if k in off else "-" for k in ("p50", "p95", "p99")]
+            cells += [f"{peak[k]:,.0f}" if k in peak else "-" for k in ("p50", "p95", "p99")]
+            cells.append("-" if ratio is None else f"{ratio:.2f}x")
+            cells.append("-" if not ci else f"{ci[0]:.2f}x - {ci[1]:.2f}x")
+            parts.append("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in cells) + "</tr>")
+    parts.append("</tbody></table>")
+    ranked = steadiest(reports)
+    if ranked:
+        parts.append(
+            "<p>Steadiest first (TTFT P95, peak / off-peak): "
+            + escape(", ".join(f"{t} {r:.2f}x" for t, r in ranked))
+            + ".</p>"
+        )
+    for name, rep in reports.items():
+        parts.append(f"<h2>{escape(name)}</h2><h3>TTFT P95 by weekday and hour (ms; samples)</h3>")
+        parts.append(heatmap(rep))
+        parts.append("<div class='charts'>")
+        parts += [bands_chart(name, rep, m) for m in ("ttft", "e2e")]
+        parts.append("</div>")
+        if rep.spikes:
+            parts.append(f"<h3>Spikes: TTFT P95 over twice off-peak ({len(rep.spikes)})</h3>")
+            parts.append("<table><thead><tr><th>start</th><th>p95 ms</th><th>x off-peak</th>")
+            parts.append("</tr></thead><tbody>")
+            for sp in sorted(rep.spikes, key=lambda x: -x["p95_ms"])[:30]:
+                parts.append(
+                    f"<tr><td>{escape(sp['start'])}</td><td>{sp['p95_ms']:,.0f}</td>"
+                    f"<td>{sp['times_baseline']:.1f}</td></tr>"
+                )
+            parts.append("</tbody></table>")
+        if rep.errors_by_hour:
+            parts.append("<h3>Errors and 429s by hour</h3><table><thead><tr><th>hour</th>")
+            parts.append(
+                "<th>requests</th><th>error rate</th><th>429 rate</th></tr></thead><tbody>"
+            )
+            for h, e in rep.errors_by_hour.items():
+                parts.append(
+                    f"<tr><td>{h:02d}:00</td><td>{e['requests']:.0f}</td>"
+                    f"<td>{e['error_rate']:.2%}</td><td>{e['http_429_rate']:.2%}</td></tr>"
+                )
+            parts.append("</tbody></table>")
+    parts.append("</body></html>\n")
+    return "".join(parts)
