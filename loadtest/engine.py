@@ -112,6 +112,7 @@ class RunResult:
     stopped_by: str
     health: list[Health] = field(default_factory=list)
     timeline: list[tuple[int, int, dict[str, TargetCounts]]] = field(default_factory=list)
+    sim_marks: list[tuple[int, str]] = field(default_factory=list)
 
 
 class Engine:
@@ -137,6 +138,7 @@ class Engine:
         self.stopped_by = ""
         self._lags: list[float] = []
         self._rolling: asyncio.Task[None] | None = None  # the interval roll under way
+        self.sim_marks: list[tuple[int, str]] = []  # (perf ns, x-sim-time): first, latest
         self.health: list[Health] = []
         self._cpu_mark = (0.0, 0)
         # Each closed interval's counters (errors, 429s, rate-limit headers), for the summary.
@@ -225,6 +227,7 @@ class Engine:
             self.stopped_by,
             self.health,
             self.timeline,
+            self.sim_marks,
         )
 
     async def _drive(self, tr: TargetRun, session: aiohttp.ClientSession) -> None:
@@ -347,6 +350,11 @@ class Engine:
                 and tr.failed / tr.recorded > self.p.error_budget
             ):
                 tr.stopped_by = "error_budget"
+        if r.sim_time is not None:
+            # The simulator's clock, sampled: the first and latest readings give its
+            # offset and rate (time warp) for stamping the run in simulated time.
+            mark = (r.sent_ns, r.sim_time)
+            self.sim_marks = [self.sim_marks[0], mark] if self.sim_marks else [mark]
         self.sink.request(r, detail, measured)
 
     # --- intervals and self-check -----------------------------------------------------

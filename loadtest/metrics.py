@@ -55,6 +55,7 @@ class RequestRecord:
     status: int = 0
     error: str | None = None  # error class, None when the request succeeded
     ratelimit: dict[str, str] | None = None  # the response's rate-limit headers, if any
+    sim_time: str | None = None  # the simulator's clock at arrival (x-sim-time), if sent
 
 
 def _us(ns: int) -> int:

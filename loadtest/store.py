@@ -69,6 +69,11 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (run_id, start_s)
     );
     """,
+    # 2: runs against the simulator are stamped in its (warped) time; say which clock
+    """
+    ALTER TABLE runs ADD COLUMN clock TEXT NOT NULL DEFAULT 'wall';
+    ALTER TABLE runs ADD COLUMN clock_rate REAL NOT NULL DEFAULT 1.0;
+    """,
 )
 
 
@@ -114,9 +119,10 @@ def _write(db: sqlite3.Connection) -> Iterator[None]:
     db.execute("COMMIT")
 
 
-def _at(start_utc: str, offset_s: float) -> str:
+def _at(start_utc: str, offset_s: float, rate: float = 1.0) -> str:
+    """START_UTC plus OFFSET_S real seconds on a clock running RATE times as fast."""
     t = datetime.strptime(start_utc, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
-    return (t + timedelta(seconds=offset_s)).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return (t + timedelta(seconds=offset_s * rate)).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def import_run(db: sqlite3.Connection, run_dir: str | Path) -> int:
@@ -128,6 +134,11 @@ def import_run(db: sqlite3.Connection, run_dir: str | Path) -> int:
     except (OSError, orjson.JSONDecodeError) as exc:
         raise ConfigError(f"{d}: not a complete run directory ({exc})") from None
     run = summary["run"]
+    # A run against the simulator is stamped in the simulator's time (time warp included),
+    # so that a simulated week lands in the hours it simulated.
+    sim = run.get("sim_clock")
+    clock, rate = ("simulator", float(sim["rate"])) if sim else ("wall", 1.0)
+    start_utc = sim["start_utc"] if sim else run["start_utc"]
     targets = {t["name"]: t for t in profile.get("targets", [])}
     lines: dict[str, list[tuple[str, float, float, bytes]]] = {}
     log = d / "intervals.hlog"
@@ -144,7 +155,7 @@ def import_run(db: sqlite3.Connection, run_dir: str | Path) -> int:
             cur = db.execute(
                 "INSERT OR IGNORE INTO runs (run_key, target, profile, kind, model, base_url,"
                 " start_utc, end_utc, duration_s, host, versions, status, client_health,"
-                " summary) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " summary, clock, clock_rate) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     d.name,
                     name,
@@ -152,14 +163,16 @@ def import_run(db: sqlite3.Connection, run_dir: str | Path) -> int:
                     spec.get("kind"),
                     spec.get("model"),
                     spec.get("base_url"),
-                    run["start_utc"],
-                    run["end_utc"],
+                    start_utc,
+                    _at(start_utc, run["duration_s"], rate) if sim else run["end_utc"],
                     run["duration_s"],
                     run.get("host"),
                     orjson.dumps(run.get("versions", {})).decode(),
                     run["stopped_by"],
                     orjson.dumps(summary.get("client_health", {})).decode(),
                     orjson.dumps(t).decode(),
+                    clock,
+                    rate,
                 ),
             )
             if cur.rowcount == 0:
@@ -169,7 +182,7 @@ def import_run(db: sqlite3.Connection, run_dir: str | Path) -> int:
             db.executemany(
                 "INSERT INTO interval_histograms VALUES (?,?,?,?,?,?)",
                 [
-                    (run_id, metric, _at(run["start_utc"], start), start, length, encoded)
+                    (run_id, metric, _at(start_utc, start, rate), start, length, encoded)
                     for metric, start, length, encoded in lines.get(hlog.target_tag(name), [])
                 ],
             )
@@ -178,7 +191,7 @@ def import_run(db: sqlite3.Connection, run_dir: str | Path) -> int:
                 [
                     (
                         run_id,
-                        _at(run["start_utc"], iv["start_s"]),
+                        _at(start_utc, iv["start_s"], rate),
                         iv["start_s"],
                         iv["length_s"],
                         iv["completed"],

@@ -112,6 +112,7 @@ def summarize(result: RunResult, profile: Profile, interrupted: bool = False) ->
             "end_utc": _iso(result.end_wall_s),
             "duration_s": round(seconds, 3),
             "warmup_s": profile.warmup_s,
+            "sim_clock": sim_clock(result.sim_marks, result.start_ns),
             "stopped_by": "interrupted" if interrupted else result.stopped_by,
             "host": socket.gethostname(),
             "platform": platform.platform(),
@@ -137,6 +138,25 @@ def summarize(result: RunResult, profile: Profile, interrupted: bool = False) ->
         "thresholds": gates,
         "thresholds_ok": all(g["ok"] for g in gates),
     }
+
+
+def _parse_iso(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
+def sim_clock(marks: list[tuple[int, str]], start_ns: int) -> dict[str, Any] | None:
+    """The simulator's clock over the run, from (perf ns, x-sim-time) readings: its
+    instant at the run's start and its rate (simulated seconds per second, the time
+    warp); None when no response carried x-sim-time. The rate needs two readings a
+    second or more apart; with fewer it is taken as 1."""
+    if not marks:
+        return None
+    (ns0, t0), (ns1, t1) = marks[0], marks[-1]
+    real_s = (ns1 - ns0) / 1e9
+    sim0 = _parse_iso(t0)
+    rate = (_parse_iso(t1) - sim0).total_seconds() / real_s if real_s >= 1.0 else 1.0
+    start = sim0.timestamp() - rate * (ns0 - start_ns) / 1e9
+    return {"start_utc": _iso(start), "rate": round(rate, 3)}
 
 
 def _iso(wall_s: float) -> str:

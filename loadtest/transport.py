@@ -113,6 +113,7 @@ async def send(
                 r.first_byte_ns = clock()
                 r.status = resp.status
                 r.ratelimit = ratelimit_headers(resp.headers)
+                r.sim_time = resp.headers.get("x-sim-time")
                 if resp.status != 200:
                     text = (await resp.content.read(2000)).decode("utf-8", "replace")
                     r.error = classify_status(resp.status)

@@ -178,3 +178,53 @@ def test_timeofday_report_reads_the_store(
     assert "--tz: expected a zone" in capsys.readouterr().err
     assert main([*args[:-2], "--since", "2026-12-01T00:00:00+00:00", "--format", "json"]) == 0
     assert json.loads(capsys.readouterr().out)["targets"] == {}
+
+
+def test_a_version_1_store_is_migrated_and_keeps_its_runs(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    con = sqlite3.connect(path)
+    for statement in store.MIGRATIONS[0].split(";"):
+        if statement.strip():
+            con.execute(statement)
+    con.execute(
+        "INSERT INTO runs (run_key, target, profile, start_utc, end_utc, duration_s, status,"
+        " summary) VALUES ('r', 't', 'p', '2026-11-01T00:00:00.000Z',"
+        " '2026-11-01T00:01:00.000Z', 60, 'duration', '{}')"
+    )
+    con.execute("PRAGMA user_version = 1")
+    con.commit()
+    con.close()
+    db = store.connect(path)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == len(store.MIGRATIONS) == 2
+    assert db.execute("SELECT run_key, clock, clock_rate FROM runs").fetchall() == [
+        ("r", "wall", 1.0)
+    ]
+
+
+@pytest.mark.slow
+def test_runs_against_a_time_warped_simulator_are_stamped_in_its_time(tmp_path: Path) -> None:
+    from rich.console import Console
+
+    from loadtest.profile import load_profile
+    from loadtest.runner import run
+
+    prof = tmp_path / "p.toml"
+    prof.write_text(
+        f'out = "{tmp_path / "reports"}"\nduration = "4s"\ninterval = "1s"\n'
+        "[load]\nconcurrency = 4\n[workload]\ninput_tokens = 20\noutput_tokens = 8\n"
+        '[[targets]]\nname = "nano"\nkind = "openai"\nmodel = "gpt-4o-nano"\nbase_url = "sim"\n'
+        '[simulator]\ntime_warp = 3600\nsim_start = "2026-11-23T09:00:00-05:00"\n'
+    )
+    run_dir, summary = run(load_profile(prof), Console(quiet=True), live=False, quiet=True)
+    clock = summary["run"]["sim_clock"]
+    assert clock["rate"] == pytest.approx(3600, rel=0.05)  # one simulated hour a second
+    # 09:00 in New York when the simulator started; its start-up takes some real time,
+    # and each real second is a simulated hour
+    assert "2026-11-23T14:00" <= clock["start_utc"] < "2026-11-23T16:00"
+    db = store.connect(tmp_path / "h.db")
+    store.import_run(db, run_dir)
+    starts = [s for (s,) in db.execute("SELECT start_utc FROM interval_counts ORDER BY start_s")]
+    hours = [int(s[11:13]) for s in starts]
+    first = int(clock["start_utc"][11:13])
+    assert hours[:4] == [first, first + 1, first + 2, first + 3]  # a real second, an hour
+    assert db.execute("SELECT clock FROM runs").fetchone()[0] == "simulator"
