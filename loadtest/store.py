@@ -12,7 +12,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ import orjson
 
 from loadtest import hlog
 from loadtest.config_reader import ConfigError
+from loadtest.instants import format_instant, parse_instant
 
 DEFAULT_PATH = "reports/loadtest.db"
 BUSY_TIMEOUT_S = 30.0
@@ -121,8 +122,7 @@ def _write(db: sqlite3.Connection) -> Iterator[None]:
 
 def _at(start_utc: str, offset_s: float, rate: float = 1.0) -> str:
     """START_UTC plus OFFSET_S real seconds on a clock running RATE times as fast."""
-    t = datetime.strptime(start_utc, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
-    return (t + timedelta(seconds=offset_s * rate)).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return format_instant(parse_instant(start_utc) + timedelta(seconds=offset_s * rate))
 
 
 def import_run(db: sqlite3.Connection, run_dir: str | Path) -> int:

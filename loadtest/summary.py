@@ -6,7 +6,6 @@ import contextlib
 import platform
 import socket
 import sys
-from datetime import UTC, datetime
 from importlib import metadata
 from typing import Any
 
@@ -14,6 +13,7 @@ from hdrh.histogram import HdrHistogram
 
 from loadtest import __version__
 from loadtest.engine import RunResult
+from loadtest.instants import format_epoch, parse_instant
 from loadtest.metrics import METRICS, OUTPUT_SPEED, OUTPUT_TOKENS
 from loadtest.profile import Profile
 from loadtest.thresholds import evaluate
@@ -108,8 +108,8 @@ def summarize(result: RunResult, profile: Profile, interrupted: bool = False) ->
         "profile": profile.name,
         "profile_path": profile.path,
         "run": {
-            "start_utc": _iso(result.start_wall_s),
-            "end_utc": _iso(result.end_wall_s),
+            "start_utc": format_epoch(result.start_wall_s),
+            "end_utc": format_epoch(result.end_wall_s),
             "duration_s": round(seconds, 3),
             "warmup_s": profile.warmup_s,
             "sim_clock": sim_clock(result.sim_marks, result.start_ns),
@@ -140,10 +140,6 @@ def summarize(result: RunResult, profile: Profile, interrupted: bool = False) ->
     }
 
 
-def _parse_iso(text: str) -> datetime:
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
-
-
 def sim_clock(marks: list[tuple[int, str]], start_ns: int) -> dict[str, Any] | None:
     """The simulator's clock over the run, from (perf ns, x-sim-time) readings: its
     instant at the run's start and its rate (simulated seconds per second, the time
@@ -153,14 +149,10 @@ def sim_clock(marks: list[tuple[int, str]], start_ns: int) -> dict[str, Any] | N
         return None
     (ns0, t0), (ns1, t1) = marks[0], marks[-1]
     real_s = (ns1 - ns0) / 1e9
-    sim0 = _parse_iso(t0)
-    rate = (_parse_iso(t1) - sim0).total_seconds() / real_s if real_s >= 1.0 else 1.0
+    sim0 = parse_instant(t0)
+    rate = (parse_instant(t1) - sim0).total_seconds() / real_s if real_s >= 1.0 else 1.0
     start = sim0.timestamp() - rate * (ns0 - start_ns) / 1e9
-    return {"start_utc": _iso(start), "rate": round(rate, 3)}
-
-
-def _iso(wall_s: float) -> str:
-    return datetime.fromtimestamp(wall_s, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return {"start_utc": format_epoch(start), "rate": round(rate, 3)}
 
 
 def _versions() -> dict[str, str]:

@@ -11,12 +11,13 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from hdrh.histogram import HdrHistogram
 
+from loadtest.instants import format_instant, parse_instant
 from loadtest.recorder import tally_percentiles
 from loadtest.report.compare import bootstrap_ci, nonzero_buckets
 
@@ -75,12 +76,7 @@ def parse_since(text: str, now: datetime) -> datetime:
     units = {"d": 86400, "h": 3600, "m": 60}
     if text and text[-1] in units and text[:-1].replace(".", "", 1).isdigit():
         return now - timedelta(seconds=float(text[:-1]) * units[text[-1]])
-    t = datetime.fromisoformat(text)
-    return t if t.tzinfo else t.replace(tzinfo=UTC)
-
-
-def _utc(text: str) -> datetime:
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    return parse_instant(text)
 
 
 def load_intervals(
@@ -91,7 +87,7 @@ def load_intervals(
 ) -> tuple[list[IntervalRow], list[CountRow]]:
     """The stored intervals (histograms as tallies) and counters, times in TZ."""
     wanted = set(targets)
-    floor = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z") if since else ""
+    floor = format_instant(since) if since else ""
     rows = []
     for target, metric, start, blob in db.execute(
         "SELECT r.target, h.metric, h.start_utc, h.histogram FROM interval_histograms h"
@@ -100,9 +96,11 @@ def load_intervals(
     ):
         if metric in METRICS and (not wanted or target in wanted):
             h = HdrHistogram.decode(blob)
-            rows.append(IntervalRow(target, metric, _utc(start).astimezone(tz), nonzero_buckets(h)))
+            rows.append(
+                IntervalRow(target, metric, parse_instant(start).astimezone(tz), nonzero_buckets(h))
+            )
     counts = [
-        CountRow(target, _utc(start).astimezone(tz), completed, failed, h429)
+        CountRow(target, parse_instant(start).astimezone(tz), completed, failed, h429)
         for target, start, completed, failed, h429 in db.execute(
             "SELECT r.target, c.start_utc, c.completed, c.failed, c.http_429 FROM interval_counts c"
             " JOIN runs r ON r.id = c.run_id WHERE c.start_utc >= ? ORDER BY c.start_utc",

@@ -14,10 +14,10 @@ import orjson
 import pytest
 from simclient import chat, many, quantile, request, write_config
 
+from loadtest.instants import parse_instant
 from loadtest.sim.presets import BUILTIN
 from loadtest.sim.process import Simulator
 from loadtest.sim.text import count_input_tokens
-from loadtest.sim.timeofday import parse_instant
 
 OFF_PEAK = "2026-11-22T03:00:00-05:00"  # a Sunday night in New York: no diurnal multiplier
 PRESETS = {p.name: p for p in BUILTIN}

@@ -13,6 +13,7 @@ import pytest
 
 from loadtest.cli import main
 from loadtest.config_reader import ConfigError
+from loadtest.instants import format_instant
 from loadtest.sim.capacity import Capacity, CapacityGate
 from loadtest.sim.config import load_config
 from loadtest.sim.faults import FaultChoice, Faults, FaultWindow, choose
@@ -27,7 +28,7 @@ from loadtest.sim.ratelimit import (
 )
 from loadtest.sim.requests import SimRequest, ToolSpec
 from loadtest.sim.stream import COMPLETE, CUT, DROPPED, StreamJob
-from loadtest.sim.timeofday import NEUTRAL, Diurnal, SimClock, business_hours, format_instant
+from loadtest.sim.timeofday import NEUTRAL, Diurnal, SimClock, business_hours
 from loadtest.sim.wire_chat import ChatEncoder
 
 PRESETS = {p.name: p for p in BUILTIN}

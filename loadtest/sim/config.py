@@ -8,11 +8,12 @@ from datetime import datetime
 from pathlib import Path
 
 from loadtest.config_reader import ConfigError, Table, load_toml
+from loadtest.instants import parse_instant
 from loadtest.sim.capacity import Capacity
 from loadtest.sim.faults import FAULT_KINDS, Faults, FaultWindow
 from loadtest.sim.presets import BUILTIN, Preset, PresetTable, builtin_table
 from loadtest.sim.ratelimit import Limits
-from loadtest.sim.timeofday import Diurnal, business_hours, parse_instant, zone
+from loadtest.sim.timeofday import Diurnal, business_hours, zone
 
 
 @dataclass(frozen=True)

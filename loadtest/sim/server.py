@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from aiohttp import web
 from aiohttp.http import HttpVersion11
 
+from loadtest.instants import format_instant
 from loadtest.sim import wire_anthropic, wire_chat, wire_responses
 from loadtest.sim.capacity import CapacityGate
 from loadtest.sim.config import SimConfig
@@ -24,7 +25,7 @@ from loadtest.sim.presets import Preset
 from loadtest.sim.ratelimit import Admission, RateLimiter, anthropic_headers, openai_headers
 from loadtest.sim.requests import CHAT, MESSAGES, RESPONSES, BadRequest, SimRequest, parse
 from loadtest.sim.stream import DROPPED, Encoder, StreamJob, Ticker
-from loadtest.sim.timeofday import NEUTRAL, SimClock, format_instant
+from loadtest.sim.timeofday import NEUTRAL, SimClock
 
 # OpenAI's error "type" (and "code") by status; Anthropic's live in wire_anthropic.
 _OPENAI_ERRORS = {

@@ -81,17 +81,3 @@ class SimClock:
     def wall_for(self, instant: datetime) -> float:
         """The real wall time at which the simulated clock reads INSTANT."""
         return self.anchor_wall_s + (instant - self.sim_start).total_seconds() / self.warp
-
-
-def parse_instant(text: str) -> datetime:
-    """ISO 8601 instant; naive values are taken as UTC. ValueError names the text."""
-    try:
-        dt = datetime.fromisoformat(text)
-    except ValueError:
-        raise ValueError(f"not an ISO 8601 instant: {text!r}") from None
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
-
-
-def format_instant(dt: datetime) -> str:
-    """UTC ISO 8601 with milliseconds and a Z, as sent in the x-sim-time header."""
-    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"

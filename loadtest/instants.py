@@ -1,0 +1,25 @@
+"""UTC instants as every file, header and store row of loadtest writes them:
+ISO 8601 with milliseconds and a Z (2026-11-24T14:00:00.000Z)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+
+def parse_instant(text: str) -> datetime:
+    """ISO 8601 instant; naive values are taken as UTC. ValueError names the text."""
+    try:
+        dt = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"not an ISO 8601 instant: {text!r}") from None
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+def format_instant(dt: datetime) -> str:
+    """UTC ISO 8601 with milliseconds and a Z, as sent in the x-sim-time header."""
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def format_epoch(seconds: float) -> str:
+    """format_instant of a Unix time."""
+    return format_instant(datetime.fromtimestamp(seconds, UTC))
