@@ -21,7 +21,7 @@ from rich.text import Text
 
 from loadtest.engine import Health, TargetRun
 from loadtest.metrics import E2E, ITL, TTFT
-from loadtest.recorder import Interval, tally_percentiles
+from loadtest.recorder import Interval, merge_tallies, tally_percentiles
 
 SHOWN = (TTFT, ITL, E2E)
 PS = (50.0, 95.0, 99.0)
@@ -145,9 +145,7 @@ class DashboardState:
             c = iv.counts[name]
             run = self._run.setdefault(name, {})
             for metric, values in iv.tallies.get(name, {}).items():
-                into = run.setdefault(metric, {})
-                for v, n in values.items():
-                    into[v] = into.get(v, 0) + n
+                merge_tallies([values], run.setdefault(metric, {}))
             errors = self._errors.setdefault(name, Counter())
             errors.update(c.errors)
             if c.ratelimit:

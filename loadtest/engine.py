@@ -29,7 +29,7 @@ import aiohttp
 
 from loadtest.arrivals import Segment, offsets, segments
 from loadtest.loop import short_gc_pauses
-from loadtest.metrics import RequestRecord
+from loadtest.metrics import RequestRecord, derive
 from loadtest.profile import Load, Profile, Target
 from loadtest.providers import PARSERS
 from loadtest.providers.build import RequestBuilder, builder
@@ -49,7 +49,9 @@ class Sink(Protocol):
     """Where a shard's results go (files, a live view); called on the event loop."""
 
     def start(self, wall_s: float, start_ns: int) -> None: ...
-    def request(self, r: RequestRecord, detail: str, measured: bool) -> None: ...
+    def request(
+        self, r: RequestRecord, metrics: dict[str, int], detail: str, measured: bool
+    ) -> None: ...
     def interval(self, iv: Interval, health: Health) -> None: ...
 
 
@@ -339,11 +341,12 @@ class Engine:
             )
         finally:
             tr.in_flight -= 1
+        metrics = derive(r)  # once per request, for the histograms and the results file
         if measured:
             tr.late += r.sent_ns - intended >= LATE_NS
             tr.recorded += 1
             tr.failed += r.error is not None
-            self.recorder.record(r)
+            self.recorder.record(r, metrics)
             if (
                 tr.recorded >= MIN_FOR_BUDGET
                 and self.p.error_budget < 1.0
@@ -355,7 +358,7 @@ class Engine:
             # offset and rate (time warp) for stamping the run in simulated time.
             mark = (r.sent_ns, r.sim_time)
             self.sim_marks = [self.sim_marks[0], mark] if self.sim_marks else [mark]
-        self.sink.request(r, detail, measured)
+        self.sink.request(r, metrics, detail, measured)
 
     # --- intervals and self-check -----------------------------------------------------
 

@@ -38,6 +38,18 @@ _BUCKET_BITS = new_histogram(2).sub_bucket_half_count_magnitude + 1
 Tally = dict[str, dict[int, int]]  # metric -> bucket value -> count
 
 
+def merge_tallies(
+    parts: Iterable[dict[int, int]], into: dict[int, int] | None = None
+) -> dict[int, int]:
+    """The counts of PARTS added up, into INTO (a new dict when None): the same as
+    merging the histograms they stand for."""
+    out = {} if into is None else into
+    for part in parts:
+        for k, n in part.items():
+            out[k] = out.get(k, 0) + n
+    return out
+
+
 def tally_percentiles(values: dict[int, int], ps: Iterable[float]) -> dict[float, int]:
     """hdrh's value at each percentile of PS, from a tally of bucket values (pure)."""
     total = sum(values.values())
@@ -121,13 +133,14 @@ class Recorder:
         self.total_counts = {t: TargetCounts() for t in self.targets}
         self.interval_start_ns = start_ns
 
-    def record(self, r: RequestRecord) -> None:
-        """Record one finished request into the open interval."""
+    def record(self, r: RequestRecord, metrics: dict[str, int] | None = None) -> None:
+        """Record one finished request into the open interval; METRICS is derive(r), when
+        the caller has it already."""
         tally = self._open[r.target]
         counts = self._counts[r.target]
         if r.ratelimit:
             counts.ratelimit.update(r.ratelimit)
-        for metric, value in derive(r).items():
+        for metric, value in (derive(r) if metrics is None else metrics).items():
             _tally(tally[metric], value)
         if r.error is not None:
             counts.failed += 1

@@ -28,10 +28,11 @@ from loadtest import hlog
 from loadtest.engine import Engine, Health, ShardSpec
 from loadtest.live import LiveView
 from loadtest.loop import new_event_loop
-from loadtest.metrics import RequestRecord, derive
+from loadtest.metrics import RequestRecord
 from loadtest.profile import Profile
 from loadtest.providers.build import builder
 from loadtest.recorder import Interval
+from loadtest.report.tables import threshold_rows
 from loadtest.report.write import write_report
 from loadtest.sim.process import Simulator
 from loadtest.summary import summarize
@@ -52,7 +53,9 @@ class FileSink:
         self.start_ns = start_ns
         self.hlog.write(hlog.header(wall_s))
 
-    def request(self, r: RequestRecord, detail: str, measured: bool) -> None:
+    def request(
+        self, r: RequestRecord, metrics: dict[str, int], detail: str, measured: bool
+    ) -> None:
         """One line per request; times in ms from the run's start."""
         t0 = self.start_ns
         line: dict[str, Any] = {
@@ -68,7 +71,7 @@ class FileSink:
         line.update(
             {
                 k: round(v / 1000, 3)
-                for k, v in derive(r).items()
+                for k, v in metrics.items()
                 if k not in ("output_tokens", "output_speed")
             }
         )
@@ -259,11 +262,10 @@ def print_summary(console: Console, summary: dict[str, Any], run_dir: Path) -> N
             f"(loop lag up to {health['loop_lag_max_ms']:.0f} ms, CPU up to "
             f"{health['cpu_percent_max']:.0f}%): latencies include its own delay"
         )
-    for g in summary.get("thresholds", []):
-        value = "no data" if g["value"] is None else f"{g['value']:,.4g}"
-        mark = "[green]pass[/]" if g["ok"] else "[bold red]FAIL[/]"
+    for expr, target, value, verdict in threshold_rows(summary):
+        style = "green" if verdict == "pass" else "bold red"
         console.print(
-            f"{mark} {escape(g['expr'])} {escape('[' + g['target'] + ']')}: {value}",
+            f"[{style}]{escape(verdict)}[/] {escape(expr)} {escape('[' + target + ']')}: {value}",
             highlight=False,
         )
     console.print("times in ms; report: " + str(run_dir / "index.html"))

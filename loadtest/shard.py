@@ -44,7 +44,9 @@ class _Collect:
     def start(self, wall_s: float, start_ns: int) -> None:
         self.out.start_wall_s = wall_s
 
-    def request(self, r: RequestRecord, detail: str, measured: bool) -> None:
+    def request(
+        self, r: RequestRecord, metrics: dict[str, int], detail: str, measured: bool
+    ) -> None:
         self.out.records.append((r, detail, measured))
 
     def interval(self, iv: Interval, health: Health) -> None:

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from hdrh.histogram import HdrHistogram
 
 from loadtest.instants import format_instant, parse_instant
-from loadtest.recorder import tally_percentiles
+from loadtest.recorder import merge_tallies, tally_percentiles
 from loadtest.report.compare import bootstrap_ci, nonzero_buckets
 
 METRICS = ("ttft", "e2e", "itl")
@@ -111,14 +111,6 @@ def load_intervals(
     return rows, counts
 
 
-def _merge(tallies: Iterable[dict[int, int]]) -> dict[int, int]:
-    out: dict[int, int] = {}
-    for t in tallies:
-        for k, n in t.items():
-            out[k] = out.get(k, 0) + n
-    return out
-
-
 def _stats(tally: dict[int, int]) -> dict[str, float]:
     v = tally_percentiles(tally, PS)
     return {
@@ -145,18 +137,18 @@ def analyse(
             cells: dict[tuple[int, int], list[dict[int, int]]] = {}
             for r in mine:
                 cells.setdefault((r.start.weekday(), r.start.hour), []).append(r.tally)
-            rep.cells[metric] = {k: _stats(_merge(v)) for k, v in sorted(cells.items())}
+            rep.cells[metric] = {k: _stats(merge_tallies(v)) for k, v in sorted(cells.items())}
             hours: dict[datetime, list[dict[int, int]]] = {}
             for r in mine:
                 hours.setdefault(r.start.replace(minute=0, second=0, microsecond=0), []).append(
                     r.tally
                 )
-            rep.bands[metric] = [(k, _stats(_merge(v))) for k, v in sorted(hours.items())]
+            rep.bands[metric] = [(k, _stats(merge_tallies(v))) for k, v in sorted(hours.items())]
             peak = [r.tally for r in mine if window.holds(r.start)]
             off = [r.tally for r in mine if not window.holds(r.start)]
             entry: dict[str, Any] = {
-                "peak": _stats(_merge(peak)) if peak else {},
-                "off_peak": _stats(_merge(off)) if off else {},
+                "peak": _stats(merge_tallies(peak)) if peak else {},
+                "off_peak": _stats(merge_tallies(off)) if off else {},
                 "peak_intervals": len(peak),
                 "off_peak_intervals": len(off),
             }
@@ -168,7 +160,7 @@ def analyse(
                 entry["ratio_p95_ci95"] = [1 + ci[0], 1 + ci[1]] if ci else None
             rep.peak[metric] = entry
             if metric == "ttft" and off:
-                base = tally_percentiles(_merge(off), [95.0]).get(95.0)
+                base = tally_percentiles(merge_tallies(off), [95.0]).get(95.0)
                 for r in mine:
                     p95 = tally_percentiles(r.tally, [95.0]).get(95.0)
                     if base and p95 and p95 > spike_factor * base:
@@ -232,6 +224,26 @@ def _ms(stats: dict[str, float], key: str) -> str:
     return "-" if v is None else f"{v:,.0f}"
 
 
+def peak_rows(reports: dict[str, TargetReport], keys: tuple[str, ...]) -> list[list[str]]:
+    """Per target and metric: target, metric, off-peak and peak values of KEYS (ms), the
+    P95 ratio and its 95% interval, as text."""
+    rows = []
+    for t, r in reports.items():
+        for metric, e in r.peak.items():
+            ratio, ci = e.get("ratio_p95"), e.get("ratio_p95_ci95")
+            rows.append(
+                [
+                    t,
+                    metric,
+                    *(_ms(e["off_peak"], k) for k in keys),
+                    *(_ms(e["peak"], k) for k in keys),
+                    "-" if ratio is None else f"{ratio:.2f}x",
+                    "-" if not ci else f"{ci[0]:.2f}x-{ci[1]:.2f}x",
+                ]
+            )
+    return rows
+
+
 def to_markdown(reports: dict[str, TargetReport], tz: str, window: Window) -> str:
     """Peak against off-peak per target, the ranking, and each target's P95 heatmap."""
     days = ", ".join(DAYS[d] for d in window.days)
@@ -243,17 +255,7 @@ def to_markdown(reports: dict[str, TargetReport], tz: str, window: Window) -> st
         "| target | metric | off-peak p50 | p95 | peak p50 | p95 | P95 ratio | 95% CI |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
-    for t, r in reports.items():
-        for metric, e in r.peak.items():
-            off, peak = e["off_peak"], e["peak"]
-            ci = e.get("ratio_p95_ci95")
-            ratio = e.get("ratio_p95")
-            out.append(
-                f"| {t} | {metric} | {_ms(off, 'p50')} | {_ms(off, 'p95')} | "
-                f"{_ms(peak, 'p50')} | {_ms(peak, 'p95')} | "
-                f"{'-' if ratio is None else f'{ratio:.2f}x'} | "
-                f"{'-' if not ci else f'{ci[0]:.2f}x-{ci[1]:.2f}x'} |"
-            )
+    out += ["| " + " | ".join(row) + " |" for row in peak_rows(reports, ("p50", "p95"))]
     ranked = steadiest(reports)
     if ranked:
         out += [

@@ -16,7 +16,7 @@ from typing import Any
 
 from hdrh.histogram import HdrHistogram
 
-from loadtest.recorder import tally_percentiles
+from loadtest.recorder import merge_tallies, tally_percentiles
 from loadtest.report.run_data import RunData
 
 BOOTSTRAP_ROUNDS = 500  # resamples; the 2.5% and 97.5% points settle well before
@@ -66,14 +66,6 @@ def nonzero_buckets(h: HdrHistogram) -> dict[int, int]:
     return {h.get_lowest_equivalent_value(h.get_value_from_index(i)): h.counts[i] for i in words}
 
 
-def _merge(parts: list[dict[int, int]]) -> dict[int, int]:
-    merged: dict[int, int] = {}
-    for part in parts:
-        for k, n in part.items():
-            merged[k] = merged.get(k, 0) + n
-    return merged
-
-
 def bootstrap_ci(
     base: list[dict[int, int]],
     other: list[dict[int, int]],
@@ -87,8 +79,8 @@ def bootstrap_ci(
     rng = random.Random(seed)
     ratios = []
     for _ in range(rounds):
-        a = tally_percentiles(_merge(rng.choices(base, k=len(base))), [p]).get(p)
-        b = tally_percentiles(_merge(rng.choices(other, k=len(other))), [p]).get(p)
+        a = tally_percentiles(merge_tallies(rng.choices(base, k=len(base))), [p]).get(p)
+        b = tally_percentiles(merge_tallies(rng.choices(other, k=len(other))), [p]).get(p)
         if a and b is not None:
             ratios.append(b / a - 1)
     if len(ratios) < rounds // 2:

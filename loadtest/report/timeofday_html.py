@@ -6,7 +6,7 @@ from html import escape
 
 from loadtest.report import svg
 from loadtest.report.html import CSS
-from loadtest.timeofday import DAYS, TargetReport, Window, steadiest
+from loadtest.timeofday import DAYS, TargetReport, Window, peak_rows, steadiest
 
 EXTRA_CSS = """
 table.heat td{min-width:34px;text-align:center;font-size:11px;line-height:1.2;padding:3px 2px}
@@ -77,16 +77,8 @@ def render(reports: dict[str, TargetReport], tz: str, window: Window) -> str:
         "<th>off-peak p50</th><th>p95</th><th>p99</th><th>peak p50</th><th>p95</th><th>p99</th>"
         "<th>P95 ratio</th><th>95% CI</th></tr></thead><tbody>",
     ]
-    for name, rep in reports.items():
-        for metric, e in rep.peak.items():
-            off, peak = e["off_peak"], e["peak"]
-            ratio, ci = e.get("ratio_p95"), e.get("ratio_p95_ci95")
-            cells = [name, metric]
-            cells += [f"{off[k]:,.0f}" if k in off else "-" for k in ("p50", "p95", "p99")]
-            cells += [f"{peak[k]:,.0f}" if k in peak else "-" for k in ("p50", "p95", "p99")]
-            cells.append("-" if ratio is None else f"{ratio:.2f}x")
-            cells.append("-" if not ci else f"{ci[0]:.2f}x - {ci[1]:.2f}x")
-            parts.append("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in cells) + "</tr>")
+    for cells in peak_rows(reports, ("p50", "p95", "p99")):
+        parts.append("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in cells) + "</tr>")
     parts.append("</tbody></table>")
     ranked = steadiest(reports)
     if ranked:
