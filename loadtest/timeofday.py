@@ -34,6 +34,11 @@ class Window:
     start_hour: int = 9
     end_hour: int = 17
 
+    def describe(self) -> str:
+        """'Mon, Tue, Wed, Thu, Fri 09:00-17:00'."""
+        days = ", ".join(DAYS[d] for d in self.days)
+        return f"{days} {self.start_hour:02d}:00-{self.end_hour:02d}:00"
+
     def holds(self, t: datetime) -> bool:
         return t.weekday() in self.days and self.start_hour <= t.hour < self.end_hour
 
@@ -246,11 +251,10 @@ def peak_rows(reports: dict[str, TargetReport], keys: tuple[str, ...]) -> list[l
 
 def to_markdown(reports: dict[str, TargetReport], tz: str, window: Window) -> str:
     """Peak against off-peak per target, the ranking, and each target's P95 heatmap."""
-    days = ", ".join(DAYS[d] for d in window.days)
     out = [
         "## loadtest: latency by time of day",
         "",
-        f"Zone {tz}; peak = {days} {window.start_hour:02d}:00-{window.end_hour:02d}:00.",
+        f"Zone {tz}; peak = {window.describe()}.",
         "",
         "| target | metric | off-peak p50 | p95 | peak p50 | p95 | P95 ratio | 95% CI |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |",

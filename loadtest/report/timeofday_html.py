@@ -64,15 +64,13 @@ def bands_chart(name: str, rep: TargetReport, metric: str) -> str:
 
 
 def render(reports: dict[str, TargetReport], tz: str, window: Window) -> str:
-    days = ", ".join(DAYS[d] for d in window.days)
     parts = [
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
         "<title>loadtest: latency by time of day</title>",
         f"<style>{CSS}{EXTRA_CSS}</style></head><body>",
         "<h1>loadtest: latency by time of day</h1>",
-        f"<p class='meta'>Zone {escape(tz)}; peak = {days} "
-        f"{window.start_hour:02d}:00-{window.end_hour:02d}:00. Every cell and window merges "
-        "its intervals' histograms.</p>",
+        f"<p class='meta'>Zone {escape(tz)}; peak = {window.describe()}. Every cell and "
+        "window merges its intervals' histograms.</p>",
         "<h2>Peak against off-peak</h2><table><thead><tr><th>target</th><th>metric</th>"
         "<th>off-peak p50</th><th>p95</th><th>p99</th><th>peak p50</th><th>p95</th><th>p99</th>"
         "<th>P95 ratio</th><th>95% CI</th></tr></thead><tbody>",
