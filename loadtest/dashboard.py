@@ -21,7 +21,8 @@ from rich.text import Text
 
 from loadtest.engine import Health, TargetRun
 from loadtest.metrics import E2E, ITL, TTFT
-from loadtest.recorder import Interval, merge_tallies, tally_percentiles
+from loadtest.recorder import Interval
+from loadtest.tally import merge_tallies, tally_percentiles
 
 SHOWN = (TTFT, ITL, E2E)
 PS = (50.0, 95.0, 99.0)

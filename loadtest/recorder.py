@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from hdrh.histogram import HdrHistogram
 
 from loadtest.metrics import ITL, METRICS, RequestRecord, derive, itl_gaps
+from loadtest.tally import BUCKET_BITS, SIGNIFICANT_DIGITS, tally_percentiles
 
-SIGNIFICANT_DIGITS = 3
 FOLD_SLICE = 200  # distinct values recorded between two yields to the loop (~0.3 ms)
 
 
@@ -30,45 +30,7 @@ def new_histogram(highest_us: int) -> HdrHistogram:
     return HdrHistogram(1, highest_us, SIGNIFICANT_DIGITS)
 
 
-# Values below 2**_BUCKET_BITS are exact; above, a bucket keeps the top _BUCKET_BITS bits
-# (with lowest value 1, hdrh's sub-bucket count is 2**_BUCKET_BITS).
-_BUCKET_BITS = new_histogram(2).sub_bucket_half_count_magnitude + 1
-
-
 Tally = dict[str, dict[int, int]]  # metric -> bucket value -> count
-
-
-def merge_tallies(
-    parts: Iterable[dict[int, int]], into: dict[int, int] | None = None
-) -> dict[int, int]:
-    """The counts of PARTS added up, into INTO (a new dict when None): the same as
-    merging the histograms they stand for."""
-    out = {} if into is None else into
-    for part in parts:
-        for k, n in part.items():
-            out[k] = out.get(k, 0) + n
-    return out
-
-
-def tally_percentiles(values: dict[int, int], ps: Iterable[float]) -> dict[float, int]:
-    """hdrh's value at each percentile of PS, from a tally of bucket values (pure)."""
-    total = sum(values.values())
-    if not total:
-        return {}
-    keys = sorted(values)
-    out: dict[float, int] = {}
-    for p in ps:
-        # As hdrh: the first bucket whose cumulative count reaches the rounded rank; its
-        # highest value (its lowest for p = 0).
-        rank = max(1, int(min(p, 100.0) * total / 100 + 0.5))
-        acc = 0
-        for k in keys:
-            acc += values[k]
-            if acc >= rank:
-                shift = k.bit_length() - _BUCKET_BITS
-                out[p] = k | ((1 << shift) - 1) if shift > 0 and p else k
-                break
-    return out
 
 
 @dataclass
@@ -115,7 +77,7 @@ class Interval:
 
 def _tally(d: dict[int, int], value: int, n: int = 1) -> None:
     v = value if value > 0 else 1  # a zero gap (two events in one read) is the lowest bucket
-    shift = v.bit_length() - _BUCKET_BITS
+    shift = v.bit_length() - BUCKET_BITS
     if shift > 0:
         v = v >> shift << shift
     d[v] = d.get(v, 0) + n

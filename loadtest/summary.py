@@ -16,6 +16,7 @@ from loadtest.engine import RunResult
 from loadtest.instants import format_epoch, parse_instant
 from loadtest.metrics import METRICS, OUTPUT_SPEED, OUTPUT_TOKENS
 from loadtest.profile import Profile
+from loadtest.tally import mean_stddev
 from loadtest.thresholds import evaluate
 
 PERCENTILES = (50.0, 90.0, 95.0, 99.0, 99.9)
@@ -30,7 +31,7 @@ def stats(h: HdrHistogram, scale: float) -> dict[str, float | int]:
     n = h.get_total_count()
     if n == 0:
         return {"count": 0}
-    out: dict[str, float | int] = {"count": n, "mean": round(h.get_mean_value() / scale, 3)}
+    out: dict[str, float | int] = {"count": n, "mean": round(mean_stddev(h)[0] / scale, 3)}
     for p in PERCENTILES:
         out[_pkey(p)] = round(h.get_value_at_percentile(p) / scale, 3)
     out["max"] = round(h.get_max_value() / scale, 3)

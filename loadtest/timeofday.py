@@ -18,8 +18,8 @@ from zoneinfo import ZoneInfo
 from hdrh.histogram import HdrHistogram
 
 from loadtest.instants import format_instant, parse_instant
-from loadtest.recorder import merge_tallies, tally_percentiles
-from loadtest.report.compare import bootstrap_ci, nonzero_buckets
+from loadtest.report.compare import bootstrap_ci
+from loadtest.tally import merge_tallies, nonzero_buckets, tally_percentiles
 
 METRICS = ("ttft", "e2e", "itl")
 PS = (50.0, 95.0, 99.0)

@@ -14,6 +14,7 @@ from loadtest.profile import load_profile
 from loadtest.report import compare
 from loadtest.report.run_data import load_run
 from loadtest.runner import run
+from loadtest.tally import nonzero_buckets
 
 PROFILE = """
 name = "{name}"
@@ -100,4 +101,4 @@ def test_nonzero_buckets_match_hdrh_own_iterator() -> None:
         h.get_lowest_equivalent_value(x.value_iterated_to): x.count_at_value_iterated_to
         for x in h.get_recorded_iterator()
     }
-    assert compare.nonzero_buckets(h) == expected and sum(expected.values()) == 2005
+    assert nonzero_buckets(h) == expected and sum(expected.values()) == 2005

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from hdrh.histogram import HdrHistogram
 
-from loadtest.report.compare import nonzero_buckets
+from loadtest.tally import nonzero_buckets
 from loadtest.timeofday import (
     CountRow,
     IntervalRow,

@@ -10,14 +10,11 @@ wide, as it should be. Seeded: the same runs give the same interval.
 from __future__ import annotations
 
 import random
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from hdrh.histogram import HdrHistogram
-
-from loadtest.recorder import merge_tallies, tally_percentiles
 from loadtest.report.run_data import RunData
+from loadtest.tally import merge_tallies, nonzero_buckets, tally_percentiles
 
 BOOTSTRAP_ROUNDS = 500  # resamples; the 2.5% and 97.5% points settle well before
 LATENCY = ("ttft", "itl", "e2e")
@@ -51,19 +48,6 @@ def _tallies(run: RunData, target: str, metric: str) -> list[dict[int, int]]:
             continue
         out.append(nonzero_buckets(h))
     return out
-
-
-_NONZERO_BYTE = re.compile(rb"[^\x00]")
-
-
-def nonzero_buckets(h: HdrHistogram) -> dict[int, int]:
-    """{lowest value of the bucket: count} for every recorded bucket of H.
-
-    hdrh's recorded-value iterator walks all ~20k counters in Python (~37 ms a
-    histogram); a regex over the counters' bytes finds the few non-zero ones in C."""
-    raw = memoryview(h.counts).cast("B")
-    words = sorted({m.start() // h.word_size for m in _NONZERO_BYTE.finditer(raw)})
-    return {h.get_lowest_equivalent_value(h.get_value_from_index(i)): h.counts[i] for i in words}
 
 
 def bootstrap_ci(

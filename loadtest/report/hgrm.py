@@ -10,6 +10,7 @@ from hdrh.histogram import HdrHistogram
 
 from loadtest.report.run_data import RunData
 from loadtest.summary import unit_of
+from loadtest.tally import mean_stddev
 
 TICKS_PER_HALF_DISTANCE = 5
 _SAFE = re.compile(r"[^A-Za-z0-9._-]")  # a target name becomes part of a file name
@@ -27,9 +28,10 @@ def render(h: HdrHistogram, scale: float) -> str:
         else:
             out.append(f"{value:12.3f} {pct:2.12f} {count:10d}\n")
     # hdrh's own writer forgets to scale the standard deviation; this one does not.
+    mean, stddev = mean_stddev(h)
     out.append(
-        f"#[Mean    = {h.get_mean_value() / scale:12.3f}, "
-        f"StdDeviation   = {h.get_stddev() / scale:12.3f}]\n"
+        f"#[Mean    = {mean / scale:12.3f}, "
+        f"StdDeviation   = {stddev / scale:12.3f}]\n"
         f"#[Max     = {h.get_max_value() / scale:12.3f}, "
         f"Total count    = {h.get_total_count():12d}]\n"
         f"#[Buckets = {h.bucket_count:12d}, SubBuckets     = {h.sub_bucket_count:12d}]\n"
