@@ -16,7 +16,7 @@ import os
 import signal
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import orjson
 from rich import box
@@ -34,8 +34,10 @@ from loadtest.providers.build import builder
 from loadtest.recorder import Interval
 from loadtest.report.tables import threshold_rows
 from loadtest.report.write import write_report
-from loadtest.sim.process import Simulator
 from loadtest.summary import summarize
+
+if TYPE_CHECKING:
+    from loadtest.sim.process import Simulator
 
 
 class FileSink:
@@ -65,6 +67,7 @@ class FileSink:
             "status": r.status,
             "error": r.error,
             "measured": measured,
+            "input_tokens": r.input_tokens,
             "output_tokens": r.output_tokens,
             "tokens_counted": r.tokens_counted,
         }
@@ -119,6 +122,8 @@ def run(p: Profile, console: Console, live: bool, quiet: bool) -> tuple[Path, di
     sim: Simulator | None = None
     urls: dict[str, str] = {}
     if any(t.uses_simulator for t in p.targets):
+        from loadtest.sim.process import Simulator  # its server code is of no use otherwise
+
         s = p.simulator
         sim = Simulator(
             s.config, seed=s.seed, workers=s.workers, time_warp=s.time_warp, sim_start=s.sim_start

@@ -16,7 +16,7 @@ from loadtest.engine import RunResult
 from loadtest.instants import format_epoch, parse_instant
 from loadtest.metrics import METRICS, OUTPUT_SPEED, OUTPUT_TOKENS
 from loadtest.profile import Profile
-from loadtest.tally import mean_stddev
+from loadtest.tally import mean_stddev, nonzero_buckets, tally_percentiles
 from loadtest.thresholds import evaluate
 
 PERCENTILES = (50.0, 90.0, 95.0, 99.0, 99.9)
@@ -32,8 +32,9 @@ def stats(h: HdrHistogram, scale: float) -> dict[str, float | int]:
     if n == 0:
         return {"count": 0}
     out: dict[str, float | int] = {"count": n, "mean": round(mean_stddev(h)[0] / scale, 3)}
+    at = tally_percentiles(nonzero_buckets(h), PERCENTILES)
     for p in PERCENTILES:
-        out[_pkey(p)] = round(h.get_value_at_percentile(p) / scale, 3)
+        out[_pkey(p)] = round(at[p] / scale, 3)
     out["max"] = round(h.get_max_value() / scale, 3)
     return out
 
@@ -83,6 +84,7 @@ def summarize(result: RunResult, profile: Profile, interrupted: bool = False) ->
                 "error_rate": round(counts.failed / tr.recorded, 5) if tr.recorded else 0.0,
             },
             "tokens": {
+                "input": counts.input_tokens,
                 "output": counts.output_tokens,
                 "requests_with_counted_tokens": counts.counted_tokens,
             },

@@ -78,3 +78,27 @@ def mean_stddev(h: HdrHistogram) -> tuple[float, float]:
     mean = sum(v * n for v, n in points) / total
     var = sum((v - mean) ** 2 * n for v, n in points) / total
     return mean, math.sqrt(var)
+
+
+def percentile_steps(h: HdrHistogram, ticks_per_half_distance: int) -> list[tuple[int, float, int]]:
+    """(value, percentile level, count up to the value) at each step of hdrh's
+    percentile iterator (`get_percentile_iterator`), the same steps, from the non-zero
+    buckets only."""
+    tally = nonzero_buckets(h)
+    total = sum(tally.values())
+    out: list[tuple[int, float, int]] = []
+    level, acc = 0.0, 0
+    for k in sorted(tally):
+        acc += tally[k]
+        v = h.get_highest_equivalent_value(k)
+        if acc == total:  # the last bucket: a step at the level reached, then one at 100%
+            out += [(v, level, acc), (v, 100.0, acc)]
+            break
+        while 100.0 * acc / total >= level:
+            out.append((v, level, acc))
+            # hdrh's python port, exactly: it does not floor the log as the Java one does
+            level += 100.0 / (
+                ticks_per_half_distance
+                * math.pow(2, math.log(100 / (100.0 - level)) / math.log(2) + 1)
+            )
+    return out

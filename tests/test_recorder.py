@@ -141,3 +141,38 @@ def test_tally_mean_and_stddev_are_hdrh_s() -> None:
     assert mean == pytest.approx(h.get_mean_value(), rel=1e-12)
     assert stddev == pytest.approx(h.get_stddev(), rel=1e-12)
     assert mean_stddev(new_histogram(1000)) == (0.0, 0.0)
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        [5],
+        [1, 1, 1, 2_000_000],
+        list(range(1, 3000, 7)),
+        "lognormal",
+    ],
+)
+def test_percentile_steps_and_percentiles_are_hdrh_s(values: object) -> None:
+    # The .hgrm files, the distribution charts and summary.json's percentiles come from
+    # the non-zero buckets; hdrh's iterators walk every counter in Python.
+    import random
+
+    from loadtest.recorder import new_histogram
+    from loadtest.tally import nonzero_buckets, percentile_steps, tally_percentiles
+
+    h = new_histogram(600_000_000)
+    if values == "lognormal":
+        rng = random.Random(9)
+        values = [int(rng.lognormvariate(11, 1.5)) for _ in range(20_000)]
+    assert isinstance(values, list)
+    for v in values:
+        h.record_value(v)
+    for ticks in (1, 5):
+        expected = [
+            (it.value_iterated_to, it.percentile_level_iterated_to, it.total_count_to_this_value)
+            for it in h.get_percentile_iterator(ticks)
+        ]
+        assert percentile_steps(h, ticks) == expected
+    ps = (0.0, 50.0, 90.0, 95.0, 99.0, 99.9, 100.0)
+    at = tally_percentiles(nonzero_buckets(h), ps)
+    assert at == {p: h.get_value_at_percentile(p) for p in ps}

@@ -10,7 +10,7 @@ from hdrh.histogram import HdrHistogram
 
 from loadtest.report.run_data import RunData
 from loadtest.summary import unit_of
-from loadtest.tally import mean_stddev
+from loadtest.tally import mean_stddev, percentile_steps
 
 TICKS_PER_HALF_DISTANCE = 5
 _SAFE = re.compile(r"[^A-Za-z0-9._-]")  # a target name becomes part of a file name
@@ -19,11 +19,10 @@ _SAFE = re.compile(r"[^A-Za-z0-9._-]")  # a target name becomes part of a file n
 def render(h: HdrHistogram, scale: float) -> str:
     """The .hgrm text of H, values divided by SCALE (1000: microseconds to ms)."""
     out = [f"{'Value':>12} {'Percentile':>14} {'TotalCount':>10} {'1/(1-Percentile)':>14}\n\n"]
-    for it in h.get_percentile_iterator(TICKS_PER_HALF_DISTANCE):
-        value = it.value_iterated_to / scale
-        pct = it.percentile_level_iterated_to / 100
-        count = it.total_count_to_this_value
-        if it.percentile_level_iterated_to < 100:
+    for v, level, count in percentile_steps(h, TICKS_PER_HALF_DISTANCE):
+        value = v / scale
+        pct = level / 100
+        if level < 100:
             out.append(f"{value:12.3f} {pct:2.12f} {count:10d} {1 / (1 - pct):14.2f}\n")
         else:
             out.append(f"{value:12.3f} {pct:2.12f} {count:10d}\n")

@@ -17,6 +17,7 @@ from loadtest.report.tables import (
     threshold_rows,
 )
 from loadtest.summary import unit_of
+from loadtest.tally import percentile_steps
 
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',sans-serif;margin:24px auto;
@@ -63,9 +64,9 @@ def distribution_chart(run: RunData, metric: str, title: str) -> str:
             continue
         # The 100% point lies at infinity on this axis: the line ends at the last finite one.
         pts = [
-            (svg.percentile_x(it.percentile_level_iterated_to), it.value_iterated_to / scale)
-            for it in h.get_percentile_iterator(5)
-            if it.percentile_level_iterated_to < 100
+            (svg.percentile_x(level), value / scale)
+            for value, level, _ in percentile_steps(h, 5)
+            if level < 100
         ]
         series.append(svg.Series(target, pts, _color(i)))
     return svg.line_chart(title, series, "percentile", "ms", svg.PERCENTILE_TICKS)
