@@ -45,6 +45,19 @@ examples:
   loadtest report RUN --format term                              # the end-of-run table
 """
 
+SCHEDULE_EXAMPLES = """\
+examples:
+  loadtest schedule my.toml                      # the profile's [schedule], or hourly (UTC)
+  loadtest schedule my.toml --cron '*/15 9-17 * * 1-5' --tz America/New_York --jitter 60s
+  loadtest schedule sim.toml --clock simulator --until 7d
+                                                 # a week of a time-warped `loadtest mock`
+
+Each fire runs `loadtest run PROFILE --store DB --quiet` in a child process; its
+results go to the store for `loadtest report timeofday`. SIGTERM or Ctrl-C: no new
+fires, the runs in flight finish. For one-shot probes from cron, a systemd timer or
+CI, see scripts/schedule-examples/.
+"""
+
 DEFAULT_PROFILE = "profiles/quickstart.toml"
 
 
@@ -116,6 +129,29 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--store", metavar="DB", help="also add the run to this history (SQLite) file")
     r.add_argument("--quiet", action="store_true", help="print only the report path")
     r.add_argument("--no-live", action="store_true", help="plain lines instead of a live table")
+
+    s = sub.add_parser(
+        "schedule",
+        help="run a profile on a cron schedule, adding every run to the store",
+        description="Long-running probe scheduler: at each cron fire, run the profile "
+        "and add the run to the history. Flags win over the profile's [schedule] table.",
+        epilog=SCHEDULE_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    s.add_argument("profile", help="profile TOML")
+    s.add_argument("--cron", help="cron expression, e.g. '0 * * * *' (default: hourly)")
+    s.add_argument("--tz", help="zone the cron expression is read in (default UTC)")
+    s.add_argument("--jitter", help="random extra delay up to this long per fire, e.g. 90s")
+    s.add_argument(
+        "--clock",
+        choices=("wall", "simulator"),
+        help="simulator: follow a running `loadtest mock`'s time-warped clock",
+    )
+    s.add_argument("--store", help="history file (default reports/loadtest.db)")
+    s.add_argument("--max-running", type=int, help="runs allowed at once (default 1)")
+    s.add_argument("--out", help="directory for the run reports (default: the profile's)")
+    s.add_argument("--until", help="stop at this instant, or this long after start (7d)")
+    s.add_argument("--fires", type=int, help="stop after this many fires")
 
     rp = sub.add_parser(
         "report",
@@ -256,6 +292,49 @@ def _run(args: argparse.Namespace) -> int:
     except OSError:  # the terminal went away (SIGHUP); the report is on disk
         return code or 129
     return code
+
+
+def _schedule(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from loadtest.config_reader import parse_duration
+    from loadtest.profile import load_profile
+    from loadtest.schedule import ScheduleSpec, check_cron, check_zone
+    from loadtest.scheduler import schedule
+
+    profile = load_profile(args.profile)
+    spec = profile.schedule or ScheduleSpec()
+    changes: dict[str, object] = {}
+    if args.cron is not None:
+        changes["cron"] = check_cron(args.cron, "--cron")
+    if args.tz is not None:
+        check_zone(args.tz, "--tz")
+        changes["tz"] = args.tz
+    if args.jitter is not None:
+        jitter = parse_duration(args.jitter)
+        if jitter is None or jitter < 0:
+            raise ConfigError(f"--jitter: expected a duration such as 90s, got {args.jitter!r}")
+        changes["jitter_s"] = jitter
+    if args.clock is not None:
+        changes["clock"] = args.clock
+    if args.store is not None:
+        changes["store"] = args.store
+    if args.max_running is not None:
+        if args.max_running < 1:
+            raise ConfigError(f"--max-running: expected an integer >= 1, got {args.max_running}")
+        changes["max_running"] = args.max_running
+    if args.fires is not None and args.fires < 1:
+        raise ConfigError(f"--fires: expected an integer >= 1, got {args.fires}")
+    spec = dataclasses.replace(spec, **changes)  # type: ignore[arg-type]
+    counts = schedule(
+        profile,
+        spec,
+        until=args.until,
+        max_fires=args.fires,
+        run_args=["--out", args.out] if args.out else [],
+        log=lambda s: print(s, flush=True),
+    )
+    return 1 if counts.failed and not counts.runs else 0
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -409,6 +488,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _mock(args)
         if args.command == "run":
             return _run(args)
+        if args.command == "schedule":
+            return _schedule(args)
         if args.command == "validate":
             return _validate(args)
         if args.command == "report":

@@ -178,11 +178,11 @@ class Table:
                 raise ConfigError(f"{self.where(key)}: unknown key")
 
 
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
 def parse_duration(value: object) -> float | None:
-    """Seconds from a number or '<number><ms|s|m|h>'; None when it is neither."""
+    """Seconds from a number or '<number><ms|s|m|h|d>'; None when it is neither."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int | float):
@@ -190,7 +190,7 @@ def parse_duration(value: object) -> float | None:
     if not isinstance(value, str):
         return None
     text = value.strip().lower()
-    for unit in ("ms", "s", "m", "h"):  # "ms" before "m" and "s"
+    for unit in ("ms", "s", "m", "h", "d"):  # "ms" before "m" and "s"
         if text.endswith(unit):
             try:
                 return float(text[: -len(unit)]) * _UNITS[unit]

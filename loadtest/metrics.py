@@ -51,6 +51,7 @@ class RequestRecord:
     end_ns: int = 0
     token_ns: array[int] = field(default_factory=lambda: array("q"))  # every content event
     output_tokens: int = 0
+    input_tokens: int = 0  # as the server's usage reports them; 0 when it sent none
     tokens_counted: bool = False  # True: no usage from the server, output_tokens is our count
     status: int = 0
     error: str | None = None  # error class, None when the request succeeded

@@ -13,6 +13,7 @@ from typing import Any
 
 from loadtest.arrivals import ARRIVALS
 from loadtest.config_reader import ConfigError, Table, load_toml
+from loadtest.schedule import ScheduleSpec, read_schedule
 from loadtest.thresholds import Threshold, parse, parse_all
 
 KINDS = ("openai", "openai-responses", "anthropic", "openai-compatible")
@@ -87,6 +88,9 @@ class Target:
     # missing variable sends no Authorization header instead of failing.
     api_key_required: bool = True
     stream_usage: bool = True  # ask Chat Completions targets for the usage chunk
+    # USD per million tokens, for the scheduler's daily cost budget
+    input_price: float | None = None
+    output_price: float | None = None
 
     @property
     def uses_simulator(self) -> bool:
@@ -148,6 +152,7 @@ class Profile:
     out_dir: str = "reports"
     thresholds: tuple[Threshold, ...] = ()  # SLO gates, judged at the end (exit 99)
     abort_on_fail: bool = False  # stop the run once a gate can no longer pass
+    schedule: ScheduleSpec | None = None  # for `loadtest schedule`; a run ignores it
 
     def load_of(self, t: Target) -> Load:
         """The load applied to target T."""
@@ -192,6 +197,14 @@ def _profile(t: Table, path: Path, env: Mapping[str, str]) -> Profile:
             sim.integer("workers", 1, min=1),
         )
         sim.finish()
+    schedule = read_schedule(t.table("schedule"))
+    if schedule and schedule.budget.cost:
+        unpriced = [x.name for x in targets if x.input_price is None or x.output_price is None]
+        if unpriced:
+            raise ConfigError(
+                f"{path}: schedule.budget.cost: expected input_price and output_price "
+                f"(USD per million tokens) on every target, missing on {', '.join(unpriced)}"
+            )
     return Profile(
         name=t.string("name", path.stem),
         path=str(path),
@@ -210,6 +223,7 @@ def _profile(t: Table, path: Path, env: Mapping[str, str]) -> Profile:
         out_dir=t.string("out", "reports"),
         thresholds=parse_all(t.strings("thresholds", ()), f"{path}: thresholds") + tuple(gates),
         abort_on_fail=t.boolean("abort_on_fail", False),
+        schedule=schedule,
     )
 
 
@@ -246,6 +260,8 @@ def _target(t: Table, default_load: Load, env: Mapping[str, str]) -> Target:
         load=_load(load, default_load) if load is not None else None,
         api_key_required=kind != "openai-compatible" or t.has("api_key_env"),
         stream_usage=t.boolean("stream_usage", True),
+        input_price=t.number("input_price", 0.0, min=0) if t.has("input_price") else None,
+        output_price=t.number("output_price", 0.0, min=0) if t.has("output_price") else None,
     )
     if not target.stream_usage and kind not in ("openai", "openai-compatible"):
         raise t.error("stream_usage", "only for openai and openai-compatible targets", False)

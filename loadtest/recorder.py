@@ -40,6 +40,7 @@ class TargetCounts:
     completed: int = 0
     failed: int = 0
     output_tokens: int = 0
+    input_tokens: int = 0  # from the servers' usage (what a provider bills)
     counted_tokens: int = 0  # requests whose tokens we counted (no server usage)
     errors: Counter[str] = field(default_factory=Counter)
     clipped: Counter[str] = field(default_factory=Counter)
@@ -50,6 +51,7 @@ class TargetCounts:
         self.completed += other.completed
         self.failed += other.failed
         self.output_tokens += other.output_tokens
+        self.input_tokens += other.input_tokens
         self.counted_tokens += other.counted_tokens
         self.errors.update(other.errors)
         self.clipped.update(other.clipped)
@@ -110,6 +112,7 @@ class Recorder:
             return
         counts.completed += 1
         counts.output_tokens += r.output_tokens
+        counts.input_tokens += r.input_tokens
         counts.counted_tokens += r.tokens_counted
         itl = tally[ITL]
         for gap, n in itl_gaps(r):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -215,3 +215,17 @@ def runs(db: sqlite3.Connection) -> list[dict[str, Any]]:
     ).fetchall()
     keys = ("id", "run_key", "target", "profile", "model", "start_utc", "status", "intervals")
     return [dict(zip(keys, r, strict=True)) for r in rows]
+
+
+def target_summaries(
+    db: sqlite3.Connection, profile: str, start: datetime, end: datetime
+) -> list[tuple[str, dict[str, Any]]]:
+    """(target, its summary.json block) of PROFILE's runs that started in [START, END)."""
+    return [
+        (target, orjson.loads(summary))
+        for target, summary in db.execute(
+            "SELECT target, summary FROM runs WHERE profile = ? AND start_utc >= ?"
+            " AND start_utc < ? ORDER BY start_utc",
+            (profile, format_instant(start), format_instant(end)),
+        )
+    ]

@@ -6,7 +6,9 @@ and deviation in plain Python, exactly as hdrh computes them but without walking
 from __future__ import annotations
 
 import math
+import random
 import re
+from collections import Counter
 from collections.abc import Iterable
 
 from hdrh.histogram import HdrHistogram
@@ -102,3 +104,40 @@ def percentile_steps(h: HdrHistogram, ticks_per_half_distance: int) -> list[tupl
                 * math.pow(2, math.log(100 / (100.0 - level)) / math.log(2) + 1)
             )
     return out
+
+
+class Resampler:
+    """Bootstrap resamples of a list of tallies (intervals), and a percentile of each
+    resample: the same value as tally_percentiles(merge_tallies(resample)), faster.
+
+    Bucket values are indexed once, a resample counts how often each interval was drawn
+    and adds its counts that many times, and the percentile is found from the top (P95
+    and P99 sit near it)."""
+
+    def __init__(self, parts: list[dict[int, int]]) -> None:
+        self.keys = sorted(set().union(*parts))
+        index = {k: i for i, k in enumerate(self.keys)}
+        self.rows = [[(index[k], n) for k, n in part.items()] for part in parts]
+        self.totals = [sum(part.values()) for part in parts]
+        self._picks = range(len(parts))
+
+    def percentile(self, rng: random.Random, p: float) -> int | None:
+        """Percentile P of one resample (drawn with RNG, as rng.choices(parts) would)."""
+        acc = [0] * len(self.keys)
+        total = 0
+        for i, m in Counter(rng.choices(self._picks, k=len(self._picks))).items():
+            total += self.totals[i] * m
+            for j, n in self.rows[i]:
+                acc[j] += n * m
+        if not total:
+            return None
+        rank = max(1, int(min(p, 100.0) * total / 100 + 0.5))
+        # The first bucket whose cumulative count reaches RANK: the lowest j with at most
+        # total - rank counted above it.
+        allowed, above, j = total - rank, 0, len(acc) - 1
+        while j > 0 and above + acc[j] <= allowed:
+            above += acc[j]
+            j -= 1
+        k = self.keys[j]
+        shift = k.bit_length() - BUCKET_BITS
+        return k | ((1 << shift) - 1) if shift > 0 and p else k

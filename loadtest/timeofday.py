@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from hdrh.histogram import HdrHistogram
 
+from loadtest.config_reader import parse_duration
 from loadtest.instants import format_instant, parse_instant
 from loadtest.report.compare import bootstrap_ci
 from loadtest.tally import merge_tallies, nonzero_buckets, tally_percentiles
@@ -78,9 +79,9 @@ class TargetReport:
 
 def parse_since(text: str, now: datetime) -> datetime:
     """'7d', '12h', '30m' before NOW, or an ISO instant."""
-    units = {"d": 86400, "h": 3600, "m": 60}
-    if text and text[-1] in units and text[:-1].replace(".", "", 1).isdigit():
-        return now - timedelta(seconds=float(text[:-1]) * units[text[-1]])
+    seconds = parse_duration(text)
+    if seconds is not None:
+        return now - timedelta(seconds=seconds)
     return parse_instant(text)
 
 

@@ -184,6 +184,7 @@ async def send(
 def _finish(r: RequestRecord, reading: Reading) -> bool:
     r.last_token_ns = r.token_ns[-1] if r.token_ns else 0
     r.output_tokens = reading.output_tokens
+    r.input_tokens = reading.usage_input_tokens or 0
     r.tokens_counted = reading.counted
     if reading.error is not None:
         r.error = reading.error

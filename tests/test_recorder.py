@@ -176,3 +176,26 @@ def test_percentile_steps_and_percentiles_are_hdrh_s(values: object) -> None:
     ps = (0.0, 50.0, 90.0, 95.0, 99.0, 99.9, 100.0)
     at = tally_percentiles(nonzero_buckets(h), ps)
     assert at == {p: h.get_value_at_percentile(p) for p in ps}
+
+
+def test_resampler_percentile_is_that_of_the_merged_resample() -> None:
+    import random
+
+    from loadtest.tally import Resampler, merge_tallies, tally_percentiles
+
+    rng = random.Random(4)
+    parts = []
+    for i in range(30):
+        part: dict[int, int] = {}
+        for _ in range(rng.randint(1, 60)):
+            v = int(rng.lognormvariate(12 + (i % 3), 1.0))
+            shift = v.bit_length() - 11
+            v = v >> shift << shift if shift > 0 else v
+            part[v] = part.get(v, 0) + 1
+        parts.append(part)
+    resampler = Resampler(parts)
+    for p in (0.0, 50.0, 95.0, 99.0, 100.0):
+        for seed in range(20):
+            fast = resampler.percentile(random.Random(seed), p)
+            drawn = random.Random(seed).choices(parts, k=len(parts))
+            assert fast == tally_percentiles(merge_tallies(drawn), [p])[p]

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from loadtest.report.run_data import RunData
-from loadtest.tally import merge_tallies, nonzero_buckets, tally_percentiles
+from loadtest.tally import Resampler, nonzero_buckets
 
 BOOTSTRAP_ROUNDS = 500  # resamples; the 2.5% and 97.5% points settle well before
 LATENCY = ("ttft", "itl", "e2e")
@@ -62,9 +62,10 @@ def bootstrap_ci(
         return None
     rng = random.Random(seed)
     ratios = []
+    first, second = Resampler(base), Resampler(other)
     for _ in range(rounds):
-        a = tally_percentiles(merge_tallies(rng.choices(base, k=len(base))), [p]).get(p)
-        b = tally_percentiles(merge_tallies(rng.choices(other, k=len(other))), [p]).get(p)
+        a = first.percentile(rng, p)
+        b = second.percentile(rng, p)
         if a and b is not None:
             ratios.append(b / a - 1)
     if len(ratios) < rounds // 2:

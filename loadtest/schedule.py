@@ -1,0 +1,182 @@
+"""Scheduled probes, the pure part: the `[schedule]` table, cron fire times, which fires
+are due or missed, the daily budget, and the headline of a finished run.
+
+The loop that sleeps, locks and starts runs is `loadtest.scheduler`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from croniter import croniter
+
+from loadtest.config_reader import ConfigError, Table
+
+CLOCKS = ("wall", "simulator")
+DEFAULT_CRON = "0 * * * *"  # hourly, on the hour
+DEFAULT_STORE = "reports/loadtest.db"
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Caps per calendar day (in the schedule's zone); 0 means no cap."""
+
+    requests: int = 0
+    tokens: int = 0  # input + output, as the servers' usage reports them
+    cost: float = 0.0  # estimated from the targets' input_price and output_price
+
+
+@dataclass(frozen=True)
+class ScheduleSpec:
+    """When to run a profile and how much it may spend."""
+
+    cron: str = DEFAULT_CRON
+    tz: str = "UTC"
+    jitter_s: float = 0.0  # each fire waits a random 0..jitter more, so probes don't align
+    clock: str = "wall"  # "simulator": cron reads the running simulator's (warped) clock
+    store: str = DEFAULT_STORE
+    max_running: int = 1  # a fire that finds this many runs still going is skipped
+    budget: Budget = field(default_factory=Budget)
+
+
+def check_cron(expr: str, where: str) -> str:
+    """EXPR if croniter accepts it (five fields; six with seconds); ConfigError if not."""
+    if not croniter.is_valid(expr):
+        raise ConfigError(f"{where}: expected a cron expression such as '0 * * * *', got {expr!r}")
+    return expr
+
+
+def check_zone(name: str, where: str) -> ZoneInfo:
+    """The zone named NAME; ConfigError naming WHERE if there is none."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"{where}: expected a zone such as America/New_York, got {name!r}"
+        ) from None
+
+
+def read_schedule(t: Table | None) -> ScheduleSpec | None:
+    """The profile's `[schedule]` table (None when it has none)."""
+    if t is None:
+        return None
+    d = ScheduleSpec()
+    b = t.table("budget")
+    budget = Budget()
+    if b is not None:
+        budget = Budget(
+            b.integer("requests", 0, min=0),
+            b.integer("tokens", 0, min=0),
+            b.number("cost", 0.0, min=0),
+        )
+        b.finish()
+    spec = ScheduleSpec(
+        cron=check_cron(t.string("cron", d.cron), t.where("cron")),
+        tz=t.string("tz", d.tz),
+        jitter_s=t.duration("jitter", 0.0, positive=False),
+        clock=t.string("clock", d.clock, choices=CLOCKS),
+        store=t.string("store", d.store),
+        max_running=t.integer("max_running", 1, min=1),
+        budget=budget,
+    )
+    check_zone(spec.tz, t.where("tz"))
+    t.finish()
+    return spec
+
+
+def next_fire(cron: str, tz: ZoneInfo, after: datetime) -> datetime:
+    """The first fire of CRON strictly after AFTER, read in TZ (an aware datetime)."""
+    nxt = croniter(cron, after.astimezone(tz)).get_next(datetime)
+    assert isinstance(nxt, datetime)
+    return nxt
+
+
+def fires_between(cron: str, tz: ZoneInfo, after: datetime, upto: datetime) -> list[datetime]:
+    """Every fire in (AFTER, UPTO], oldest first."""
+    out: list[datetime] = []
+    it = croniter(cron, after.astimezone(tz))
+    while True:
+        f = it.get_next(datetime)
+        assert isinstance(f, datetime)
+        if f > upto:
+            return out
+        out.append(f)
+
+
+def due_and_missed(passed: list[datetime]) -> tuple[datetime | None, list[datetime]]:
+    """Of the fires that passed while the scheduler slept, the newest runs and the
+    older ones are missed: late fires are skipped, never piled up."""
+    if not passed:
+        return None, []
+    return passed[-1], passed[:-1]
+
+
+def day_of(instant: datetime, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    """The calendar day (in TZ) holding INSTANT: its start and the next day's start."""
+    local = instant.astimezone(tz)
+    start = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    end = (start + timedelta(days=1, hours=3)).replace(hour=0)  # DST days are 23 or 25 h
+    return start, end
+
+
+@dataclass
+class Usage:
+    """What runs spent: requests sent, tokens and estimated cost (USD)."""
+
+    requests: int = 0
+    tokens: int = 0
+    cost: float = 0.0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            self.requests + other.requests, self.tokens + other.tokens, self.cost + other.cost
+        )
+
+
+def usage_of(
+    target_summary: dict[str, Any], price: tuple[float | None, float | None] = (None, None)
+) -> Usage:
+    """The spend of one target of a run (its block of summary.json); PRICE is USD per
+    million input and output tokens."""
+    tokens = target_summary.get("tokens", {})
+    tin, tout = int(tokens.get("input", 0)), int(tokens.get("output", 0))
+    cost = (tin * (price[0] or 0.0) + tout * (price[1] or 0.0)) / 1e6
+    return Usage(int(target_summary.get("requests", {}).get("sent", 0)), tin + tout, cost)
+
+
+def over_budget(budget: Budget, used: Usage, next_run: Usage) -> str | None:
+    """Why the next run must not start (it would pass a cap), or None when it may."""
+    checks = (
+        ("requests", budget.requests, used.requests, next_run.requests, "{:,.0f}"),
+        ("tokens", budget.tokens, used.tokens, next_run.tokens, "{:,.0f}"),
+        ("cost", budget.cost, used.cost, next_run.cost, "${:,.2f}"),
+    )
+    for name, cap, spent, more, fmt in checks:
+        if cap and spent + more > cap:
+            return (
+                f"daily {name} budget: {fmt.format(spent)} of {fmt.format(cap)} spent, "
+                f"the next run needs about {fmt.format(more)}"
+            )
+    return None
+
+
+def headline(summary: dict[str, Any]) -> str:
+    """One line per run: each target's requests, errors, TTFT P50/P95 and E2E P95."""
+    parts = []
+    for name, t in summary.get("targets", {}).items():
+        req = t.get("requests", {})
+        m = t.get("metrics", {})
+
+        def ms(metric: str, key: str, m: dict[str, Any] = m) -> str:
+            v = m.get(metric, {}).get(key)
+            return "-" if v is None else f"{v:,.0f}"
+
+        parts.append(
+            f"{name}: {req.get('completed', 0)}/{req.get('sent', 0)} ok, "
+            f"ttft p50 {ms('ttft', 'p50')} p95 {ms('ttft', 'p95')} ms, "
+            f"e2e p95 {ms('e2e', 'p95')} ms"
+        )
+    return "; ".join(parts)

@@ -1,0 +1,410 @@
+"""`loadtest schedule`: run a profile at every cron fire, for days, and keep each run.
+
+Each probe is a child process, `loadtest run PROFILE --store DB --quiet`, so a run that
+crashes or leaks cannot take the scheduler down, and the run's own Ctrl-C and SIGTERM
+handling writes its results. One scheduler holds a profile at a time (an flock on a
+file beside the store). Fires that pass while the scheduler is late or busy are
+skipped and counted, never piled up; a daily budget, read back from the store so a
+restart does not reset it, skips fires that would overspend. SIGTERM or Ctrl-C stops
+new fires and waits for the runs in flight.
+
+The clock is the wall clock, or with `clock = "simulator"` the running simulator's
+(its /sim/info endpoint): under a time warp, cron fires in simulated time, the same
+time the runs are stamped with.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import os
+import random
+import re
+import signal
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any
+from urllib.parse import urlsplit
+
+import aiohttp
+import orjson
+
+from loadtest import store
+from loadtest.config_reader import ConfigError
+from loadtest.instants import parse_instant
+from loadtest.loop import new_event_loop
+from loadtest.profile import Profile
+from loadtest.schedule import (
+    ScheduleSpec,
+    Usage,
+    check_zone,
+    day_of,
+    due_and_missed,
+    fires_between,
+    headline,
+    next_fire,
+    over_budget,
+    usage_of,
+)
+
+MAX_NAP_S = 5.0  # real seconds between clock checks: a suspended laptop or a resync
+_SAFE = re.compile(r"[^A-Za-z0-9._-]")
+
+
+class ProfileLock:
+    """An exclusive flock on LOCK_PATH, held while a scheduler runs a profile."""
+
+    def __init__(self, path: Path, profile: str) -> None:
+        self.path = path
+        self.profile = profile
+        self._file: IO[str] | None = None
+
+    def __enter__(self) -> ProfileLock:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        f = self.path.open("a+", encoding="utf-8")
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            holder = f.read().strip() or "another process"
+            f.close()
+            raise ConfigError(
+                f"{self.profile}: already scheduled by {holder} (lock {self.path})"
+            ) from None
+        f.seek(0)
+        f.truncate()
+        f.write(f"pid {os.getpid()}\n")
+        f.flush()
+        self._file = f
+        return self
+
+    def __exit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._file is not None:
+            self._file.truncate(0)
+            self._file.close()  # closing releases the flock
+
+
+def lock_path(profile: Profile, store_path: str) -> Path:
+    """Where the lock of PROFILE lives: beside the store, named for the profile."""
+    return Path(store_path).parent / f".schedule-{_SAFE.sub('_', profile.name)}.lock"
+
+
+class WallClock:
+    """The machine's clock."""
+
+    rate = 1.0
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    async def sync(self) -> None:
+        return None
+
+
+class SimulatorClock:
+    """The simulated clock of a running `loadtest mock`, read from its /sim/info and
+    extrapolated between reads with its time warp."""
+
+    def __init__(self, origin: str, session: aiohttp.ClientSession) -> None:
+        self.origin = origin
+        self.session = session
+        self.rate = 1.0
+        self._at = datetime.now(UTC)
+        self._mono = time.monotonic()
+
+    async def sync(self) -> None:
+        url = f"{self.origin}/sim/info"
+        try:
+            t0 = time.monotonic()
+            async with self.session.get(url) as resp:
+                info = await resp.json(content_type=None)
+            t1 = time.monotonic()
+            self.rate = float(info["time_warp"])
+            self._at = parse_instant(info["sim_time"])
+            self._mono = (t0 + t1) / 2
+        except (aiohttp.ClientError, OSError, TimeoutError, KeyError, TypeError, ValueError) as e:
+            raise ConfigError(
+                f"schedule.clock = simulator: cannot read the simulator's clock at {url} "
+                f"({type(e).__name__}); is `loadtest mock` running there?"
+            ) from None
+
+    def now(self) -> datetime:
+        return self._at + timedelta(seconds=(time.monotonic() - self._mono) * self.rate)
+
+
+Clock = WallClock | SimulatorClock
+
+
+def simulator_origin(profile: Profile) -> str:
+    """scheme://host:port of the profile's first target, which must be a running simulator."""
+    target = profile.targets[0]
+    if target.uses_simulator:
+        raise ConfigError(
+            f"{profile.path}: schedule.clock = simulator needs a running `loadtest mock` "
+            'as base_url (http://...), not "sim", which starts a fresh simulator per run'
+        )
+    u = urlsplit(target.base_url)
+    return f"{u.scheme}://{u.netloc}"
+
+
+@dataclass
+class Counts:
+    """What the scheduler did."""
+
+    fires: int = 0
+    runs: int = 0
+    failed: int = 0
+    missed_late: int = 0
+    missed_busy: int = 0
+    skipped_budget: int = 0
+
+    def describe(self) -> str:
+        return (
+            f"{self.runs} run{'s' if self.runs != 1 else ''} ({self.failed} failed), "
+            f"fires skipped: {self.missed_late} late, {self.missed_busy} busy, "
+            f"{self.skipped_budget} over budget"
+        )
+
+
+class Scheduler:
+    """Fires PROFILE's runs on SPEC's cron until stopped, UNTIL or MAX_FIRES."""
+
+    def __init__(
+        self,
+        profile: Profile,
+        spec: ScheduleSpec,
+        *,
+        until: datetime | str | None = None,
+        max_fires: int | None = None,
+        log: Callable[[str], None] = print,
+        command: list[str] | None = None,
+        run_args: list[str] | None = None,
+    ) -> None:
+        self.profile = profile
+        self.spec = spec
+        self.tz = check_zone(spec.tz, "--tz")
+        self._until = until
+        self.max_fires = max_fires
+        self._log = log
+        # The run command; tests and the demo keep the default.
+        self.command = command or [sys.executable, "-m", "loadtest", "run"]
+        self.run_args = run_args or []
+        self.counts = Counts()
+        self.stop = asyncio.Event()
+        self.clock: Clock = WallClock()
+        self._rng = random.Random()
+        self._running: set[asyncio.Task[None]] = set()
+        self._last_usage: Usage | None = None
+        self._prices = {t.name: (t.input_price, t.output_price) for t in profile.targets}
+
+    def log(self, text: str) -> None:
+        stamp = self.clock.now().astimezone(self.tz).strftime("%Y-%m-%d %H:%M:%S %Z")
+        self._log(f"[{stamp}] {text}")
+
+    async def run(self) -> Counts:
+        """Schedule until stopped; then wait for the runs in flight."""
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
+            if self.spec.clock == "simulator":
+                self.clock = SimulatorClock(simulator_origin(self.profile), session)
+            await self.clock.sync()
+            start = self.clock.now()
+            until = self._resolve_until(start)
+            self.log(
+                f"scheduling {self.profile.name} on '{self.spec.cron}' ({self.spec.tz}"
+                + (f", simulator clock at {self.clock.rate:g}x" if self.clock.rate != 1 else "")
+                + f"), store {self.spec.store}"
+                + (f", until {until.astimezone(self.tz):%Y-%m-%d %H:%M %Z}" if until else "")
+            )
+            last = start
+            while not self.stop.is_set():
+                fire = next_fire(self.spec.cron, self.tz, last)
+                if until is not None and fire > until:
+                    break
+                jitter = timedelta(seconds=self._rng.uniform(0, self.spec.jitter_s))
+                if not await self._sleep_until(fire + jitter):
+                    break
+                now = self.clock.now()
+                due, missed = due_and_missed(
+                    fires_between(self.spec.cron, self.tz, last, now - jitter)
+                )
+                if due is None:  # the clock stepped back (a resync); wait for the fire again
+                    continue
+                last = due
+                if missed:
+                    self.counts.missed_late += len(missed)
+                    self.log(f"skipped {len(missed)} fire(s) that passed while late")
+                if until is not None and due > until:
+                    break
+                self._fire(due)
+                if self.max_fires is not None and self.counts.fires >= self.max_fires:
+                    break
+            if self._running:
+                self.log(f"waiting for {len(self._running)} run(s) in flight")
+                await asyncio.gather(*self._running, return_exceptions=True)
+        self.log(f"stopped: {self.counts.describe()}")
+        return self.counts
+
+    def _resolve_until(self, start: datetime) -> datetime | None:
+        u = self._until
+        if u is None or isinstance(u, datetime):
+            return u
+        from loadtest.config_reader import parse_duration
+
+        seconds = parse_duration(u)
+        if seconds is not None:
+            return start + timedelta(seconds=seconds)
+        try:
+            return parse_instant(u)
+        except ValueError:
+            raise ConfigError(
+                f"--until: expected a duration such as 7d or an ISO instant, got {u!r}"
+            ) from None
+
+    async def _sleep_until(self, t: datetime) -> bool:
+        """Wait until the clock reads T; False when stopped first."""
+        while True:
+            left = (t - self.clock.now()).total_seconds() / self.clock.rate
+            if left <= 0:
+                return True
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stop.wait(), min(left, MAX_NAP_S))
+                return False
+            if left > MAX_NAP_S:
+                await self.clock.sync()
+
+    def _fire(self, due: datetime) -> None:
+        self.counts.fires += 1
+        if len(self._running) >= self.spec.max_running:
+            self.counts.missed_busy += 1
+            self.log(
+                f"skipped the {due.astimezone(self.tz):%H:%M} fire: "
+                f"{len(self._running)} run(s) still going"
+            )
+            return
+        reason = over_budget(self.spec.budget, self._spent_today(due), self._next_run_usage())
+        if reason:
+            self.counts.skipped_budget += 1
+            self.log(f"skipped the {due.astimezone(self.tz):%H:%M} fire: {reason}")
+            return
+        task = asyncio.get_running_loop().create_task(self._probe(due))
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+
+    def _spent_today(self, instant: datetime) -> Usage:
+        if not any((self.spec.budget.requests, self.spec.budget.tokens, self.spec.budget.cost)):
+            return Usage()
+        start, end = day_of(instant, self.tz)
+        total = Usage()
+        with contextlib.closing(store.connect(self.spec.store)) as db:
+            for target, summary in store.target_summaries(db, self.profile.name, start, end):
+                total += usage_of(summary, self._prices.get(target, (None, None)))
+        # runs in flight are not in the store yet; count what each will likely spend
+        for _ in self._running:
+            total += self._next_run_usage()
+        return total
+
+    def _next_run_usage(self) -> Usage:
+        if self._last_usage is not None:
+            return self._last_usage
+        return planned_usage(self.profile)
+
+    async def _probe(self, due: datetime) -> None:
+        cmd = [
+            *self.command,
+            self.profile.path,
+            "--store",
+            self.spec.store,
+            "--quiet",
+            "--no-live",
+            *self.run_args,
+        ]
+        started = time.monotonic()
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *cmd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+            )
+            out, err = await proc.communicate()
+        except OSError as exc:
+            self.counts.failed += 1
+            self.log(f"run of {due.astimezone(self.tz):%H:%M} could not start: {exc}")
+            return
+        took = time.monotonic() - started
+        lines = out.decode(errors="replace").strip().splitlines()
+        run_dir = Path(lines[-1]) if lines else None
+        summary = _read_summary(run_dir)
+        if summary is None:
+            self.counts.failed += 1
+            why = err.decode(errors="replace").strip().splitlines()
+            self.log(
+                f"run of {due.astimezone(self.tz):%H:%M} failed (exit {proc.returncode}): "
+                + (why[-1] if why else "no output")
+            )
+            return
+        self.counts.runs += 1
+        self._last_usage = sum(
+            (usage_of(t, self._prices.get(n, (None, None))) for n, t in summary["targets"].items()),
+            Usage(),
+        )
+        gate = " thresholds FAILED," if proc.returncode == 99 else ""
+        self.log(
+            f"run of {due.astimezone(self.tz):%H:%M} done in {took:.1f} s,{gate} "
+            f"{headline(summary)} -> {run_dir}"
+        )
+
+
+def _read_summary(run_dir: Path | None) -> dict[str, Any] | None:
+    if run_dir is None:
+        return None
+    try:
+        data = orjson.loads((run_dir / "summary.json").read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        return None
+    return data if isinstance(data, dict) and "targets" in data else None
+
+
+def planned_usage(profile: Profile) -> Usage:
+    """A first guess of one run's spend, before any run has finished: its request cap
+    per target (0 when it runs by time only) at the workload's mean lengths."""
+    n = profile.requests
+    w = profile.workload
+    per_request = w.input_tokens.mean + w.output_tokens.mean
+    cost = (
+        sum(
+            n
+            * (
+                w.input_tokens.mean * (t.input_price or 0)
+                + w.output_tokens.mean * (t.output_price or 0)
+            )
+            for t in profile.targets
+        )
+        / 1e6
+    )
+    k = len(profile.targets)
+    return Usage(n * k, int(n * k * per_request), cost)
+
+
+def schedule(profile: Profile, spec: ScheduleSpec, **kwargs: Any) -> Counts:
+    """Run the scheduler in the foreground until SIGTERM, Ctrl-C, --until or --fires."""
+    loop = new_event_loop()
+    try:
+        with ProfileLock(lock_path(profile, spec.store), profile.path):
+            sched = Scheduler(profile, spec, **kwargs)
+
+            def on_signal(name: str) -> None:
+                if not sched.stop.is_set():
+                    sched.log(f"{name}: no new fires; the runs in flight finish")
+                sched.stop.set()
+
+            for sig, name in ((signal.SIGTERM, "SIGTERM"), (signal.SIGINT, "Ctrl-C")):
+                loop.add_signal_handler(sig, on_signal, name)
+            return loop.run_until_complete(sched.run())
+    finally:
+        loop.close()
