@@ -171,6 +171,28 @@ def _parser() -> argparse.ArgumentParser:
     rp.add_argument("--since", default="7d", help="timeofday: 7d, 24h or an ISO instant")
     rp.add_argument("--target", action="append", default=[], help="timeofday: only these")
     rp.add_argument(
+        "--peak",
+        default="Mon-Fri 09-17",
+        help="timeofday: the peak window, days and hours (default 'Mon-Fri 09-17')",
+    )
+    rp.add_argument(
+        "--spike-factor",
+        type=float,
+        default=2.0,
+        help="timeofday: an interval whose TTFT P95 is this many times off-peak's is a spike",
+    )
+    rp.add_argument(
+        "--slow-factor",
+        type=float,
+        default=1.5,
+        help="timeofday: an hour whose TTFT P95 is this many times the median hour's is slow",
+    )
+    rp.add_argument(
+        "--heatmaps",
+        default="p95",
+        help="timeofday: percentiles mapped by weekday and hour, e.g. p50,p95,p99 (default p95)",
+    )
+    rp.add_argument(
         "--format", choices=("html", "md", "json", "term"), default="html", help="(default html)"
     )
     rp.add_argument(
@@ -423,43 +445,54 @@ def _store(args: argparse.Namespace) -> int:
 
 def _timeofday(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
     import orjson
 
     from loadtest import store, timeofday
+    from loadtest.schedule import check_zone
 
-    try:
-        tz = ZoneInfo(args.tz)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(
-            f"--tz: expected a zone such as America/New_York, got {args.tz!r}"
-        ) from None
+    tz = check_zone(args.tz, "--tz")
     try:
         since = timeofday.parse_since(args.since, datetime.now(UTC))
     except ValueError:
         raise ConfigError(
             f"--since: expected 7d, 24h, 30m or an ISO instant, got {args.since!r}"
         ) from None
-    window = timeofday.Window()
+    try:
+        window = timeofday.Window.parse(args.peak)
+    except ValueError as exc:
+        raise ConfigError(f"--peak: {exc}") from None
+    for flag, factor in (
+        ("--spike-factor", args.spike_factor),
+        ("--slow-factor", args.slow_factor),
+    ):
+        if not factor > 1:
+            raise ConfigError(f"{flag}: expected a number > 1, got {factor:g}")
+    heatmaps = tuple(k.strip().lower() for k in args.heatmaps.split(",") if k.strip())
+    if not heatmaps or any(k not in ("p50", "p95", "p99") for k in heatmaps):
+        raise ConfigError(f"--heatmaps: expected some of p50,p95,p99, got {args.heatmaps!r}")
+    opts = timeofday.Options(args.tz, window, args.spike_factor, args.slow_factor, heatmaps)
     with contextlib.closing(store.connect(args.store or store.DEFAULT_PATH)) as db:
         rows, counts = timeofday.load_intervals(db, tz, since, args.target)
-    reports = timeofday.analyse(rows, counts, window)
+    reports = timeofday.analyse(rows, counts, opts)
+    if args.format == "term" and args.output in (None, "-"):
+        from rich.console import Console
+
+        from loadtest.report.timeofday_term import show
+
+        show(Console(), reports, opts)
+        return 0
     if args.format == "html":
         from loadtest.report import timeofday_html
 
-        text = timeofday_html.render(reports, args.tz, window)
+        text = timeofday_html.render(reports, opts)
         if args.output is None:
             args.output = str(Path(args.store or store.DEFAULT_PATH).parent / "timeofday.html")
     elif args.format == "json":
-        text = (
-            orjson.dumps(
-                timeofday.as_json(reports, args.tz, window), option=orjson.OPT_INDENT_2
-            ).decode()
-            + "\n"
-        )
-    else:
-        text = timeofday.to_markdown(reports, args.tz, window)
+        text = orjson.dumps(timeofday.as_json(reports, opts), option=orjson.OPT_INDENT_2).decode()
+        text += "\n"
+    else:  # md, or term written to a file
+        text = timeofday.to_markdown(reports, opts)
     if args.output and args.output != "-":
         Path(args.output).write_text(text, encoding="utf-8")
         print(args.output)

@@ -43,6 +43,43 @@ class Window:
     def holds(self, t: datetime) -> bool:
         return t.weekday() in self.days and self.start_hour <= t.hour < self.end_hour
 
+    @classmethod
+    def parse(cls, text: str) -> Window:
+        """'Mon-Fri 09-17', 'Sat,Sun 10-22', 'Mon-Sun 0-24'; ValueError when malformed."""
+        try:
+            day_part, hour_part = text.split()
+            days: list[int] = []
+            for piece in day_part.split(","):
+                first, _, last = piece.partition("-")
+                a, b = _day(first), _day(last or first)
+                days += range(a, b + 1) if a <= b else [*range(a, 7), *range(0, b + 1)]
+            start, end = (int(h) for h in hour_part.split("-"))
+        except ValueError:
+            raise ValueError(
+                f"expected days and hours such as 'Mon-Fri 09-17', got {text!r}"
+            ) from None
+        if not 0 <= start < end <= 24:
+            raise ValueError(f"expected hours from 0 to 24, start before end, got {hour_part!r}")
+        return cls(tuple(sorted(set(days))), start, end)
+
+
+def _day(name: str) -> int:
+    try:
+        return [d.lower() for d in DAYS].index(name.strip().lower()[:3])
+    except ValueError:
+        raise ValueError(name) from None
+
+
+@dataclass(frozen=True)
+class Options:
+    """How a time-of-day report reads the history."""
+
+    tz: str = "America/New_York"
+    window: Window = Window()  # the peak window set against the rest
+    spike_factor: float = 2.0  # an interval is a spike above this many times the baseline
+    slow_factor: float = 1.5  # an hour is slow above this many times the median hour
+    heatmaps: tuple[str, ...] = ("p95",)  # which percentiles get a weekday-by-hour map
+
 
 @dataclass
 class IntervalRow:
@@ -75,6 +112,10 @@ class TargetReport:
     # metric -> (calendar hour, stats) in time order: the bands over calendar time
     bands: dict[str, list[tuple[datetime, dict[str, float]]]] = field(default_factory=dict)
     errors_by_hour: dict[int, dict[str, float]] = field(default_factory=dict)
+    # "weekdays" / "weekend" -> hours whose merged TTFT P95 is slow_factor times the
+    # median hour's or more: where the peak really is, found rather than assumed
+    slow_hours: dict[str, list[int]] = field(default_factory=dict)
+    median_hour_p95_ms: float | None = None
 
 
 def parse_since(text: str, now: datetime) -> datetime:
@@ -128,11 +169,11 @@ def _stats(tally: dict[int, int]) -> dict[str, float]:
 def analyse(
     rows: list[IntervalRow],
     counts: list[CountRow],
-    window: Window = Window(),
-    spike_factor: float = 2.0,
+    opts: Options = Options(),
     rounds: int = 500,
 ) -> dict[str, TargetReport]:
     """The report of every target in ROWS."""
+    window, spike_factor = opts.window, opts.spike_factor
     out: dict[str, TargetReport] = {}
     for target in sorted({r.target for r in rows}):
         rep = out[target] = TargetReport()
@@ -165,6 +206,8 @@ def analyse(
                 ci = bootstrap_ci(off, peak, 95.0, rounds)
                 entry["ratio_p95_ci95"] = [1 + ci[0], 1 + ci[1]] if ci else None
             rep.peak[metric] = entry
+            if metric == "ttft":
+                _find_slow_hours(rep, mine, opts.slow_factor)
             if metric == "ttft" and off:
                 base = tally_percentiles(merge_tallies(off), [95.0]).get(95.0)
                 for r in mine:
@@ -191,6 +234,39 @@ def analyse(
     return out
 
 
+def _find_slow_hours(rep: TargetReport, rows: list[IntervalRow], factor: float) -> None:
+    by: dict[tuple[str, int], list[dict[int, int]]] = {}
+    for r in rows:
+        kind = "weekend" if r.start.weekday() >= 5 else "weekdays"
+        by.setdefault((kind, r.start.hour), []).append(r.tally)
+    p95 = {k: tally_percentiles(merge_tallies(v), [95.0]).get(95.0, 0) for k, v in by.items()}
+    if not p95:
+        return
+    ordered = sorted(p95.values())
+    median = ordered[len(ordered) // 2]
+    rep.median_hour_p95_ms = median / 1000
+    for kind in ("weekdays", "weekend"):
+        rep.slow_hours[kind] = sorted(
+            h for (k, h), v in p95.items() if k == kind and v >= factor * median
+        )
+
+
+def hour_ranges(hours: list[int]) -> str:
+    """[9, 10, 11, 14] -> '09:00-12:00, 14:00-15:00'; 'none' when empty."""
+    spans: list[list[int]] = []
+    for h in sorted(hours):
+        if spans and spans[-1][1] == h:
+            spans[-1][1] = h + 1
+        else:
+            spans.append([h, h + 1])
+    return ", ".join(f"{a:02d}:00-{b:02d}:00" for a, b in spans) or "none"
+
+
+def slow_hours_text(rep: TargetReport) -> str:
+    """'weekdays 09:00-17:00; weekend none'."""
+    return "; ".join(f"{k} {hour_ranges(v)}" for k, v in rep.slow_hours.items())
+
+
 def steadiest(reports: dict[str, TargetReport], metric: str = "ttft") -> list[tuple[str, float]]:
     """Targets by their peak/off-peak P95 ratio, the one that degrades least first."""
     ranked = [
@@ -201,14 +277,17 @@ def steadiest(reports: dict[str, TargetReport], metric: str = "ttft") -> list[tu
     return sorted(ranked, key=lambda x: x[1])
 
 
-def as_json(reports: dict[str, TargetReport], tz: str, window: Window) -> dict[str, Any]:
+def as_json(reports: dict[str, TargetReport], opts: Options) -> dict[str, Any]:
     """The report as plain data (cells keyed 'Mon 09')."""
+    window = opts.window
     return {
-        "timezone": tz,
+        "timezone": opts.tz,
         "peak_window": {
             "days": [DAYS[d] for d in window.days],
             "hours": [window.start_hour, window.end_hour],
         },
+        "spike_factor": opts.spike_factor,
+        "slow_factor": opts.slow_factor,
         "steadiest_first": [{"target": t, "ttft_p95_ratio": r} for t, r in steadiest(reports)],
         "targets": {
             t: {
@@ -218,6 +297,8 @@ def as_json(reports: dict[str, TargetReport], tz: str, window: Window) -> dict[s
                 },
                 "peak_vs_off_peak": r.peak,
                 "spikes": r.spikes,
+                "slow_hours": r.slow_hours,
+                "median_hour_ttft_p95_ms": r.median_hour_p95_ms,
                 "errors_by_hour": {f"{h:02d}": v for h, v in r.errors_by_hour.items()},
             }
             for t, r in reports.items()
@@ -250,47 +331,75 @@ def peak_rows(reports: dict[str, TargetReport], keys: tuple[str, ...]) -> list[l
     return rows
 
 
-def to_markdown(reports: dict[str, TargetReport], tz: str, window: Window) -> str:
-    """Peak against off-peak per target, the ranking, and each target's P95 heatmap."""
+def heat_rows(rep: TargetReport, key: str, metric: str = "ttft") -> list[tuple[str, list[str]]]:
+    """Rows of a weekday-by-hour map of KEY (ms as text; '' for an empty cell), for the
+    days that have data; columns are the hours 00-23."""
+    cells = rep.cells.get(metric, {})
+    return [
+        (
+            DAYS[d],
+            [
+                f"{cells[(d, h)][key]:,.0f}" if key in cells.get((d, h), {}) else ""
+                for h in range(24)
+            ],
+        )
+        for d in range(7)
+        if any((d, h) in cells for h in range(24))
+    ]
+
+
+def target_notes(rep: TargetReport, opts: Options) -> list[str]:
+    """The sentences under a target's heading: slow hours and spikes."""
+    notes = []
+    if rep.median_hour_p95_ms is not None:
+        notes.append(
+            f"Slow hours (TTFT P95 at {opts.slow_factor:g}x the median hour's "
+            f"{rep.median_hour_p95_ms:,.0f} ms or more): {slow_hours_text(rep)}."
+        )
+    if rep.spikes:
+        worst = max(rep.spikes, key=lambda s: s["p95_ms"])
+        notes.append(
+            f"Spikes (intervals with TTFT P95 over {opts.spike_factor:g}x off-peak): "
+            f"{len(rep.spikes)}, worst {worst['start']} at {worst['p95_ms']:,.0f} ms."
+        )
+    return notes
+
+
+def ranking_text(reports: dict[str, TargetReport]) -> str:
+    """'Steadiest first (TTFT P95, peak / off-peak): a 1.10x, b 2.31x.' or ''."""
+    ranked = steadiest(reports)
+    if not ranked:
+        return ""
+    return (
+        "Steadiest first (TTFT P95, peak / off-peak): "
+        + ", ".join(f"{t} {r:.2f}x" for t, r in ranked)
+        + "."
+    )
+
+
+def to_markdown(reports: dict[str, TargetReport], opts: Options) -> str:
+    """Peak against off-peak per target, the ranking, slow hours and the heatmaps."""
     out = [
         "## loadtest: latency by time of day",
         "",
-        f"Zone {tz}; peak = {window.describe()}.",
+        f"Zone {opts.tz}; peak = {opts.window.describe()}.",
         "",
         "| target | metric | off-peak p50 | p95 | peak p50 | p95 | P95 ratio | 95% CI |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     out += ["| " + " | ".join(row) + " |" for row in peak_rows(reports, ("p50", "p95"))]
-    ranked = steadiest(reports)
-    if ranked:
-        out += [
-            "",
-            "Steadiest first (TTFT P95 peak / off-peak): "
-            + ", ".join(f"{t} {r:.2f}x" for t, r in ranked)
-            + ".",
-        ]
+    if ranking_text(reports):
+        out += ["", ranking_text(reports)]
     for t, r in reports.items():
-        cells = r.cells.get("ttft", {})
-        if not cells:
-            continue
-        hours = sorted({h for _, h in cells})
-        out += [
-            "",
-            f"### {t}: TTFT P95 (ms) by hour",
-            "",
-            "| day | " + " | ".join(f"{h:02d}" for h in hours) + " |",
-        ]
-        out.append("| --- |" + " ---: |" * len(hours))
-        for d in range(7):
-            if any((d, h) in cells for h in hours):
-                row = [f"{cells[(d, h)]['p95']:,.0f}" if (d, h) in cells else "" for h in hours]
-                out.append(f"| {DAYS[d]} | " + " | ".join(row) + " |")
-        if r.spikes:
-            out += [
-                "",
-                f"Spikes (TTFT P95 over 2x off-peak): {len(r.spikes)}, worst "
-                + max(r.spikes, key=lambda s: s["p95_ms"])["start"]
-                + ".",
-            ]
+        out += ["", f"### {t}", ""]
+        out += [n + "  " for n in target_notes(r, opts)]
+        for key in opts.heatmaps:
+            rows = heat_rows(r, key)
+            if not rows:
+                continue
+            out += ["", f"TTFT {key.upper()} (ms) by weekday and hour:", ""]
+            out.append("| day | " + " | ".join(f"{h:02d}" for h in range(24)) + " |")
+            out.append("| --- |" + " ---: |" * 24)
+            out += [f"| {day} | " + " | ".join(vals) + " |" for day, vals in rows]
     out.append("")
     return "\n".join(out)

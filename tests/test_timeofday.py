@@ -14,6 +14,7 @@ from loadtest.tally import nonzero_buckets
 from loadtest.timeofday import (
     CountRow,
     IntervalRow,
+    Options,
     Window,
     analyse,
     as_json,
@@ -64,10 +65,10 @@ def test_peak_window_ratio_ci_spikes_and_errors_by_hour() -> None:
     assert spiky.errors_by_hour[10]["error_rate"] == pytest.approx(6 * 5 / (66 * 5 + 60 * 2))
     assert spiky.errors_by_hour[3]["http_429_rate"] == 0
     assert [t for t, _ in steadiest(reports)] == ["steady", "spiky"]
-    data = as_json(reports, "America/New_York", Window())
+    data = as_json(reports, Options())
     assert data["steadiest_first"][0]["target"] == "steady"
     assert "Wed 10" in data["targets"]["spiky"]["cells"]["ttft"]
-    md = to_markdown(reports, "America/New_York", Window())
+    md = to_markdown(reports, Options())
     assert "| spiky | ttft |" in md and "Steadiest first" in md and "| Wed |" in md
 
 
@@ -89,7 +90,7 @@ def test_html_has_a_heatmap_per_target_and_bands() -> None:
     from loadtest.report import timeofday_html
 
     rows, counts = _week({"spiky": 2.0, "steady": 1.1})
-    page = timeofday_html.render(analyse(rows, counts, rounds=50), "America/New_York", Window())
+    page = timeofday_html.render(analyse(rows, counts, rounds=50), Options())
     assert page.count("<table class='heat'>") == 2 and "<script" not in page
     assert page.count("<td style='background:hsl(") == 2 * 7 * 24  # every cell filled
     assert "spiky: TTFT by calendar hour" in page and 'class="series"' in page

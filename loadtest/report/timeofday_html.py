@@ -6,7 +6,14 @@ from html import escape
 
 from loadtest.report import svg
 from loadtest.report.html import CSS
-from loadtest.timeofday import DAYS, TargetReport, Window, peak_rows, steadiest
+from loadtest.timeofday import (
+    DAYS,
+    Options,
+    TargetReport,
+    peak_rows,
+    ranking_text,
+    target_notes,
+)
 
 EXTRA_CSS = """
 table.heat td{min-width:34px;text-align:center;font-size:11px;line-height:1.2;padding:3px 2px}
@@ -63,13 +70,13 @@ def bands_chart(name: str, rep: TargetReport, metric: str) -> str:
     )
 
 
-def render(reports: dict[str, TargetReport], tz: str, window: Window) -> str:
+def render(reports: dict[str, TargetReport], opts: Options) -> str:
     parts = [
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
         "<title>loadtest: latency by time of day</title>",
         f"<style>{CSS}{EXTRA_CSS}</style></head><body>",
         "<h1>loadtest: latency by time of day</h1>",
-        f"<p class='meta'>Zone {escape(tz)}; peak = {window.describe()}. Every cell and "
+        f"<p class='meta'>Zone {escape(opts.tz)}; peak = {opts.window.describe()}. Every cell and "
         "window merges its intervals' histograms.</p>",
         "<h2>Peak against off-peak</h2><table><thead><tr><th>target</th><th>metric</th>"
         "<th>off-peak p50</th><th>p95</th><th>p99</th><th>peak p50</th><th>p95</th><th>p99</th>"
@@ -78,21 +85,22 @@ def render(reports: dict[str, TargetReport], tz: str, window: Window) -> str:
     for cells in peak_rows(reports, ("p50", "p95", "p99")):
         parts.append("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in cells) + "</tr>")
     parts.append("</tbody></table>")
-    ranked = steadiest(reports)
-    if ranked:
-        parts.append(
-            "<p>Steadiest first (TTFT P95, peak / off-peak): "
-            + escape(", ".join(f"{t} {r:.2f}x" for t, r in ranked))
-            + ".</p>"
-        )
+    if ranking_text(reports):
+        parts.append(f"<p>{escape(ranking_text(reports))}</p>")
     for name, rep in reports.items():
-        parts.append(f"<h2>{escape(name)}</h2><h3>TTFT P95 by weekday and hour (ms; samples)</h3>")
-        parts.append(heatmap(rep))
+        parts.append(f"<h2>{escape(name)}</h2>")
+        parts += [f"<p>{escape(n)}</p>" for n in target_notes(rep, opts)]
+        for key in opts.heatmaps:
+            parts.append(f"<h3>TTFT {key.upper()} by weekday and hour (ms; samples)</h3>")
+            parts.append(heatmap(rep, "ttft", key))
         parts.append("<div class='charts'>")
         parts += [bands_chart(name, rep, m) for m in ("ttft", "e2e")]
         parts.append("</div>")
         if rep.spikes:
-            parts.append(f"<h3>Spikes: TTFT P95 over twice off-peak ({len(rep.spikes)})</h3>")
+            parts.append(
+                f"<h3>Spikes: TTFT P95 over {opts.spike_factor:g}x off-peak "
+                f"({len(rep.spikes)})</h3>"
+            )
             parts.append("<table><thead><tr><th>start</th><th>p95 ms</th><th>x off-peak</th>")
             parts.append("</tr></thead><tbody>")
             for sp in sorted(rep.spikes, key=lambda x: -x["p95_ms"])[:30]:
