@@ -7,9 +7,13 @@ import contextlib
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from loadtest import __version__
 from loadtest.config_reader import ConfigError
+
+if TYPE_CHECKING:
+    from loadtest.profile import Profile
 
 MOCK_EXAMPLES = """\
 examples:
@@ -127,6 +131,17 @@ def _parser() -> argparse.ArgumentParser:
         help="stop early once a threshold can no longer pass (error counts)",
     )
     r.add_argument("--store", metavar="DB", help="also add the run to this history (SQLite) file")
+    r.add_argument(
+        "--start-at",
+        metavar="ISO",
+        help="load everything, then wait until this instant to start (used by schedule)",
+    )
+    r.add_argument(
+        "--clock",
+        choices=("wall", "simulator"),
+        default="wall",
+        help="the clock --start-at is read on; simulator: the targeted `loadtest mock`'s",
+    )
     r.add_argument("--quiet", action="store_true", help="print only the report path")
     r.add_argument("--no-live", action="store_true", help="plain lines instead of a live table")
 
@@ -296,6 +311,8 @@ def _run(args: argparse.Namespace) -> int:
         thresholds=tuple(args.threshold),
         abort_on_fail=args.abort_on_fail,
     )
+    if args.start_at is not None:
+        _wait_for(args.start_at, args.clock, profile)
     console = Console()
     run_dir, summary = run(profile, console, live=not args.no_live, quiet=args.quiet)
     if args.store:
@@ -357,6 +374,22 @@ def _schedule(args: argparse.Namespace) -> int:
         log=lambda s: print(s, flush=True),
     )
     return 1 if counts.failed and not counts.runs else 0
+
+
+def _wait_for(start_at: str, clock: str, profile: Profile) -> None:
+    import asyncio
+
+    from loadtest.clocks import wait_for_instant
+    from loadtest.instants import parse_instant
+
+    try:
+        instant = parse_instant(start_at)
+    except ValueError:
+        raise ConfigError(f"--start-at: expected an ISO instant, got {start_at!r}") from None
+    try:
+        asyncio.run(wait_for_instant(clock, profile, instant))
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None
 
 
 def _report(args: argparse.Namespace) -> int:

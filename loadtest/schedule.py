@@ -118,7 +118,7 @@ def day_of(instant: datetime, tz: ZoneInfo) -> tuple[datetime, datetime]:
     """The calendar day (in TZ) holding INSTANT: its start and the next day's start."""
     local = instant.astimezone(tz)
     start = local.replace(hour=0, minute=0, second=0, microsecond=0)
-    end = (start + timedelta(days=1, hours=3)).replace(hour=0)  # DST days are 23 or 25 h
+    end = start + timedelta(days=1)  # wall-clock arithmetic: a DST day is 23 or 25 h long
     return start, end
 
 

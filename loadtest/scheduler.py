@@ -23,21 +23,20 @@ import random
 import re
 import signal
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
-from urllib.parse import urlsplit
 
 import aiohttp
 import orjson
 
 from loadtest import store
+from loadtest.clocks import Clock, WallClock, clock_for, sleep_until
 from loadtest.config_reader import ConfigError
-from loadtest.instants import parse_instant
+from loadtest.instants import format_instant, parse_instant
 from loadtest.loop import new_event_loop
 from loadtest.profile import Profile
 from loadtest.schedule import (
@@ -53,7 +52,7 @@ from loadtest.schedule import (
     usage_of,
 )
 
-MAX_NAP_S = 5.0  # real seconds between clock checks: a suspended laptop or a resync
+LEAD_S = 2.0  # real seconds between starting a run's process and its fire
 _SAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 
@@ -95,64 +94,6 @@ class ProfileLock:
 def lock_path(profile: Profile, store_path: str) -> Path:
     """Where the lock of PROFILE lives: beside the store, named for the profile."""
     return Path(store_path).parent / f".schedule-{_SAFE.sub('_', profile.name)}.lock"
-
-
-class WallClock:
-    """The machine's clock."""
-
-    rate = 1.0
-
-    def now(self) -> datetime:
-        return datetime.now(UTC)
-
-    async def sync(self) -> None:
-        return None
-
-
-class SimulatorClock:
-    """The simulated clock of a running `loadtest mock`, read from its /sim/info and
-    extrapolated between reads with its time warp."""
-
-    def __init__(self, origin: str, session: aiohttp.ClientSession) -> None:
-        self.origin = origin
-        self.session = session
-        self.rate = 1.0
-        self._at = datetime.now(UTC)
-        self._mono = time.monotonic()
-
-    async def sync(self) -> None:
-        url = f"{self.origin}/sim/info"
-        try:
-            t0 = time.monotonic()
-            async with self.session.get(url) as resp:
-                info = await resp.json(content_type=None)
-            t1 = time.monotonic()
-            self.rate = float(info["time_warp"])
-            self._at = parse_instant(info["sim_time"])
-            self._mono = (t0 + t1) / 2
-        except (aiohttp.ClientError, OSError, TimeoutError, KeyError, TypeError, ValueError) as e:
-            raise ConfigError(
-                f"schedule.clock = simulator: cannot read the simulator's clock at {url} "
-                f"({type(e).__name__}); is `loadtest mock` running there?"
-            ) from None
-
-    def now(self) -> datetime:
-        return self._at + timedelta(seconds=(time.monotonic() - self._mono) * self.rate)
-
-
-Clock = WallClock | SimulatorClock
-
-
-def simulator_origin(profile: Profile) -> str:
-    """scheme://host:port of the profile's first target, which must be a running simulator."""
-    target = profile.targets[0]
-    if target.uses_simulator:
-        raise ConfigError(
-            f"{profile.path}: schedule.clock = simulator needs a running `loadtest mock` "
-            'as base_url (http://...), not "sim", which starts a fresh simulator per run'
-        )
-    u = urlsplit(target.base_url)
-    return f"{u.scheme}://{u.netloc}"
 
 
 @dataclass
@@ -205,6 +146,11 @@ class Scheduler:
         self._last_usage: Usage | None = None
         self._prices = {t.name: (t.input_price, t.output_price) for t in profile.targets}
 
+    def _when(self, fire: datetime) -> str:
+        """A fire's time of day in the zone; with seconds when it has them."""
+        local = fire.astimezone(self.tz)
+        return f"{local:%H:%M:%S}" if local.second else f"{local:%H:%M}"
+
     def log(self, text: str) -> None:
         stamp = self.clock.now().astimezone(self.tz).strftime("%Y-%m-%d %H:%M:%S %Z")
         self._log(f"[{stamp}] {text}")
@@ -212,8 +158,7 @@ class Scheduler:
     async def run(self) -> Counts:
         """Schedule until stopped; then wait for the runs in flight."""
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
-            if self.spec.clock == "simulator":
-                self.clock = SimulatorClock(simulator_origin(self.profile), session)
+            self.clock = clock_for(self.spec.clock, self.profile, session)
             await self.clock.sync()
             start = self.clock.now()
             until = self._resolve_until(start)
@@ -224,16 +169,24 @@ class Scheduler:
                 + (f", until {until.astimezone(self.tz):%Y-%m-%d %H:%M %Z}" if until else "")
             )
             last = start
+            # A run's process is started LEAD_S ahead and waits for its instant, so that
+            # Python's start-up (most of a second on a busy machine, an hour of a warped
+            # simulator's day) does not delay the probe.
             while not self.stop.is_set():
                 fire = next_fire(self.spec.cron, self.tz, last)
                 if until is not None and fire > until:
                     break
+                lead = timedelta(seconds=LEAD_S * self.clock.rate)
+                if self.spec.max_running == 1:
+                    # at most half the gap to the next fire, or a waiting run would make
+                    # the one before it look busy
+                    lead = min(lead, (next_fire(self.spec.cron, self.tz, fire) - fire) / 2)
                 jitter = timedelta(seconds=self._rng.uniform(0, self.spec.jitter_s))
-                if not await self._sleep_until(fire + jitter):
+                if not await sleep_until(self.clock, fire + jitter - lead, self.stop):
                     break
                 now = self.clock.now()
                 due, missed = due_and_missed(
-                    fires_between(self.spec.cron, self.tz, last, now - jitter)
+                    fires_between(self.spec.cron, self.tz, last, now + lead - jitter)
                 )
                 if due is None:  # the clock stepped back (a resync); wait for the fire again
                     continue
@@ -243,7 +196,7 @@ class Scheduler:
                     self.log(f"skipped {len(missed)} fire(s) that passed while late")
                 if until is not None and due > until:
                     break
-                self._fire(due)
+                self._fire(due, due + jitter)
                 if self.max_fires is not None and self.counts.fires >= self.max_fires:
                     break
             if self._running:
@@ -268,33 +221,18 @@ class Scheduler:
                 f"--until: expected a duration such as 7d or an ISO instant, got {u!r}"
             ) from None
 
-    async def _sleep_until(self, t: datetime) -> bool:
-        """Wait until the clock reads T; False when stopped first."""
-        while True:
-            left = (t - self.clock.now()).total_seconds() / self.clock.rate
-            if left <= 0:
-                return True
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.stop.wait(), min(left, MAX_NAP_S))
-                return False
-            if left > MAX_NAP_S:
-                await self.clock.sync()
-
-    def _fire(self, due: datetime) -> None:
+    def _fire(self, due: datetime, start_at: datetime) -> None:
         self.counts.fires += 1
         if len(self._running) >= self.spec.max_running:
             self.counts.missed_busy += 1
-            self.log(
-                f"skipped the {due.astimezone(self.tz):%H:%M} fire: "
-                f"{len(self._running)} run(s) still going"
-            )
+            self.log(f"skipped the {self._when(due)} fire: {len(self._running)} run(s) still going")
             return
         reason = over_budget(self.spec.budget, self._spent_today(due), self._next_run_usage())
         if reason:
             self.counts.skipped_budget += 1
-            self.log(f"skipped the {due.astimezone(self.tz):%H:%M} fire: {reason}")
+            self.log(f"skipped the {self._when(due)} fire: {reason}")
             return
-        task = asyncio.get_running_loop().create_task(self._probe(due))
+        task = asyncio.get_running_loop().create_task(self._probe(due, start_at))
         self._running.add(task)
         task.add_done_callback(self._running.discard)
 
@@ -316,17 +254,10 @@ class Scheduler:
             return self._last_usage
         return planned_usage(self.profile)
 
-    async def _probe(self, due: datetime) -> None:
-        cmd = [
-            *self.command,
-            self.profile.path,
-            "--store",
-            self.spec.store,
-            "--quiet",
-            "--no-live",
-            *self.run_args,
-        ]
-        started = time.monotonic()
+    async def _probe(self, due: datetime, start_at: datetime) -> None:
+        cmd = [*self.command, self.profile.path, "--store", self.spec.store, "--quiet"]
+        cmd += ["--no-live", "--start-at", format_instant(start_at), "--clock", self.spec.clock]
+        cmd += self.run_args
         try:
             proc = await asyncio.create_subprocess_exec(
                 *cmd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
@@ -334,9 +265,8 @@ class Scheduler:
             out, err = await proc.communicate()
         except OSError as exc:
             self.counts.failed += 1
-            self.log(f"run of {due.astimezone(self.tz):%H:%M} could not start: {exc}")
+            self.log(f"run of {self._when(due)} could not start: {exc}")
             return
-        took = time.monotonic() - started
         lines = out.decode(errors="replace").strip().splitlines()
         run_dir = Path(lines[-1]) if lines else None
         summary = _read_summary(run_dir)
@@ -344,7 +274,7 @@ class Scheduler:
             self.counts.failed += 1
             why = err.decode(errors="replace").strip().splitlines()
             self.log(
-                f"run of {due.astimezone(self.tz):%H:%M} failed (exit {proc.returncode}): "
+                f"run of {self._when(due)} failed (exit {proc.returncode}): "
                 + (why[-1] if why else "no output")
             )
             return
@@ -355,7 +285,7 @@ class Scheduler:
         )
         gate = " thresholds FAILED," if proc.returncode == 99 else ""
         self.log(
-            f"run of {due.astimezone(self.tz):%H:%M} done in {took:.1f} s,{gate} "
+            f"run of {self._when(due)} done in {summary['run']['duration_s']:.1f} s,{gate} "
             f"{headline(summary)} -> {run_dir}"
         )
 

@@ -1,0 +1,226 @@
+"""`loadtest schedule`: cron fires in a zone, late and busy fires skipped and counted,
+the daily budget, one scheduler per profile, SIGTERM finishing the run in flight, and
+following a time-warped simulator's clock. Probes are real `loadtest run` processes
+against a real simulator on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from loadtest.config_reader import ConfigError
+from loadtest.instants import parse_instant
+from loadtest.profile import load_profile
+from loadtest.schedule import (
+    Budget,
+    ScheduleSpec,
+    Usage,
+    day_of,
+    due_and_missed,
+    fires_between,
+    next_fire,
+    over_budget,
+    usage_of,
+)
+from loadtest.scheduler import ProfileLock, Scheduler, lock_path
+from loadtest.sim.process import Simulator
+
+NY = ZoneInfo("America/New_York")
+LOADTEST = [sys.executable, "-m", "loadtest"]
+
+
+def test_hourly_fires_follow_the_zone_across_a_dst_change() -> None:
+    # 2026-03-08: New York skips 02:00-03:00; an hourly cron has 23 fires that day.
+    start = datetime(2026, 3, 7, 23, 30, tzinfo=NY)
+    fires = fires_between("0 * * * *", NY, start, datetime(2026, 3, 8, 23, 30, tzinfo=NY))
+    assert len({f.astimezone(UTC) for f in fires}) == len(fires) == 23
+    assert [f.hour for f in fires[:3]] == [0, 1, 3]
+    assert next_fire("30 9 * * 1-5", NY, datetime(2026, 11, 20, 15, tzinfo=UTC)) == datetime(
+        2026, 11, 23, 9, 30, tzinfo=NY
+    )  # Friday 10:00 New York -> Monday 09:30
+    start_day, end_day = day_of(datetime(2026, 3, 8, 12, tzinfo=NY), NY)
+    assert end_day.astimezone(UTC) - start_day.astimezone(UTC) == timedelta(hours=23)
+
+
+def test_late_fires_are_skipped_not_piled_up() -> None:
+    t = datetime(2026, 11, 16, 9, tzinfo=NY)
+    passed = fires_between("0 * * * *", NY, t, t + timedelta(hours=3, minutes=5))
+    due, missed = due_and_missed(passed)
+    assert due == t + timedelta(hours=3) and missed == passed[:2]
+    assert due_and_missed([]) == (None, [])
+
+
+def test_budget_names_the_cap_that_would_be_passed() -> None:
+    b = Budget(requests=1000, tokens=0, cost=2.0)
+    assert over_budget(b, Usage(900, 10**9, 0.5), Usage(100, 0, 0.1)) is None
+    why = over_budget(b, Usage(950, 0, 0.5), Usage(100, 0, 0.1))
+    assert why is not None and "requests" in why and "950 of 1,000" in why
+    why = over_budget(b, Usage(0, 0, 1.95), Usage(10, 0, 0.1))
+    assert why is not None and "cost" in why and "$1.95 of $2.00" in why
+    block = {"requests": {"sent": 40}, "tokens": {"input": 4000, "output": 1000}}
+    u = usage_of(block, (0.15, 0.60))
+    assert (u.requests, u.tokens) == (40, 5000) and u.cost == pytest.approx(0.0012)
+    assert usage_of(block).cost == 0
+
+
+def test_schedule_table_is_validated(tmp_path: Path) -> None:
+    def profile(schedule: str, prices: str = "") -> Path:
+        p = tmp_path / "p.toml"
+        p.write_text(
+            "[[targets]]\nkind = 'openai'\nmodel = 'gpt-4o-mini'\nbase_url = 'sim'\n"
+            f"{prices}\n[schedule]\n{schedule}\n"
+        )
+        return p
+
+    spec = load_profile(profile("cron = '*/15 9-17 * * 1-5'\ntz = 'Europe/Paris'")).schedule
+    assert spec == ScheduleSpec(cron="*/15 9-17 * * 1-5", tz="Europe/Paris")
+    for text, where in (
+        ("cron = 'every hour'", "schedule.cron"),
+        ("tz = 'Mars/Olympus'", "schedule.tz"),
+        ("clock = 'sundial'", "schedule.clock"),
+        ("max_running = 0", "schedule.max_running"),
+        ("budget = {requests = -1}", "schedule.budget.requests"),
+        ("every = '1h'", "schedule.every"),
+        ("budget = {cost = 5}", "schedule.budget.cost"),
+    ):
+        with pytest.raises(ConfigError, match=where.replace(".", r"\.")):
+            load_profile(profile(text))
+    priced = load_profile(profile("budget = {cost = 5}", "input_price = 0.15\noutput_price = 0.6"))
+    assert priced.schedule is not None and priced.schedule.budget.cost == 5
+    assert priced.targets[0].input_price == 0.15
+
+
+def test_one_scheduler_per_profile(tmp_path: Path) -> None:
+    path = tmp_path / ".schedule-p.lock"
+    with (
+        ProfileLock(path, "p.toml"),
+        pytest.raises(ConfigError, match=r"p\.toml: already scheduled by pid \d+"),
+        ProfileLock(path, "p.toml"),
+    ):
+        pass
+    with ProfileLock(path, "p.toml"):  # released on exit
+        pass
+
+
+@pytest.fixture(scope="module")
+def warped() -> Iterator[Simulator]:
+    """A simulator whose clock runs an hour per real second, from Sunday 01:00 New York
+    (no business-hours slowdown on Sundays)."""
+    with Simulator(seed=2, time_warp=3600, sim_start="2026-11-15T01:00:00-05:00") as sim:
+        yield sim
+
+
+@pytest.fixture(scope="module")
+def plain() -> Iterator[Simulator]:
+    with Simulator(seed=3) as sim:
+        yield sim
+
+
+def _probe(tmp: Path, sim: Simulator, requests: int, rate: float, schedule: str = "") -> Path:
+    p = tmp / "probe.toml"
+    p.write_text(
+        f"""name = "probe"
+requests = {requests}
+duration = "30s"
+interval = "60s"
+out = "{tmp / "runs"}"
+[load]
+mode = "open"
+rate = {rate}
+[workload]
+input_tokens = 50
+output_tokens = 4
+[[targets]]
+name = "mini"
+kind = "openai-compatible"
+model = "gpt-4o-mini"
+base_url = "{sim.openai_base_url}"
+{schedule}
+"""
+    )
+    return p
+
+
+def _stored(db: Path) -> list[tuple[str, str]]:
+    with contextlib.closing(sqlite3.connect(db)) as c:
+        return list(c.execute("SELECT start_utc, status FROM runs ORDER BY start_utc"))
+
+
+def test_cron_follows_the_simulated_clock_and_busy_fires_are_skipped(
+    tmp_path: Path, warped: Simulator
+) -> None:
+    # An hour lasts a second; each probe takes about two, so with one run at a time
+    # every other hourly fire finds the previous run still going.
+    profile = load_profile(_probe(tmp_path, warped, requests=6, rate=4))
+    spec = ScheduleSpec(clock="simulator", tz="America/New_York", store=str(tmp_path / "h.db"))
+    lines: list[str] = []
+    sched = Scheduler(profile, spec, until="8h", log=lines.append)
+    counts = asyncio.run(sched.run())
+    text = "\n".join(lines)
+    assert counts.runs >= 2 and counts.missed_busy >= 1, text
+    assert counts.runs + counts.missed_busy + counts.failed == counts.fires, text
+    assert "simulator clock at 3600x" in text and "still going" in text
+    stored = _stored(tmp_path / "h.db")
+    assert len(stored) == counts.runs
+    for start_utc, status in stored:
+        # stamped in simulated time: Sunday morning, minutes after an hourly fire
+        t = parse_instant(start_utc).astimezone(NY)
+        assert t.date() == datetime(2026, 11, 15).date() and 2 <= t.hour <= 11, stored
+        assert t.minute < 50 and status == "done", stored
+
+
+def test_daily_budget_skips_fires_that_would_overspend(tmp_path: Path, plain: Simulator) -> None:
+    profile = load_profile(_probe(tmp_path, plain, requests=6, rate=50))
+    spec = ScheduleSpec(
+        cron="* * * * * */4", store=str(tmp_path / "h.db"), budget=Budget(requests=10)
+    )
+    lines: list[str] = []
+    counts = asyncio.run(Scheduler(profile, spec, max_fires=3, log=lines.append).run())
+    text = "\n".join(lines)
+    assert (counts.runs, counts.skipped_budget) == (1, 2), text
+    assert "daily requests budget: 6 of 10 spent, the next run needs about 6" in text
+    assert "mini: 6/6 ok, ttft p50" in text  # the headline of the run that ran
+
+
+def test_sigterm_lets_the_run_in_flight_finish(tmp_path: Path, plain: Simulator) -> None:
+    profile = _probe(tmp_path, plain, requests=12, rate=4)  # about three seconds
+    db = tmp_path / "h.db"
+    env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
+    proc = subprocess.Popen(
+        [*LOADTEST, "schedule", str(profile), "--cron", "* * * * * *", "--store", str(db)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+    try:
+        # the first fire is within a second; its run is in flight a second later
+        time.sleep(2.5)
+        second = subprocess.run(
+            [*LOADTEST, "schedule", str(profile), "--store", str(db)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert second.returncode == 2 and "already scheduled by pid" in second.stderr
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, out
+    assert "SIGTERM: no new fires" in out and "done in" in out, out
+    stored = _stored(db)
+    assert len(stored) >= 1 and all(status == "done" for _, status in stored), out
+    assert not lock_path(load_profile(profile), str(db)).read_text()  # released

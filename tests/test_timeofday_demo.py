@@ -1,0 +1,79 @@
+"""End to end: scripts/demo_timeofday.sh runs a simulated week of hourly probes against
+three presets (a real time-warped simulator, real `loadtest schedule` and `run`
+processes, the store) and the report must recover what the simulator injected."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from loadtest.sim.presets import BUILTIN, Z95, Preset
+
+SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "demo_timeofday.sh"
+PROBE_INPUT_TOKENS = 100  # profiles/timeofday-demo.toml
+NY = ZoneInfo("America/New_York")
+
+
+def injected_ratio(p: Preset) -> float:
+    """TTFT P95 in US business hours over off-peak, as the simulator draws it:
+    log-normal median x ttft multiplier, sigma x tail multiplier, plus prefill."""
+    assert p.diurnal is not None
+    prefill_ms = p.prefill_ms_per_1k_tokens * PROBE_INPUT_TOKENS / 1000
+    peak = p.diurnal.conditions(datetime(2026, 11, 18, 12, tzinfo=NY))  # a Wednesday noon
+    off = p.diurnal.conditions(datetime(2026, 11, 21, 12, tzinfo=NY))  # a Saturday noon
+
+    def p95(ttft: float, tail: float) -> float:
+        return p.ttft_median_ms * ttft * math.exp(Z95 * p.ttft_sigma * tail) + prefill_ms
+
+    return p95(peak.ttft, peak.tail) / p95(off.ttft, off.tail)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(420)
+def test_a_simulated_week_recovers_the_injected_peak(tmp_path: Path) -> None:
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    started = time.monotonic()
+    proc = subprocess.run(
+        ["bash", str(SCRIPT), str(tmp_path)], env=env, capture_output=True, text=True, timeout=400
+    )
+    wall = time.monotonic() - started
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    assert wall < 180, f"the simulated week took {wall:.0f} s"
+    log = proc.stdout
+    assert "stopped:" in log and "0 failed" in log, log[-2000:]
+
+    data = json.loads((tmp_path / "timeofday.json").read_text())
+    presets = {p.name: p for p in BUILTIN if p.name in data["targets"]}
+    assert set(presets) == {"gpt-4o-mini", "gpt-4o-nano", "claude-3-5-haiku"}
+    for name, preset in presets.items():
+        t = data["targets"][name]
+        ttft = t["peak_vs_off_peak"]["ttft"]
+        want = injected_ratio(preset)
+        assert ttft["ratio_p95"] == pytest.approx(want, rel=0.15), (name, ttft, want)
+        lo, hi = ttft["ratio_p95_ci95"]
+        assert lo < ttft["ratio_p95"] < hi
+        # a week of hourly probes: (nearly) every weekday-by-hour cell holds samples
+        assert len(t["cells"]["ttft"]) >= 160, name
+        # slow hours are found only inside the injected window, never on the weekend
+        assert t["slow_hours"]["weekend"] == []
+        assert set(t["slow_hours"]["weekdays"]) <= set(range(9, 17)), (name, t["slow_hours"])
+    # gpt-4o-mini's peak is strong enough to be found hour by hour: exactly 09:00-17:00
+    assert data["targets"]["gpt-4o-mini"]["slow_hours"]["weekdays"] == list(range(9, 17))
+    # The spiky preset ranks last. Haiku against nano (1.26x against 1.40x injected) is
+    # within the noise of a week of 40-request probes: their intervals overlap.
+    ranked = [r["target"] for r in data["steadiest_first"]]
+    assert ranked[-1] == "gpt-4o-mini" and set(ranked) == set(presets)
+
+    page = (tmp_path / "timeofday.html").read_text()
+    assert page.count("<table class='heat'>") == 3
+    assert "Slow hours (TTFT P95 at 1.5x" in log  # the terminal report was printed
