@@ -224,3 +224,29 @@ def test_sigterm_lets_the_run_in_flight_finish(tmp_path: Path, plain: Simulator)
     stored = _stored(db)
     assert len(stored) >= 1 and all(status == "done" for _, status in stored), out
     assert not lock_path(load_profile(profile), str(db)).read_text()  # released
+
+
+def test_the_scheduling_examples_hold_valid_commands_and_profile(tmp_path: Path) -> None:
+    # scripts/schedule-examples: every loadtest command line parses, and the README's
+    # example profile loads, [schedule] and prices included.
+    import re
+    import shlex
+
+    from loadtest.cli import _parser
+
+    folder = Path(__file__).resolve().parent.parent / "scripts" / "schedule-examples"
+    commands = []
+    for f in sorted(folder.iterdir()):
+        if f.suffix == ".md":
+            continue
+        for m in re.finditer(r"loadtest ((?:run|schedule|report) [^\n>&|`]*)", f.read_text()):
+            commands.append(m.group(1))
+    assert len(commands) >= 5
+    for c in commands:
+        _parser().parse_args(shlex.split(c))  # SystemExit on a bad flag
+    toml = re.search(r"```toml\n(.*?)```", (folder / "README.md").read_text(), re.S)
+    assert toml is not None
+    (tmp_path / "probe.toml").write_text(toml.group(1))
+    p = load_profile(tmp_path / "probe.toml")
+    assert p.schedule is not None and p.schedule.budget.cost == 2.0
+    assert p.schedule.jitter_s == 120 and p.targets[0].output_price == 0.6
