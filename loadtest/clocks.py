@@ -54,7 +54,7 @@ class SimulatorClock:
             self._mono = (t0 + t1) / 2
         except (aiohttp.ClientError, OSError, TimeoutError, KeyError, TypeError, ValueError) as e:
             raise ConfigError(
-                f"schedule.clock = simulator: cannot read the simulator's clock at {url} "
+                f"simulator clock: cannot read it at {url} "
                 f"({type(e).__name__}); is `loadtest mock` running there?"
             ) from None
 
@@ -70,8 +70,8 @@ def simulator_origin(profile: Profile) -> str:
     target = profile.targets[0]
     if target.uses_simulator:
         raise ConfigError(
-            f"{profile.path}: schedule.clock = simulator needs a running `loadtest mock` "
-            'as base_url (http://...), not "sim", which starts a fresh simulator per run'
+            f"{profile.path}: the simulator clock needs a running `loadtest mock` as the first "
+            'target\'s base_url (http://...), not "sim", which starts a fresh simulator per run'
         )
     u = urlsplit(target.base_url)
     return f"{u.scheme}://{u.netloc}"

@@ -53,6 +53,7 @@ from loadtest.schedule import (
 )
 
 LEAD_S = 2.0  # real seconds between starting a run's process and its fire
+GRACE_S = 60.0  # a fire found later than this (real seconds; a suspended machine) is missed
 _SAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 
@@ -106,12 +107,14 @@ class Counts:
     missed_late: int = 0
     missed_busy: int = 0
     skipped_budget: int = 0
+    cancelled: int = 0  # started ahead of their fire, stopped before it came
 
     def describe(self) -> str:
         return (
             f"{self.runs} run{'s' if self.runs != 1 else ''} ({self.failed} failed), "
             f"fires skipped: {self.missed_late} late, {self.missed_busy} busy, "
             f"{self.skipped_budget} over budget"
+            + (f", {self.cancelled} cancelled before starting" if self.cancelled else "")
         )
 
 
@@ -143,6 +146,7 @@ class Scheduler:
         self.clock: Clock = WallClock()
         self._rng = random.Random()
         self._running: set[asyncio.Task[None]] = set()
+        self._waiting: dict[asyncio.subprocess.Process, datetime] = {}  # child -> its start
         self._last_usage: Usage | None = None
         self._prices = {t.name: (t.input_price, t.output_price) for t in profile.targets}
 
@@ -196,9 +200,18 @@ class Scheduler:
                     self.log(f"skipped {len(missed)} fire(s) that passed while late")
                 if until is not None and due > until:
                     break
+                if due + jitter < now - timedelta(seconds=GRACE_S * self.clock.rate):
+                    self.counts.missed_late += 1
+                    self.log(f"skipped the {self._when(due)} fire: found it too late")
+                    continue
                 self._fire(due, due + jitter)
                 if self.max_fires is not None and self.counts.fires >= self.max_fires:
                     break
+            # Children still waiting for their fire have loaded nothing worth keeping.
+            now = self.clock.now()
+            for proc, at in list(self._waiting.items()):
+                if at > now and proc.returncode is None:
+                    proc.terminate()
             if self._running:
                 self.log(f"waiting for {len(self._running)} run(s) in flight")
                 await asyncio.gather(*self._running, return_exceptions=True)
@@ -262,7 +275,11 @@ class Scheduler:
             proc = await asyncio.create_subprocess_exec(
                 *cmd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
             )
-            out, err = await proc.communicate()
+            self._waiting[proc] = start_at
+            try:
+                out, err = await proc.communicate()
+            finally:
+                del self._waiting[proc]
         except OSError as exc:
             self.counts.failed += 1
             self.log(f"run of {self._when(due)} could not start: {exc}")
@@ -270,6 +287,10 @@ class Scheduler:
         lines = out.decode(errors="replace").strip().splitlines()
         run_dir = Path(lines[-1]) if lines else None
         summary = _read_summary(run_dir)
+        if summary is None and self.stop.is_set() and proc.returncode in (-signal.SIGTERM, 130):
+            self.counts.cancelled += 1
+            self.log(f"run of {self._when(due)} cancelled before it started")
+            return
         if summary is None:
             self.counts.failed += 1
             why = err.decode(errors="replace").strip().splitlines()
