@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import time
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -62,7 +63,14 @@ class SimulatorClock:
         return self._at + timedelta(seconds=(time.monotonic() - self._mono) * self.rate)
 
 
-Clock = WallClock | SimulatorClock
+class Clock(Protocol):
+    """What the scheduler needs of a clock."""
+
+    rate: float  # clock seconds per real second
+
+    def now(self) -> datetime: ...
+
+    async def sync(self) -> None: ...
 
 
 def simulator_origin(profile: Profile) -> str:

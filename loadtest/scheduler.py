@@ -131,6 +131,7 @@ class Scheduler:
         log: Callable[[str], None] = print,
         command: list[str] | None = None,
         run_args: list[str] | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.profile = profile
         self.spec = spec
@@ -143,7 +144,8 @@ class Scheduler:
         self.run_args = run_args or []
         self.counts = Counts()
         self.stop = asyncio.Event()
-        self.clock: Clock = WallClock()
+        self.clock: Clock = clock or WallClock()
+        self._given_clock = clock
         self._rng = random.Random()
         self._running: set[asyncio.Task[None]] = set()
         self._waiting: dict[asyncio.subprocess.Process, datetime] = {}  # child -> its start
@@ -162,7 +164,7 @@ class Scheduler:
     async def run(self) -> Counts:
         """Schedule until stopped; then wait for the runs in flight."""
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
-            self.clock = clock_for(self.spec.clock, self.profile, session)
+            self.clock = self._given_clock or clock_for(self.spec.clock, self.profile, session)
             await self.clock.sync()
             start = self.clock.now()
             until = self._resolve_until(start)
@@ -189,11 +191,12 @@ class Scheduler:
                 if not await sleep_until(self.clock, fire + jitter - lead, self.stop):
                     break
                 now = self.clock.now()
+                # Normally we wake ahead of FIRE; fires already past are ones we were late for
+                # (a suspended machine, a stalled loop): run the newest, skip the rest.
                 due, missed = due_and_missed(
-                    fires_between(self.spec.cron, self.tz, last, now + lead - jitter)
+                    fires_between(self.spec.cron, self.tz, last, now - jitter)
                 )
-                if due is None:  # the clock stepped back (a resync); wait for the fire again
-                    continue
+                due = due or fire
                 last = due
                 if missed:
                     self.counts.missed_late += len(missed)
@@ -207,11 +210,12 @@ class Scheduler:
                 self._fire(due, due + jitter)
                 if self.max_fires is not None and self.counts.fires >= self.max_fires:
                     break
-            # Children still waiting for their fire have loaded nothing worth keeping.
-            now = self.clock.now()
-            for proc, at in list(self._waiting.items()):
-                if at > now and proc.returncode is None:
-                    proc.terminate()
+            if self.stop.is_set():
+                # Children still waiting for their fire have loaded nothing worth keeping.
+                now = self.clock.now()
+                for proc, at in list(self._waiting.items()):
+                    if at > now and proc.returncode is None:
+                        proc.terminate()
             if self._running:
                 self.log(f"waiting for {len(self._running)} run(s) in flight")
                 await asyncio.gather(*self._running, return_exceptions=True)

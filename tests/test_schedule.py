@@ -250,3 +250,40 @@ def test_the_scheduling_examples_hold_valid_commands_and_profile(tmp_path: Path)
     p = load_profile(tmp_path / "probe.toml")
     assert p.schedule is not None and p.schedule.budget.cost == 2.0
     assert p.schedule.jitter_s == 120 and p.targets[0].output_price == 0.6
+
+
+class _JumpingClock:
+    """The wall clock's pace from 01:59:59, jumping five hours ahead once it passes 02:00:01:
+    a machine suspended for five hours."""
+
+    rate = 1.0
+
+    def __init__(self) -> None:
+        self._t0 = time.monotonic()
+        self._start = datetime(2026, 11, 16, 1, 59, 59, tzinfo=UTC)
+        self._jump = timedelta(0)
+
+    def now(self) -> datetime:
+        t = self._start + timedelta(seconds=time.monotonic() - self._t0) + self._jump
+        if not self._jump and t > self._start + timedelta(seconds=2):
+            self._jump = timedelta(hours=5) - timedelta(seconds=1)
+            return t + self._jump
+        return t
+
+    async def sync(self) -> None:
+        return None
+
+
+def test_fires_passed_while_suspended_are_skipped_and_the_newest_runs(
+    tmp_path: Path, plain: Simulator
+) -> None:
+    profile = load_profile(_probe(tmp_path, plain, requests=2, rate=50))
+    spec = ScheduleSpec(store=str(tmp_path / "h.db"))
+    lines: list[str] = []
+    sched = Scheduler(profile, spec, max_fires=2, log=lines.append, clock=_JumpingClock())
+    counts = asyncio.run(sched.run())
+    text = "\n".join(lines)
+    # 02:00 runs; then the clock reads about 07:00: 03:00-06:00 are skipped, 07:00 runs
+    assert (counts.runs, counts.missed_late) == (2, 4), text
+    assert "run of 02:00 done" in text and "run of 07:00 done" in text
+    assert "skipped 4 fire(s) that passed while late" in text
