@@ -175,7 +175,8 @@ def headline(summary: dict[str, Any]) -> str:
             return "-" if v is None else f"{v:,.0f}"
 
         parts.append(
-            f"{name}: {req.get('completed', 0)}/{req.get('sent', 0)} ok, "
+            # recorded, not sent: warm-up requests are sent but not measured
+            f"{name}: {req.get('completed', 0)}/{req.get('recorded', 0)} ok, "
             f"ttft p50 {ms('ttft', 'p50')} p95 {ms('ttft', 'p95')} ms, "
             f"e2e p95 {ms('e2e', 'p95')} ms"
         )
