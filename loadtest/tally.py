@@ -62,9 +62,12 @@ def nonzero_buckets(h: HdrHistogram) -> dict[int, int]:
     """{lowest value of the bucket: count} for every recorded bucket of H.
 
     hdrh's recorded-value iterator walks all ~20k counters in Python (~37 ms a
-    histogram); a regex over the counters' bytes finds the few non-zero ones in C."""
-    raw = memoryview(h.counts).cast("B")
-    words = sorted({m.start() // h.word_size for m in _NONZERO_BYTE.finditer(raw)})
+    histogram); a regex over the counters' bytes finds the few non-zero ones in C, only
+    between the first and the last non-zero byte (found by strip, faster still)."""
+    data = bytes(memoryview(h.counts).cast("B"))
+    first, last = len(data) - len(data.lstrip(b"\x00")), len(data.rstrip(b"\x00"))
+    found = _NONZERO_BYTE.finditer(data, first, last)
+    words = sorted({m.start() // h.word_size for m in found})
     return {h.get_lowest_equivalent_value(h.get_value_from_index(i)): h.counts[i] for i in words}
 
 
