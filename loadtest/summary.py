@@ -31,8 +31,9 @@ def stats(h: HdrHistogram, scale: float) -> dict[str, float | int]:
     n = h.get_total_count()
     if n == 0:
         return {"count": 0}
-    out: dict[str, float | int] = {"count": n, "mean": round(mean_stddev(h)[0] / scale, 3)}
-    at = tally_percentiles(nonzero_buckets(h), PERCENTILES)
+    tally = nonzero_buckets(h)
+    out: dict[str, float | int] = {"count": n, "mean": round(mean_stddev(tally)[0] / scale, 3)}
+    at = tally_percentiles(tally, PERCENTILES)
     for p in PERCENTILES:
         out[_pkey(p)] = round(at[p] / scale, 3)
     out["max"] = round(h.get_max_value() / scale, 3)

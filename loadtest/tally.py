@@ -22,6 +22,13 @@ SIGNIFICANT_DIGITS = 3
 BUCKET_BITS = HdrHistogram(1, 2, SIGNIFICANT_DIGITS).sub_bucket_half_count_magnitude + 1
 
 
+def highest(k: int) -> int:
+    """The highest value of the bucket whose lowest value is K (hdrh's highest
+    equivalent value)."""
+    shift = k.bit_length() - BUCKET_BITS
+    return k | ((1 << shift) - 1) if shift > 0 else k
+
+
 def merge_tallies(
     parts: Iterable[dict[int, int]], into: dict[int, int] | None = None
 ) -> dict[int, int]:
@@ -49,8 +56,7 @@ def tally_percentiles(values: dict[int, int], ps: Iterable[float]) -> dict[float
         for k in keys:
             acc += values[k]
             if acc >= rank:
-                shift = k.bit_length() - BUCKET_BITS
-                out[p] = k | ((1 << shift) - 1) if shift > 0 and p else k
+                out[p] = highest(k) if p else k
                 break
     return out
 
@@ -71,33 +77,28 @@ def nonzero_buckets(h: HdrHistogram) -> dict[int, int]:
     return {h.get_lowest_equivalent_value(h.get_value_from_index(i)): h.counts[i] for i in words}
 
 
-def mean_stddev(h: HdrHistogram) -> tuple[float, float]:
-    """hdrh's get_mean_value() and get_stddev() of H (each bucket at its median
-    equivalent value), from its non-zero buckets only."""
-    total = h.get_total_count()
+def mean_stddev(tally: dict[int, int]) -> tuple[float, float]:
+    """hdrh's get_mean_value() and get_stddev() of the histogram TALLY stands for (each
+    bucket at its median equivalent value: lowest + half the bucket's width)."""
+    total = sum(tally.values())
     if not total:
         return 0.0, 0.0
-    # The median equivalent value, as hdrh's: lowest + half the bucket's width.
-    points = [
-        (k + ((h.get_highest_equivalent_value(k) - k + 1) >> 1), n)
-        for k, n in nonzero_buckets(h).items()
-    ]
+    points = [(k + ((highest(k) - k + 1) >> 1), n) for k, n in tally.items()]
     mean = sum(v * n for v, n in points) / total
     var = sum((v - mean) ** 2 * n for v, n in points) / total
     return mean, math.sqrt(var)
 
 
-def percentile_steps(h: HdrHistogram, ticks_per_half_distance: int) -> list[tuple[int, float, int]]:
+def percentile_steps(tally: dict[int, int], ticks: int) -> list[tuple[int, float, int]]:
     """(value, percentile level, count up to the value) at each step of hdrh's
-    percentile iterator (`get_percentile_iterator`), the same steps, from the non-zero
-    buckets only."""
-    tally = nonzero_buckets(h)
+    percentile iterator (`get_percentile_iterator(ticks)`) over the histogram TALLY
+    stands for: the same steps."""
     total = sum(tally.values())
     out: list[tuple[int, float, int]] = []
     level, acc = 0.0, 0
     for k in sorted(tally):
         acc += tally[k]
-        v = h.get_highest_equivalent_value(k)
+        v = highest(k)
         if acc == total:  # the last bucket: a step at the level reached, then one at 100%
             out += [(v, level, acc), (v, 100.0, acc)]
             break
@@ -105,8 +106,7 @@ def percentile_steps(h: HdrHistogram, ticks_per_half_distance: int) -> list[tupl
             out.append((v, level, acc))
             # hdrh's python port, exactly: it does not floor the log as the Java one does
             level += 100.0 / (
-                ticks_per_half_distance
-                * math.pow(2, math.log(100 / (100.0 - level)) / math.log(2) + 1)
+                ticks * math.pow(2, math.log(100 / (100.0 - level)) / math.log(2) + 1)
             )
     return out
 
@@ -151,5 +151,4 @@ class Resampler:
             else:
                 lo = mid + 1
         k = self.keys[lo]
-        shift = k.bit_length() - BUCKET_BITS
-        return k | ((1 << shift) - 1) if shift > 0 and p else k
+        return highest(k) if p else k

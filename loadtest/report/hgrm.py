@@ -10,7 +10,7 @@ from hdrh.histogram import HdrHistogram
 
 from loadtest.report.run_data import RunData
 from loadtest.summary import unit_of
-from loadtest.tally import mean_stddev, percentile_steps
+from loadtest.tally import mean_stddev, nonzero_buckets, percentile_steps
 
 TICKS_PER_HALF_DISTANCE = 5
 _SAFE = re.compile(r"[^A-Za-z0-9._-]")  # a target name becomes part of a file name
@@ -19,7 +19,8 @@ _SAFE = re.compile(r"[^A-Za-z0-9._-]")  # a target name becomes part of a file n
 def render(h: HdrHistogram, scale: float) -> str:
     """The .hgrm text of H, values divided by SCALE (1000: microseconds to ms)."""
     out = [f"{'Value':>12} {'Percentile':>14} {'TotalCount':>10} {'1/(1-Percentile)':>14}\n\n"]
-    for v, level, count in percentile_steps(h, TICKS_PER_HALF_DISTANCE):
+    tally = nonzero_buckets(h)
+    for v, level, count in percentile_steps(tally, TICKS_PER_HALF_DISTANCE):
         value = v / scale
         pct = level / 100
         if level < 100:
@@ -27,7 +28,7 @@ def render(h: HdrHistogram, scale: float) -> str:
         else:
             out.append(f"{value:12.3f} {pct:2.12f} {count:10d}\n")
     # hdrh's own writer forgets to scale the standard deviation; this one does not.
-    mean, stddev = mean_stddev(h)
+    mean, stddev = mean_stddev(tally)
     out.append(
         f"#[Mean    = {mean / scale:12.3f}, "
         f"StdDeviation   = {stddev / scale:12.3f}]\n"

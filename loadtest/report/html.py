@@ -17,7 +17,7 @@ from loadtest.report.tables import (
     threshold_rows,
 )
 from loadtest.summary import unit_of
-from loadtest.tally import percentile_steps
+from loadtest.tally import nonzero_buckets, percentile_steps
 
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',sans-serif;margin:24px auto;
@@ -65,7 +65,7 @@ def distribution_chart(run: RunData, metric: str, title: str) -> str:
         # The 100% point lies at infinity on this axis: the line ends at the last finite one.
         pts = [
             (svg.percentile_x(level), value / scale)
-            for value, level, _ in percentile_steps(h, 5)
+            for value, level, _ in percentile_steps(nonzero_buckets(h), 5)
             if level < 100
         ]
         series.append(svg.Series(target, pts, _color(i)))
