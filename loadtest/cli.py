@@ -66,6 +66,8 @@ DEFAULT_PROFILE = "profiles/quickstart.toml"
 
 
 def _parser() -> argparse.ArgumentParser:
+    from loadtest.schedule import CLOCKS
+
     p = argparse.ArgumentParser(
         prog="loadtest",
         description="Load and latency tester for streaming LLM APIs: time to first token, "
@@ -138,7 +140,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     r.add_argument(
         "--clock",
-        choices=("wall", "simulator"),
+        choices=CLOCKS,
         default="wall",
         help="the clock --start-at is read on; simulator: the targeted `loadtest mock`'s",
     )
@@ -159,7 +161,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--jitter", help="random extra delay up to this long per fire, e.g. 90s")
     s.add_argument(
         "--clock",
-        choices=("wall", "simulator"),
+        choices=CLOCKS,
         help="simulator: follow a running `loadtest mock`'s time-warped clock",
     )
     s.add_argument("--store", help="history file (default reports/loadtest.db)")
@@ -482,11 +484,12 @@ def _timeofday(args: argparse.Namespace) -> int:
     import orjson
 
     from loadtest import store, timeofday
+    from loadtest.instants import instant_or_offset
     from loadtest.schedule import check_zone
 
     tz = check_zone(args.tz, "--tz")
     try:
-        since = timeofday.parse_since(args.since, datetime.now(UTC))
+        since = instant_or_offset(args.since, datetime.now(UTC), -1)
     except ValueError:
         raise ConfigError(
             f"--since: expected 7d, 24h, 30m or an ISO instant, got {args.since!r}"

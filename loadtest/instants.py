@@ -3,7 +3,9 @@ ISO 8601 with milliseconds and a Z (2026-11-24T14:00:00.000Z)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+
+from loadtest.config_reader import parse_duration
 
 
 def parse_instant(text: str) -> datetime:
@@ -23,3 +25,12 @@ def format_instant(dt: datetime) -> str:
 def format_epoch(seconds: float) -> str:
     """format_instant of a Unix time."""
     return format_instant(datetime.fromtimestamp(seconds, UTC))
+
+
+def instant_or_offset(text: str, base: datetime, sign: int) -> datetime:
+    """An ISO instant, or a duration ('7d', '12h', '30m') after BASE (SIGN 1) or before
+    it (SIGN -1). ValueError when TEXT is neither."""
+    seconds = parse_duration(text)
+    if seconds is not None:
+        return base + timedelta(seconds=sign * seconds)
+    return parse_instant(text)

@@ -20,7 +20,6 @@ import contextlib
 import fcntl
 import os
 import random
-import re
 import signal
 import sys
 from collections.abc import Callable
@@ -36,8 +35,9 @@ import orjson
 from loadtest import store
 from loadtest.clocks import Clock, WallClock, clock_for, sleep_until
 from loadtest.config_reader import ConfigError
-from loadtest.instants import format_instant, parse_instant
+from loadtest.instants import format_instant, instant_or_offset
 from loadtest.loop import new_event_loop
+from loadtest.paths import file_safe
 from loadtest.profile import Profile
 from loadtest.schedule import (
     ScheduleSpec,
@@ -53,8 +53,8 @@ from loadtest.schedule import (
 )
 
 LEAD_S = 2.0  # real seconds between starting a run's process and its fire
+RUN = (sys.executable, "-m", "loadtest", "run")
 GRACE_S = 60.0  # a fire found later than this (real seconds; a suspended machine) is missed
-_SAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 
 class ProfileLock:
@@ -94,7 +94,7 @@ class ProfileLock:
 
 def lock_path(profile: Profile, store_path: str) -> Path:
     """Where the lock of PROFILE lives: beside the store, named for the profile."""
-    return Path(store_path).parent / f".schedule-{_SAFE.sub('_', profile.name)}.lock"
+    return Path(store_path).parent / f".schedule-{file_safe(profile.name)}.lock"
 
 
 @dataclass
@@ -129,7 +129,6 @@ class Scheduler:
         until: datetime | str | None = None,
         max_fires: int | None = None,
         log: Callable[[str], None] = print,
-        command: list[str] | None = None,
         run_args: list[str] | None = None,
         clock: Clock | None = None,
     ) -> None:
@@ -139,13 +138,11 @@ class Scheduler:
         self._until = until
         self.max_fires = max_fires
         self._log = log
-        # The run command; tests and the demo keep the default.
-        self.command = command or [sys.executable, "-m", "loadtest", "run"]
         self.run_args = run_args or []
         self.counts = Counts()
         self.stop = asyncio.Event()
+        self._given_clock = clock  # None: chosen by spec.clock when run() starts
         self.clock: Clock = clock or WallClock()
-        self._given_clock = clock
         self._rng = random.Random()
         self._running: set[asyncio.Task[None]] = set()
         self._waiting: dict[asyncio.subprocess.Process, datetime] = {}  # child -> its start
@@ -226,13 +223,8 @@ class Scheduler:
         u = self._until
         if u is None or isinstance(u, datetime):
             return u
-        from loadtest.config_reader import parse_duration
-
-        seconds = parse_duration(u)
-        if seconds is not None:
-            return start + timedelta(seconds=seconds)
         try:
-            return parse_instant(u)
+            return instant_or_offset(u, start, 1)
         except ValueError:
             raise ConfigError(
                 f"--until: expected a duration such as 7d or an ISO instant, got {u!r}"
@@ -272,7 +264,7 @@ class Scheduler:
         return planned_usage(self.profile)
 
     async def _probe(self, due: datetime, start_at: datetime) -> None:
-        cmd = [*self.command, self.profile.path, "--store", self.spec.store, "--quiet"]
+        cmd = [*RUN, self.profile.path, "--store", self.spec.store, "--quiet"]
         cmd += ["--no-live", "--start-at", format_instant(start_at), "--clock", self.spec.clock]
         cmd += self.run_args
         try:

@@ -11,13 +11,12 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from hdrh.histogram import HdrHistogram
 
-from loadtest.config_reader import parse_duration
 from loadtest.instants import format_instant, parse_instant
 from loadtest.report.compare import bootstrap_ci
 from loadtest.tally import merge_tallies, nonzero_buckets, tally_percentiles
@@ -116,14 +115,6 @@ class TargetReport:
     # median hour's or more: where the peak really is, found rather than assumed
     slow_hours: dict[str, list[int]] = field(default_factory=dict)
     median_hour_p95_ms: float | None = None
-
-
-def parse_since(text: str, now: datetime) -> datetime:
-    """'7d', '12h', '30m' before NOW, or an ISO instant."""
-    seconds = parse_duration(text)
-    if seconds is not None:
-        return now - timedelta(seconds=seconds)
-    return parse_instant(text)
 
 
 def load_intervals(

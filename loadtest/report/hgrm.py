@@ -3,17 +3,16 @@ and the HdrHistogram plotter read it. Values are written in milliseconds."""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from hdrh.histogram import HdrHistogram
 
+from loadtest.paths import file_safe
 from loadtest.report.run_data import RunData
 from loadtest.summary import unit_of
 from loadtest.tally import mean_stddev, nonzero_buckets, percentile_steps
 
 TICKS_PER_HALF_DISTANCE = 5
-_SAFE = re.compile(r"[^A-Za-z0-9._-]")  # a target name becomes part of a file name
 
 
 def render(h: HdrHistogram, scale: float) -> str:
@@ -48,7 +47,7 @@ def write_all(run: RunData, folder: Path) -> list[Path]:
             if not h.get_total_count():
                 continue
             _, scale = unit_of(metric)
-            path = folder / f"{_SAFE.sub('_', target)}.{metric}.hgrm"
+            path = folder / f"{file_safe(target)}.{metric}.hgrm"
             path.write_text(render(h, scale), encoding="utf-8")
             written.append(path)
     return written

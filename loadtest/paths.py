@@ -1,0 +1,12 @@
+"""File names made from names users give (profiles, targets)."""
+
+from __future__ import annotations
+
+import re
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def file_safe(name: str) -> str:
+    """NAME with every character outside [A-Za-z0-9._-] replaced by '_'."""
+    return _UNSAFE.sub("_", name)
