@@ -322,18 +322,14 @@ def peak_rows(reports: dict[str, TargetReport], keys: tuple[str, ...]) -> list[l
     return rows
 
 
-def heat_rows(rep: TargetReport, key: str, metric: str = "ttft") -> list[tuple[str, list[str]]]:
-    """Rows of a weekday-by-hour map of KEY (ms as text; '' for an empty cell), for the
-    days that have data; columns are the hours 00-23."""
+def heat_rows(
+    rep: TargetReport, key: str, metric: str = "ttft"
+) -> list[tuple[str, list[float | None]]]:
+    """Rows of a weekday-by-hour map of KEY in ms (None for an empty cell), for the days
+    that have data; columns are the hours 00-23."""
     cells = rep.cells.get(metric, {})
     return [
-        (
-            DAYS[d],
-            [
-                f"{cells[(d, h)][key]:,.0f}" if key in cells.get((d, h), {}) else ""
-                for h in range(24)
-            ],
-        )
+        (DAYS[d], [cells.get((d, h), {}).get(key) for h in range(24)])
         for d in range(7)
         if any((d, h) in cells for h in range(24))
     ]
@@ -391,6 +387,9 @@ def to_markdown(reports: dict[str, TargetReport], opts: Options) -> str:
             out += ["", f"TTFT {key.upper()} (ms) by weekday and hour:", ""]
             out.append("| day | " + " | ".join(f"{h:02d}" for h in range(24)) + " |")
             out.append("| --- |" + " ---: |" * 24)
-            out += [f"| {day} | " + " | ".join(vals) + " |" for day, vals in rows]
+            out += [
+                f"| {day} | " + " | ".join("" if v is None else f"{v:,.0f}" for v in vals) + " |"
+                for day, vals in rows
+            ]
     out.append("")
     return "\n".join(out)

@@ -28,10 +28,9 @@ def _compact(ms: float) -> str:
     return f"{ms / 1000:.1f}k" if ms < 9950 else f"{ms / 1000:.0f}k"
 
 
-def _shade(text: str, lo: float, hi: float) -> Text:
-    if not text:
+def _shade(v: float | None, lo: float, hi: float) -> Text:
+    if v is None:
         return Text("")
-    v = float(text.replace(",", ""))
     f = 0.0 if hi <= lo else (v - lo) / (hi - lo)
     return Text(_compact(v), style=_SHADES[min(len(_SHADES) - 1, int(f * len(_SHADES)))])
 
@@ -68,7 +67,7 @@ def show(console: Console, reports: dict[str, TargetReport], opts: Options) -> N
             rows = heat_rows(rep, key)
             if not rows:
                 continue
-            values = [float(v.replace(",", "")) for _, vals in rows for v in vals if v]
+            values = [v for _, vals in rows for v in vals if v is not None]
             lo, hi = min(values), max(values)
             for hours in halves:
                 m = Table(
