@@ -175,7 +175,8 @@ def analyse(
             cells: dict[tuple[int, int], list[dict[int, int]]] = {}
             for r in mine:
                 cells.setdefault((r.start.weekday(), r.start.hour), []).append(r.tally)
-            rep.cells[metric] = {k: _stats(merge_tallies(v)) for k, v in sorted(cells.items())}
+            merged = {k: merge_tallies(v) for k, v in sorted(cells.items())}
+            rep.cells[metric] = {k: _stats(v) for k, v in merged.items()}
             hours: dict[datetime, list[dict[int, int]]] = {}
             for r in mine:
                 hours.setdefault(r.start.replace(minute=0, second=0, microsecond=0), []).append(
@@ -184,9 +185,10 @@ def analyse(
             rep.bands[metric] = [(k, _stats(merge_tallies(v))) for k, v in sorted(hours.items())]
             peak = [r.tally for r in mine if window.holds(r.start)]
             off = [r.tally for r in mine if not window.holds(r.start)]
+            off_merged = merge_tallies(off)
             entry: dict[str, Any] = {
                 "peak": _stats(merge_tallies(peak)) if peak else {},
-                "off_peak": _stats(merge_tallies(off)) if off else {},
+                "off_peak": _stats(off_merged) if off else {},
                 "peak_intervals": len(peak),
                 "off_peak_intervals": len(off),
             }
@@ -198,9 +200,9 @@ def analyse(
                 entry["ratio_p95_ci95"] = [1 + ci[0], 1 + ci[1]] if ci else None
             rep.peak[metric] = entry
             if metric == "ttft":
-                _find_slow_hours(rep, mine, opts.slow_factor)
+                _find_slow_hours(rep, merged, opts.slow_factor)
             if metric == "ttft" and off:
-                base = tally_percentiles(merge_tallies(off), [95.0]).get(95.0)
+                base = tally_percentiles(off_merged, [95.0]).get(95.0)
                 for r in mine:
                     p95 = tally_percentiles(r.tally, [95.0]).get(95.0)
                     if base and p95 and p95 > spike_factor * base:
@@ -225,11 +227,13 @@ def analyse(
     return out
 
 
-def _find_slow_hours(rep: TargetReport, rows: list[IntervalRow], factor: float) -> None:
+def _find_slow_hours(
+    rep: TargetReport, cells: dict[tuple[int, int], dict[int, int]], factor: float
+) -> None:
+    """From the merged (weekday, hour) cells: weekday and weekend hours."""
     by: dict[tuple[str, int], list[dict[int, int]]] = {}
-    for r in rows:
-        kind = "weekend" if r.start.weekday() >= 5 else "weekdays"
-        by.setdefault((kind, r.start.hour), []).append(r.tally)
+    for (day, hour), tally in cells.items():
+        by.setdefault(("weekend" if day >= 5 else "weekdays", hour), []).append(tally)
     p95 = {k: tally_percentiles(merge_tallies(v), [95.0]).get(95.0, 0) for k, v in by.items()}
     if not p95:
         return
