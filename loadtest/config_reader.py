@@ -7,9 +7,9 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from loadtest.errors import ConfigError
 
-class ConfigError(Exception):
-    """Bad configuration; the message is one line naming the file, the key path and the fix."""
+__all__ = ["ConfigError", "Table", "load_toml", "parse_duration"]
 
 
 def load_toml(path: str | Path) -> Table:

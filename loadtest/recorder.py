@@ -108,7 +108,7 @@ class Recorder:
             _tally(tally[metric], value)
         if r.error is not None:
             counts.failed += 1
-            counts.errors[r.error] += 1
+            counts.errors[str(r.error)] += 1  # a plain str key: orjson refuses enum keys
             return
         counts.completed += 1
         counts.output_tokens += r.output_tokens

@@ -20,6 +20,7 @@ from itertools import repeat as _repeat
 
 import aiohttp
 
+from loadtest.errors import ErrorClass, classify_status
 from loadtest.metrics import RequestRecord
 from loadtest.profile import Timeouts
 from loadtest.providers import EventParser
@@ -27,16 +28,6 @@ from loadtest.providers.build import RequestBuilder
 from loadtest.providers.reading import Reading
 from loadtest.sse import SSEParser
 from loadtest.workload import Prompt
-
-CONNECT = "connect"
-TIMEOUT_TTFT = "timeout_ttft"
-TIMEOUT_IDLE = "timeout_idle"
-TIMEOUT_TOTAL = "timeout_total"
-HTTP_4XX = "http_4xx"
-HTTP_429 = "http_429"
-HTTP_5XX = "http_5xx"
-OVERLOADED_HTTP = "overloaded"
-TRUNCATED = "truncated"
 
 Clock = Callable[[], int]
 RESCHEDULE_NS = 50_000_000  # the idle deadline moves at most this often (it costs a timer)
@@ -78,15 +69,6 @@ def ratelimit_headers(headers: Mapping[str, str]) -> dict[str, str] | None:
         if k.lower().startswith(_RATELIMIT_PREFIXES) or k.lower() == "retry-after"
     }
     return found or None
-
-
-def classify_status(status: int) -> str:
-    """Error class of a non-200 HTTP status."""
-    if status == 429:
-        return HTTP_429
-    if status == 529:
-        return OVERLOADED_HTTP
-    return HTTP_5XX if status >= 500 else HTTP_4XX
 
 
 async def send(
@@ -153,28 +135,28 @@ async def send(
                 parser.close()
                 r.end_ns = clock()
                 if parser.truncated and reading.error is None and not reading.done:
-                    reading.fail(TRUNCATED, "stream ended inside an event")
+                    reading.fail(ErrorClass.TRUNCATED, "stream ended inside an event")
     except aiohttp.ConnectionTimeoutError as exc:
         r.end_ns = clock()
-        r.error = CONNECT
+        r.error = ErrorClass.CONNECT
         return f"connect timeout: {str(exc)[:160]}"
     except TimeoutError:  # after aiohttp's own timeouts, which subclass TimeoutError
         r.end_ns = clock()
         if not r.first_token_ns:
-            r.error = TIMEOUT_TTFT
+            r.error = ErrorClass.TIMEOUT_TTFT
             return f"no first token within {timeouts.ttft_s:g} s"
         if loop.time() >= total_at - 0.001:
-            r.error = TIMEOUT_TOTAL
+            r.error = ErrorClass.TIMEOUT_TOTAL
             return f"not finished within {timeouts.total_s:g} s"
-        r.error = TIMEOUT_IDLE
+        r.error = ErrorClass.TIMEOUT_IDLE
         return f"no data for {idle:g} s"
     except (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError) as exc:
         r.end_ns = clock()
-        r.error = TRUNCATED
+        r.error = ErrorClass.TRUNCATED
         return f"{type(exc).__name__}: {str(exc)[:160]}"
     except (aiohttp.ClientError, OSError) as exc:
         r.end_ns = clock()
-        r.error = CONNECT if not r.first_byte_ns else TRUNCATED
+        r.error = ErrorClass.CONNECT if not r.first_byte_ns else ErrorClass.TRUNCATED
         return f"{type(exc).__name__}: {str(exc)[:160]}"
     if _finish(r, reading):
         return reading.error_detail or "stream ended without its terminal event"
@@ -189,5 +171,5 @@ def _finish(r: RequestRecord, reading: Reading) -> bool:
     if reading.error is not None:
         r.error = reading.error
     elif not reading.complete:
-        r.error = TRUNCATED
+        r.error = ErrorClass.TRUNCATED
     return r.error is not None

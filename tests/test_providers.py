@@ -8,8 +8,9 @@ import aiohttp
 import orjson
 import pytest
 
+from loadtest.errors import ErrorClass
 from loadtest.providers import PARSERS, EventParser, anthropic, openai_chat, openai_responses
-from loadtest.providers.reading import OVERLOADED, PROTOCOL, STREAM_ERROR, Reading
+from loadtest.providers.reading import Reading
 from loadtest.sim import wire_anthropic, wire_chat, wire_responses
 from loadtest.sim.plan import Plan, ToolCall
 from loadtest.sim.process import Simulator
@@ -92,7 +93,11 @@ def test_round_trip_through_the_simulator_encoders(
 
 @pytest.mark.parametrize(
     ("kind", "error"),
-    [("openai", STREAM_ERROR), ("openai-responses", STREAM_ERROR), ("anthropic", OVERLOADED)],
+    [
+        ("openai", ErrorClass.STREAM_ERROR),
+        ("openai-responses", ErrorClass.STREAM_ERROR),
+        ("anthropic", ErrorClass.OVERLOADED),
+    ],
 )
 def test_in_stream_errors_are_classified(kind: str, error: str) -> None:
     plan = _plan((), False)
@@ -109,7 +114,7 @@ def test_malformed_events_are_protocol_errors(kind: str) -> None:
     body = enc.preamble() + enc.malformed() + b"\n\n"  # type: ignore[attr-defined]
     parser, r = SSEParser(), Reading()
     kinds = kinds_of(PARSERS[kind], parser.feed(body), r)
-    assert ERROR in kinds and r.error == PROTOCOL
+    assert ERROR in kinds and r.error == ErrorClass.PROTOCOL
     assert "invalid JSON" in r.error_detail
 
 
@@ -167,9 +172,9 @@ CHAT_VARIANTS = [
         "vLLM error object",
         [Event(b"message", b'{"object":"error","message":"boom","code":500}', b"")],
         [ERROR],
-        {"error": STREAM_ERROR},
+        {"error": ErrorClass.STREAM_ERROR},
     ),
-    ("not an object", [Event(b"message", b"[1, 2]", b"")], [ERROR], {"error": PROTOCOL}),
+    ("not an object", [Event(b"message", b"[1, 2]", b"")], [ERROR], {"error": ErrorClass.PROTOCOL}),
     (
         "tool call name chunk without arguments is not a token",
         [
@@ -214,7 +219,7 @@ def test_anthropic_ping_signature_and_unknown_events_are_not_tokens() -> None:
         Event(b"error", b'{"type":"error","error":{"type":"api_error","message":"x"}}', b""),
     ]
     assert kinds_of(anthropic.parse_events, events, r) == [NONE] * 3 + [ERROR]
-    assert r.error == STREAM_ERROR and r.tokens == 0
+    assert r.error == ErrorClass.STREAM_ERROR and r.tokens == 0
 
 
 def test_responses_failed_event_is_a_stream_error() -> None:
@@ -226,7 +231,7 @@ def test_responses_failed_event_is_a_stream_error() -> None:
         b"",
     )
     assert kinds_of(openai_responses.parse_events, [e], r) == [ERROR]
-    assert r.error == STREAM_ERROR and r.error_detail == "went wrong"
+    assert r.error == ErrorClass.STREAM_ERROR and r.error_detail == "went wrong"
 
 
 def test_live_simulator_usage_matches_what_it_intended() -> None:

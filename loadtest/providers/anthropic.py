@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from loadtest.providers.reading import OVERLOADED, STREAM_ERROR, Reading, load_object
+from loadtest.errors import ErrorClass
+from loadtest.providers.reading import Reading, load_object
 from loadtest.sse import Event
 
 # Delta types that carry generated output: the field holding it, and whether it is reasoning.
@@ -41,7 +42,8 @@ def parse_events(events: list[Event], r: Reading) -> None:
             r.done = True
         elif kind == "error":
             err = obj.get("error") or {}
-            cls = OVERLOADED if err.get("type") == "overloaded_error" else STREAM_ERROR
+            overloaded = err.get("type") == "overloaded_error"
+            cls = ErrorClass.OVERLOADED if overloaded else ErrorClass.STREAM_ERROR
             r.fail(cls, str(err.get("message") or err.get("type") or obj))
             return
         # ping, content_block_start/stop and unknown future events change nothing

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from loadtest.providers.reading import STREAM_ERROR, Reading, load_object
+from loadtest.errors import ErrorClass
+from loadtest.providers.reading import Reading, load_object
 from loadtest.sse import Event
 
 
@@ -44,7 +45,7 @@ def parse_events(events: list[Event], r: Reading) -> None:
         else:
             err = obj.get("error")
             if err is not None or obj.get("object") == "error":
-                r.fail(STREAM_ERROR, _message(err if err is not None else obj))
+                r.fail(ErrorClass.STREAM_ERROR, _message(err if err is not None else obj))
                 return
         usage = obj.get("usage")
         if usage:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from loadtest.providers.reading import STREAM_ERROR, Reading, load_object
+from loadtest.errors import ErrorClass
+from loadtest.providers.reading import Reading, load_object
 from loadtest.sse import Event
 
 # Delta events that carry generated output; True for reasoning.
@@ -38,5 +39,5 @@ def parse_events(events: list[Event], r: Reading) -> None:
             r.done = True
         elif kind in ("error", "response.failed"):
             err = (obj.get("response") or {}).get("error") or obj
-            r.fail(STREAM_ERROR, str(err.get("message") or err.get("code") or kind))
+            r.fail(ErrorClass.STREAM_ERROR, str(err.get("message") or err.get("code") or kind))
             return

@@ -7,10 +7,7 @@ from typing import Any
 
 import orjson
 
-# Error classes a stream can end with (the engine adds transport and HTTP ones).
-STREAM_ERROR = "stream_error"
-OVERLOADED = "overloaded"
-PROTOCOL = "protocol"
+from loadtest.errors import ErrorClass
 
 
 @dataclass(slots=True)
@@ -23,7 +20,7 @@ class Reading:
     usage_input_tokens: int | None = None
     finish_reason: str | None = None
     done: bool = False
-    error: str | None = None
+    error: ErrorClass | None = None
     error_detail: str = ""
 
     @property
@@ -42,7 +39,7 @@ class Reading:
         terminal event (some OpenAI-compatible servers end the stream after it)."""
         return self.error is None and (self.done or self.finish_reason is not None)
 
-    def fail(self, error: str, detail: str) -> None:
+    def fail(self, error: ErrorClass, detail: str) -> None:
         """Record an error class and a short detail (the first one wins)."""
         if self.error is None:
             self.error = error
@@ -54,9 +51,9 @@ def load_object(data: bytes, r: Reading) -> dict[str, Any] | None:
     try:
         obj = orjson.loads(data)
     except orjson.JSONDecodeError:
-        r.fail(PROTOCOL, f"invalid JSON in event: {data[:80]!r}")
+        r.fail(ErrorClass.PROTOCOL, f"invalid JSON in event: {data[:80]!r}")
         return None
     if not isinstance(obj, dict):
-        r.fail(PROTOCOL, f"event is not an object: {data[:80]!r}")
+        r.fail(ErrorClass.PROTOCOL, f"event is not an object: {data[:80]!r}")
         return None
     return obj
