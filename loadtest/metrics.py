@@ -37,6 +37,16 @@ METRICS = (
 )
 
 
+def unit_of(metric: str) -> tuple[str, float]:
+    """(unit, divisor from the recorded integer) of METRIC: the one place that knows
+    histograms hold microseconds and milli-tokens per second."""
+    if metric == OUTPUT_SPEED:
+        return "tokens/s", 1000.0
+    if metric == OUTPUT_TOKENS:
+        return "tokens", 1.0
+    return "ms", 1000.0
+
+
 @dataclass(slots=True)
 class RequestRecord:
     """Everything the engine stamps on one request (perf_counter_ns; 0 = never happened)."""

@@ -14,7 +14,7 @@ from hdrh.histogram import HdrHistogram
 from loadtest import __version__
 from loadtest.engine import RunResult
 from loadtest.instants import format_epoch, parse_instant
-from loadtest.metrics import METRICS, OUTPUT_SPEED, OUTPUT_TOKENS
+from loadtest.metrics import METRICS, unit_of
 from loadtest.profile import Profile
 from loadtest.tally import mean_stddev, nonzero_buckets, tally_percentiles
 from loadtest.thresholds import evaluate
@@ -38,15 +38,6 @@ def stats(h: HdrHistogram, scale: float) -> dict[str, float | int]:
         out[_pkey(p)] = round(at[p] / scale, 3)
     out["max"] = round(h.get_max_value() / scale, 3)
     return out
-
-
-def unit_of(metric: str) -> tuple[str, float]:
-    """(unit, divisor from the recorded integer) of METRIC."""
-    if metric == OUTPUT_SPEED:
-        return "tokens/s", 1000.0
-    if metric == OUTPUT_TOKENS:
-        return "tokens", 1.0
-    return "ms", 1000.0
 
 
 def summarize(result: RunResult, profile: Profile, interrupted: bool = False) -> dict[str, Any]:

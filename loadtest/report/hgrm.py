@@ -7,9 +7,9 @@ from pathlib import Path
 
 from hdrh.histogram import HdrHistogram
 
+from loadtest.metrics import unit_of
 from loadtest.paths import file_safe
 from loadtest.report.run_data import RunData
-from loadtest.summary import unit_of
 from loadtest.tally import mean_stddev, nonzero_buckets, percentile_steps
 
 TICKS_PER_HALF_DISTANCE = 5

@@ -5,6 +5,7 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
+from loadtest.metrics import unit_of
 from loadtest.report import svg
 from loadtest.report.run_data import RunData
 from loadtest.report.tables import (
@@ -16,7 +17,6 @@ from loadtest.report.tables import (
     target_rows,
     threshold_rows,
 )
-from loadtest.summary import unit_of
 from loadtest.tally import nonzero_buckets, percentile_steps
 
 CSS = """
