@@ -34,6 +34,7 @@ from loadtest.providers.build import builder
 from loadtest.recorder import Interval
 from loadtest.report.tables import threshold_rows
 from loadtest.report.write import write_report
+from loadtest.schema import Summary
 from loadtest.summary import summarize
 
 if TYPE_CHECKING:
@@ -117,7 +118,7 @@ def _env_for(p: Profile) -> tuple[tuple[str, str], ...]:
     )
 
 
-def run(p: Profile, console: Console, live: bool, quiet: bool) -> tuple[Path, dict[str, Any]]:
+def run(p: Profile, console: Console, live: bool, quiet: bool) -> tuple[Path, Summary]:
     """Run profile P to completion (or Ctrl-C); returns the run directory and summary."""
     sim: Simulator | None = None
     urls: dict[str, str] = {}
@@ -211,7 +212,7 @@ def _drive(spec: ShardSpec, sink: FileSink, console: Console, quiet: bool) -> tu
     return result, state["interrupts"] > 0
 
 
-def print_summary(console: Console, summary: dict[str, Any], run_dir: Path) -> None:
+def print_summary(console: Console, summary: Summary, run_dir: Path) -> None:
     """The table printed at the end of a run (times in ms)."""
     table = Table(
         title=f"{summary['profile']}: {summary['run']['duration_s']:.0f} s, "

@@ -7,7 +7,6 @@ import platform
 import socket
 import sys
 from importlib import metadata
-from typing import Any
 
 from hdrh.histogram import HdrHistogram
 
@@ -16,42 +15,49 @@ from loadtest.engine import RunResult
 from loadtest.instants import format_epoch, parse_instant
 from loadtest.metrics import METRICS, unit_of
 from loadtest.profile import Profile
+from loadtest.schema import MetricStats, SimClock, Summary, TargetSummary
 from loadtest.tally import mean_stddev, nonzero_buckets, tally_percentiles
 from loadtest.thresholds import evaluate
 
 PERCENTILES = (50.0, 90.0, 95.0, 99.0, 99.9)
 
 
-def _pkey(p: float) -> str:
-    return f"p{p:g}".replace(".", "_")
-
-
-def stats(h: HdrHistogram, scale: float) -> dict[str, float | int]:
-    """count, mean, percentiles and max of H, each value divided by SCALE."""
+def stats(h: HdrHistogram, scale: float, unit: str) -> MetricStats:
+    """count, mean, percentiles and max of H in UNIT, each value divided by SCALE."""
     n = h.get_total_count()
     if n == 0:
-        return {"count": 0}
+        return {"unit": unit, "count": 0}
     tally = nonzero_buckets(h)
-    out: dict[str, float | int] = {"count": n, "mean": round(mean_stddev(tally)[0] / scale, 3)}
     at = tally_percentiles(tally, PERCENTILES)
-    for p in PERCENTILES:
-        out[_pkey(p)] = round(at[p] / scale, 3)
-    out["max"] = round(h.get_max_value() / scale, 3)
-    return out
+
+    def r(v: float) -> float:
+        return round(v / scale, 3)
+
+    return {
+        "unit": unit,
+        "count": n,
+        "mean": r(mean_stddev(tally)[0]),
+        "p50": r(at[50.0]),
+        "p90": r(at[90.0]),
+        "p95": r(at[95.0]),
+        "p99": r(at[99.0]),
+        "p99_9": r(at[99.9]),
+        "max": r(h.get_max_value()),
+    }
 
 
-def summarize(result: RunResult, profile: Profile, interrupted: bool = False) -> dict[str, Any]:
+def summarize(result: RunResult, profile: Profile, interrupted: bool = False) -> Summary:
     """The content of summary.json."""
     seconds = max(1e-9, (result.end_ns - result.start_ns) / 1e9)
     measured_s = max(1e-9, seconds - profile.warmup_s)
-    targets: dict[str, Any] = {}
+    targets: dict[str, TargetSummary] = {}
     for name, tr in result.targets.items():
         counts = result.recorder.total_counts[name]
         hists = result.recorder.total[name]
-        metrics = {}
+        metrics: dict[str, MetricStats] = {}
         for m in METRICS:
             unit, scale = unit_of(m)
-            metrics[m] = {"unit": unit, **stats(hists[m], scale)}
+            metrics[m] = stats(hists[m], scale, unit)
         targets[name] = {
             "kind": tr.target.kind,
             "model": tr.target.model,
@@ -98,7 +104,7 @@ def summarize(result: RunResult, profile: Profile, interrupted: bool = False) ->
             ],
         }
     health = result.health
-    gates = evaluate(profile.thresholds, {"targets": targets})
+    gates = evaluate(profile.thresholds, targets)
     return {
         "profile": profile.name,
         "profile_path": profile.path,
@@ -135,7 +141,7 @@ def summarize(result: RunResult, profile: Profile, interrupted: bool = False) ->
     }
 
 
-def sim_clock(marks: list[tuple[int, str]], start_ns: int) -> dict[str, Any] | None:
+def sim_clock(marks: list[tuple[int, str]], start_ns: int) -> SimClock | None:
     """The simulator's clock over the run, from (perf ns, x-sim-time) readings: its
     instant at the run's start and its rate (simulated seconds per second, the time
     warp); None when no response carried x-sim-time. The rate needs two readings a

@@ -17,10 +17,11 @@ import operator
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TypeGuard
 
 from loadtest.config_reader import ConfigError
 from loadtest.metrics import METRICS, OUTPUT_SPEED, OUTPUT_TOKENS
+from loadtest.schema import StatKey, TargetSummary, ThresholdResult, stat
 
 EXIT_FAILED = 99  # as k6 does when a threshold fails
 
@@ -30,7 +31,7 @@ _OPS: dict[str, Callable[[float, float], bool]] = {
     "<": operator.lt,
     ">": operator.gt,
 }
-_STATS = ("p50", "p90", "p95", "p99", "p99_9", "max", "mean")
+_STATS: tuple[StatKey, ...] = ("p50", "p90", "p95", "p99", "p99_9", "max", "mean")
 _DURATION_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 _EXPR = re.compile(
     r"^\s*(?P<lhs>[A-Za-z0-9_.]+)\s*(?:\{\s*target\s*=\s*(?P<target>[^}]+?)\s*\})?"
@@ -110,13 +111,20 @@ def parse_all(exprs: Iterable[str], where: str) -> tuple[Threshold, ...]:
     return tuple(parse(e, f"{where}[{i}]") for i, e in enumerate(exprs))
 
 
-def _actual(t: Threshold, s: dict[str, Any]) -> float | None:
+def _is_stat(stat: str) -> TypeGuard[StatKey]:
+    return stat in _STATS
+
+
+def _actual(t: Threshold, s: TargetSummary) -> float | None:
     if t.kind == "metric":
-        v = s["metrics"].get(t.name, {}).get(t.stat)
+        key = t.stat
+        v = stat(s, t.name, key) if _is_stat(key) else None
         return None if v is None else float(v)
     if t.kind == "throughput":
-        key = "requests_per_s" if t.name == "requests" else "output_tokens_per_s"
-        return float(s["rates"][key])
+        rates = s["rates"]
+        return float(
+            rates["requests_per_s"] if t.name == "requests" else rates["output_tokens_per_s"]
+        )
     count = s["errors"].get(t.name, 0) if t.name else s["requests"]["failed"]
     if t.stat == "count":
         return float(count)
@@ -124,11 +132,13 @@ def _actual(t: Threshold, s: dict[str, Any]) -> float | None:
     return count / recorded if recorded else None
 
 
-def evaluate(thresholds: Iterable[Threshold], summary: dict[str, Any]) -> list[dict[str, Any]]:
-    """One result per threshold and target it applies to: the value seen and the verdict.
-    No data (a metric never recorded) fails: a gate that cannot be checked does not pass."""
+def evaluate(
+    thresholds: Iterable[Threshold], targets: Mapping[str, TargetSummary]
+) -> list[ThresholdResult]:
+    """One result per threshold and target of TARGETS (summary.json's) it applies to: the
+    value seen and the verdict. No data (a metric never recorded) fails: a gate that
+    cannot be checked does not pass."""
     results = []
-    targets = summary["targets"]
     for t in thresholds:
         names = [t.target] if t.target is not None else list(targets)
         for name in names:
@@ -143,8 +153,8 @@ def evaluate(thresholds: Iterable[Threshold], summary: dict[str, Any]) -> list[d
     return results
 
 
-def _result(t: Threshold, target: str, value: float | None, ok: bool, note: str) -> dict[str, Any]:
-    out: dict[str, Any] = {
+def _result(t: Threshold, target: str, value: float | None, ok: bool, note: str) -> ThresholdResult:
+    out: ThresholdResult = {
         "expr": t.expr,
         "target": target,
         "value": None if value is None else round(value, 6),

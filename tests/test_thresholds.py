@@ -72,7 +72,9 @@ def test_judged_per_target_with_values_seen() -> None:
         parse("tpot.p50 < 10ms"),  # never recorded in this summary
         parse("ttft.p50{target=nobody} < 1s"),
     ]
-    got = {(g["expr"], g["target"]): (g["value"], g["ok"]) for g in evaluate(gates, GOLDEN)}
+    got = {
+        (g["expr"], g["target"]): (g["value"], g["ok"]) for g in evaluate(gates, GOLDEN["targets"])
+    }
     mini, haiku = "gpt-4o-mini", "claude-3-5-haiku"
     assert got["ttft.p95 < 800ms", mini] == (1250.0, False)
     assert got["ttft.p95 < 800ms", haiku] == (585.0, True)

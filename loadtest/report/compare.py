@@ -14,11 +14,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from loadtest.report.run_data import RunData
+from loadtest.schema import StatKey, stat
 from loadtest.tally import Resampler, nonzero_buckets
 
 BOOTSTRAP_ROUNDS = 500  # resamples; the 2.5% and 97.5% points settle well before
 LATENCY = ("ttft", "itl", "e2e")
-PERCENTILES = (("p50", 50.0), ("p95", 95.0), ("p99", 99.0))
+PERCENTILES: tuple[tuple[StatKey, float], ...] = (("p50", 50.0), ("p95", 95.0), ("p99", 99.0))
 WITH_CI = ("p95", "p99")
 
 
@@ -95,7 +96,7 @@ def compare(runs: list[RunData], rounds: int = BOOTSTRAP_ROUNDS) -> dict[str, li
         for metric in LATENCY:
             tallies = [_tallies(run, n, metric) for run, n in zip(runs, names, strict=True)]
             for key, p in PERCENTILES:
-                values = [s["metrics"].get(metric, {}).get(key) for s in summaries]
+                values = [stat(s, metric, key) for s in summaries]
                 row = Row(f"{metric} {key} (ms)", values)
                 if key in WITH_CI:
                     row.ci = [None]

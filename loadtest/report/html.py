@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from html import escape
-from typing import Any
+from typing import Literal
 
 from loadtest.metrics import unit_of
 from loadtest.report import svg
@@ -17,6 +17,7 @@ from loadtest.report.tables import (
     target_rows,
     threshold_rows,
 )
+from loadtest.schema import Summary
 from loadtest.tally import nonzero_buckets, percentile_steps
 
 CSS = """
@@ -91,11 +92,13 @@ def over_time_chart(run: RunData, metric: str, title: str) -> str:
     return svg.line_chart(title, series, "seconds since start", "ms")
 
 
-def _per_interval(summary: dict[str, Any], field: str, per_second: bool) -> list[svg.Series]:
+def _per_interval(
+    summary: Summary, field: Literal["completed", "failed"], per_second: bool
+) -> list[svg.Series]:
     series = []
     for i, (target, t) in enumerate(summary["targets"].items()):
         pts = []
-        for iv in t["intervals"]:
+        for iv in t.get("intervals", []):
             length = iv["length_s"]
             if length <= 0:
                 continue
@@ -105,7 +108,7 @@ def _per_interval(summary: dict[str, Any], field: str, per_second: bool) -> list
     return series
 
 
-def _health_chart(summary: dict[str, Any]) -> str:
+def _health_chart(summary: Summary) -> str:
     per = summary["client_health"].get("per_interval", [])
     lag = [(h["end_s"], h["loop_lag_p99_ms"]) for h in per]
     cpu = [(h["end_s"], h["cpu_percent"] / 10) for h in per]
@@ -117,10 +120,10 @@ def _health_chart(summary: dict[str, Any]) -> str:
     )
 
 
-def _rate_limits(summary: dict[str, Any]) -> str:
+def _rate_limits(summary: Summary) -> str:
     rows = []
     for target, t in summary["targets"].items():
-        hits = [iv for iv in t["intervals"] if iv["errors"].get("http_429")]
+        hits = [iv for iv in t.get("intervals", []) if iv["errors"].get("http_429")]
         last = ", ".join(f"{k}: {v}" for k, v in t.get("rate_limit", {}).items()) or "-"
         rows.append(
             [

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from loadtest.report.tables import (
     HEADINGS,
     THRESHOLD_HEADINGS,
@@ -13,9 +11,10 @@ from loadtest.report.tables import (
     target_rows,
     threshold_rows,
 )
+from loadtest.schema import Summary
 
 
-def render(summary: dict[str, Any]) -> str:
+def render(summary: Summary) -> str:
     """Markdown of one run's summary.json."""
     out = [f"## loadtest: {summary['profile']}", "", run_line(summary) + ".", ""]
     out.append("| " + " | ".join(HEADINGS) + " |")
@@ -28,7 +27,7 @@ def render(summary: dict[str, Any]) -> str:
         out += ["", "Errors: " + "; ".join(errors) + "."]
     gates = threshold_rows(summary)
     if gates:
-        failed = sum(1 for g in summary["thresholds"] if not g["ok"])
+        failed = sum(1 for g in summary.get("thresholds", []) if not g["ok"])
         out += ["", f"Thresholds: {len(gates) - failed} passed, {failed} failed.", ""]
         out.append("| " + " | ".join(THRESHOLD_HEADINGS) + " |")
         out.append("| --- | --- | ---: | --- |")

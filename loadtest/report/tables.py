@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from loadtest.schema import StatKey, Summary, stat
 
 # (heading, metric, percentile key) of the per-target latency columns, in ms.
-LATENCY_COLUMNS = (
+LATENCY_COLUMNS: tuple[tuple[str, str, StatKey], ...] = (
     ("TTFT p50", "ttft", "p50"),
     ("TTFT p95", "ttft", "p95"),
     ("TTFT p99", "ttft", "p99"),
@@ -25,11 +25,10 @@ def ms(v: float | None) -> str:
     return f"{v:,.0f}" if v >= 100 else f"{v:.1f}"
 
 
-def target_rows(summary: dict[str, Any]) -> list[list[str]]:
+def target_rows(summary: Summary) -> list[list[str]]:
     """One row per target, in HEADINGS order."""
     rows = []
     for name, t in summary["targets"].items():
-        m = t["metrics"]
         rows.append(
             [
                 name,
@@ -37,13 +36,13 @@ def target_rows(summary: dict[str, Any]) -> list[list[str]]:
                 str(t["requests"]["failed"]),
                 f"{t['rates']['requests_per_s']:.2f}",
                 f"{t['rates']['output_tokens_per_s']:,.0f}",
-                *(ms(m.get(metric, {}).get(key)) for _, metric, key in LATENCY_COLUMNS),
+                *(ms(stat(t, metric, key)) for _, metric, key in LATENCY_COLUMNS),
             ]
         )
     return rows
 
 
-def error_lines(summary: dict[str, Any]) -> list[str]:
+def error_lines(summary: Summary) -> list[str]:
     """'target: class n, class n' for each target with errors."""
     out = []
     for name, t in summary["targets"].items():
@@ -52,7 +51,7 @@ def error_lines(summary: dict[str, Any]) -> list[str]:
     return out
 
 
-def health_line(summary: dict[str, Any]) -> str:
+def health_line(summary: Summary) -> str:
     """One sentence on whether the client itself was the bottleneck."""
     h = summary["client_health"]
     lag, cpu = h["loop_lag_max_ms"], h["cpu_percent_max"]
@@ -65,7 +64,7 @@ def health_line(summary: dict[str, Any]) -> str:
     return f"Client healthy: loop lag at most {lag:.1f} ms, CPU at most {cpu:.0f}%."
 
 
-def run_line(summary: dict[str, Any]) -> str:
+def run_line(summary: Summary) -> str:
     """Start, length, warm-up and why the run stopped."""
     r = summary["run"]
     return (
@@ -74,7 +73,7 @@ def run_line(summary: dict[str, Any]) -> str:
     )
 
 
-def threshold_rows(summary: dict[str, Any]) -> list[list[str]]:
+def threshold_rows(summary: Summary) -> list[list[str]]:
     """expression, target, value seen, verdict: one row per judged threshold."""
     rows = []
     for g in summary.get("thresholds", []):
