@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from loadtest.config_reader import ConfigError, Table
+from loadtest.schema import StatKey, Summary, TargetSummary, stat
 from loadtest.sim.timeofday import zone
 from loadtest.store import DEFAULT_PATH
 
@@ -142,14 +142,14 @@ class Usage:
 
 
 def usage_of(
-    target_summary: dict[str, Any], price: tuple[float | None, float | None] = (None, None)
+    target_summary: TargetSummary, price: tuple[float | None, float | None] = (None, None)
 ) -> Usage:
     """The spend of one target of a run (its block of summary.json); PRICE is USD per
     million input and output tokens."""
-    tokens = target_summary.get("tokens", {})
-    tin, tout = int(tokens.get("input", 0)), int(tokens.get("output", 0))
+    tokens = target_summary["tokens"]
+    tin, tout = int(tokens["input"]), int(tokens["output"])
     cost = (tin * (price[0] or 0.0) + tout * (price[1] or 0.0)) / 1e6
-    return Usage(int(target_summary.get("requests", {}).get("sent", 0)), tin + tout, cost)
+    return Usage(int(target_summary["requests"]["sent"]), tin + tout, cost)
 
 
 def over_budget(budget: Budget, used: Usage, next_run: Usage) -> str | None:
@@ -168,20 +168,19 @@ def over_budget(budget: Budget, used: Usage, next_run: Usage) -> str | None:
     return None
 
 
-def headline(summary: dict[str, Any]) -> str:
+def headline(summary: Summary) -> str:
     """One line per run: each target's requests, errors, TTFT P50/P95 and E2E P95."""
     parts = []
-    for name, t in summary.get("targets", {}).items():
-        req = t.get("requests", {})
-        m = t.get("metrics", {})
+    for name, t in summary["targets"].items():
+        req = t["requests"]
 
-        def ms(metric: str, key: str, m: dict[str, Any] = m) -> str:
-            v = m.get(metric, {}).get(key)
+        def ms(metric: str, key: StatKey, t: TargetSummary = t) -> str:
+            v = stat(t, metric, key)
             return "-" if v is None else f"{v:,.0f}"
 
         parts.append(
             # recorded, not sent: warm-up requests are sent but not measured
-            f"{name}: {req.get('completed', 0)}/{req.get('recorded', 0)} ok, "
+            f"{name}: {req['completed']}/{req['recorded']} ok, "
             f"ttft p50 {ms('ttft', 'p50')} p95 {ms('ttft', 'p95')} ms, "
             f"e2e p95 {ms('e2e', 'p95')} ms"
         )

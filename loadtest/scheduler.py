@@ -30,7 +30,6 @@ from types import TracebackType
 from typing import IO, Any
 
 import aiohttp
-import orjson
 
 from loadtest import store
 from loadtest.clocks import Clock, WallClock, clock_for, sleep_until
@@ -51,6 +50,7 @@ from loadtest.schedule import (
     over_budget,
     usage_of,
 )
+from loadtest.schema import Summary, parse_summary
 
 LEAD_S = 2.0  # real seconds between starting a run's process and its fire
 RUN = (sys.executable, "-m", "loadtest", "run")
@@ -307,14 +307,13 @@ class Scheduler:
         )
 
 
-def _read_summary(run_dir: Path | None) -> dict[str, Any] | None:
+def _read_summary(run_dir: Path | None) -> Summary | None:
     if run_dir is None:
         return None
     try:
-        data = orjson.loads((run_dir / "summary.json").read_bytes())
-    except (OSError, orjson.JSONDecodeError):
+        return parse_summary((run_dir / "summary.json").read_bytes())
+    except (OSError, ValueError):
         return None
-    return data if isinstance(data, dict) and "targets" in data else None
 
 
 def planned_usage(profile: Profile) -> Usage:

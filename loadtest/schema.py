@@ -11,7 +11,9 @@ This module sits at the bottom of the import graph: it imports nothing of loadte
 
 from __future__ import annotations
 
-from typing import Literal, NotRequired, TypedDict
+from typing import Literal, NotRequired, TypedDict, cast
+
+import orjson
 
 # A metric's statistics besides its count, as MetricStats and threshold expressions name them.
 StatKey = Literal["mean", "p50", "p90", "p95", "p99", "p99_9", "max"]
@@ -166,3 +168,16 @@ def stat(target: TargetSummary, metric: str, key: StatKey) -> float | None:
     """KEY of METRIC in TARGET's summary; None when the metric is absent or empty."""
     m = target["metrics"].get(metric)
     return None if m is None else m.get(key)
+
+
+def parse_summary(raw: bytes) -> Summary:
+    """summary.json's bytes as a Summary: the one place JSON read back becomes typed.
+    ValueError says why when RAW is not JSON or not a loadtest summary."""
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ValueError(f"not valid JSON ({exc})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("targets"), dict):
+        raise ValueError("not a loadtest summary (no targets)")
+    # Written by loadtest.summary in this shape; keys newer than the file are NotRequired.
+    return cast(Summary, data)

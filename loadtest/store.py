@@ -14,13 +14,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TypedDict, cast
 
 import orjson
 
 from loadtest import hlog
 from loadtest.config_reader import ConfigError
 from loadtest.instants import format_instant, parse_instant
+from loadtest.schema import TargetSummary, parse_summary
 
 DEFAULT_PATH = "reports/loadtest.db"
 BUSY_TIMEOUT_S = 30.0
@@ -129,9 +130,9 @@ def import_run(db: sqlite3.Connection, run_dir: str | Path) -> int:
     """Add the run in RUN_DIR (every target); returns how many targets were new."""
     d = Path(run_dir)
     try:
-        summary = orjson.loads((d / "summary.json").read_bytes())
+        summary = parse_summary((d / "summary.json").read_bytes())
         profile = orjson.loads((d / "profile.json").read_bytes())
-    except (OSError, orjson.JSONDecodeError) as exc:
+    except (OSError, ValueError) as exc:  # orjson's JSONDecodeError is a ValueError
         raise ConfigError(f"{d}: not a complete run directory ({exc})") from None
     run = summary["run"]
     # A run against the simulator is stamped in the simulator's time (time warp included),
@@ -206,23 +207,48 @@ def import_run(db: sqlite3.Connection, run_dir: str | Path) -> int:
     return added
 
 
-def runs(db: sqlite3.Connection) -> list[dict[str, Any]]:
+class StoredRun(TypedDict):
+    """One row of `loadtest store list`: a stored run of one target."""
+
+    id: int
+    run_key: str  # the run directory's name
+    target: str
+    profile: str
+    model: str | None
+    start_utc: str
+    status: str  # why the run stopped
+    intervals: int
+
+
+def runs(db: sqlite3.Connection) -> list[StoredRun]:
     """Every stored run and target, oldest first, with its interval count."""
     rows = db.execute(
         "SELECT r.id, r.run_key, r.target, r.profile, r.model, r.start_utc, r.status,"
         " (SELECT COUNT(*) FROM interval_counts c WHERE c.run_id = r.id)"
         " FROM runs r ORDER BY r.start_utc, r.id"
     ).fetchall()
-    keys = ("id", "run_key", "target", "profile", "model", "start_utc", "status", "intervals")
-    return [dict(zip(keys, r, strict=True)) for r in rows]
+    return [
+        StoredRun(
+            id=i,
+            run_key=key,
+            target=target,
+            profile=profile,
+            model=model,
+            start_utc=start,
+            status=status,
+            intervals=n,
+        )
+        for i, key, target, profile, model, start, status, n in rows
+    ]
 
 
 def target_summaries(
     db: sqlite3.Connection, profile: str, start: datetime, end: datetime
-) -> list[tuple[str, dict[str, Any]]]:
+) -> list[tuple[str, TargetSummary]]:
     """(target, its summary.json block) of PROFILE's runs that started in [START, END)."""
     return [
-        (target, orjson.loads(summary))
+        # the block import_run stored from a summary: its shape (older keys may be missing)
+        (target, cast(TargetSummary, orjson.loads(summary)))
         for target, summary in db.execute(
             "SELECT target, summary FROM runs WHERE profile = ? AND start_utc >= ?"
             " AND start_utc < ? ORDER BY start_utc",

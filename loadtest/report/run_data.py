@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import cast
 
-import orjson
 from hdrh.histogram import HdrHistogram
 
 from loadtest import hlog
 from loadtest.config_reader import ConfigError
-from loadtest.schema import Summary
+from loadtest.schema import Summary, parse_summary
 
 
 @dataclass
@@ -50,14 +48,9 @@ def load_run(path: str | Path) -> RunData:
     if not summary_path.is_file():
         raise ConfigError(f"{d}: no summary.json (not a run directory, or the run was killed)")
     try:
-        data = orjson.loads(summary_path.read_bytes())
-    except orjson.JSONDecodeError as exc:
-        raise ConfigError(f"{summary_path}: not valid JSON ({exc})") from None
-    if not isinstance(data, dict) or "targets" not in data:
-        raise ConfigError(f"{summary_path}: not a loadtest summary (no targets)")
-    # The one place a summary read from disk becomes typed: written by loadtest.summary,
-    # its shape is schema.Summary (keys newer than the file are NotRequired there).
-    summary = cast(Summary, data)
+        summary = parse_summary(summary_path.read_bytes())
+    except ValueError as exc:
+        raise ConfigError(f"{summary_path}: {exc}") from None
     names = {hlog.target_tag(t): t for t in summary["targets"]}
     intervals, totals = _read_log(d / "intervals.hlog", names)
     return RunData(d, summary, intervals, totals)
