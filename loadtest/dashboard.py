@@ -19,9 +19,8 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from loadtest.engine import Health, TargetRun
-from loadtest.metrics import E2E, ITL, TTFT
-from loadtest.recorder import Interval
+from loadtest.metrics import E2E, ITL, TTFT, unit_of
+from loadtest.records import Health, Interval, TargetStatus
 from loadtest.tally import merge_tallies, tally_percentiles
 
 SHOWN = (TTFT, ITL, E2E)
@@ -70,22 +69,6 @@ class Snapshot:
     cpu_percent: float
     saturated: bool
     targets: tuple[TargetView, ...]
-
-
-def _offered(tr: TargetRun, elapsed_s: float) -> str:
-    load = tr.load
-    step = None
-    acc = 0.0
-    for s in load.steps:
-        acc += s.duration_s
-        step = s
-        if elapsed_s < acc:
-            break
-    if load.mode == "open":
-        rate = step.rate if step is not None and step.rate else load.rate
-        return f"{rate:g} req/s"
-    conc = step.concurrency if step is not None and step.concurrency else load.concurrency
-    return f"{conc} streams"
 
 
 def headroom(headers: Mapping[str, str]) -> str:
@@ -137,12 +120,16 @@ class DashboardState:
         self._last: Snapshot | None = None
 
     def update(
-        self, iv: Interval, health: Health, runs: Mapping[str, TargetRun], elapsed_s: float
+        self,
+        iv: Interval,
+        health: Health,
+        status: Mapping[str, TargetStatus],
+        elapsed_s: float,
     ) -> Snapshot:
         """Fold the closed interval IV in; returns the snapshot to show."""
         seconds = max(1e-9, (iv.end_ns - iv.start_ns) / 1e9)
         views = []
-        for name, tr in runs.items():
+        for name, tr in status.items():
             c = iv.counts[name]
             run = self._run.setdefault(name, {})
             for metric, values in iv.tallies.get(name, {}).items():
@@ -159,7 +146,7 @@ class DashboardState:
             views.append(
                 TargetView(
                     name=name,
-                    offered=_offered(tr, elapsed_s),
+                    offered=tr.offered_text,
                     achieved_rps=c.completed / seconds,
                     tok_s=c.output_tokens / seconds,
                     sent=tr.sent,
@@ -186,7 +173,8 @@ class DashboardState:
 
     @staticmethod
     def _ms(v: dict[float, int]) -> tuple[float, ...]:
-        return tuple(v[p] / 1000 for p in PS) if v else ()
+        scale = unit_of(TTFT)[1]  # every metric shown is a duration
+        return tuple(v[p] / scale for p in PS) if v else ()
 
 
 def _ms3(v: tuple[float, ...]) -> str:

@@ -1,58 +1,59 @@
-"""The load engine: drives every target of a shard at once and records what users see.
+"""The load engine: decides when each request of a shard goes out, and accounts for all.
 
 A shard (a picklable ShardSpec in, intervals and records out through a Sink) is the
 unit of work, so a later step can run shards in several processes. Within a shard:
 
-- closed loop: `concurrency` workers per target, each sending its next request as
-  soon as the previous one ends; stepped concurrency parks the extra workers;
+- closed loop: one worker per stream and target, each sending its next request as soon
+  as the previous one ends; stepped concurrency parks the extra workers;
 - open loop: an absolute schedule of intended send times (loadtest.arrivals). When
   `max_in_flight` requests are already out, a due request waits for a slot and is
   counted late (its latency from the intended time shows the wait); beyond a backlog
   of MAX_BACKLOG waiting requests, it is shed (counted, never sent). Sending never
   silently slows down: coordinated omission cannot hide a stall.
 
-Warm-up requests are sent but not recorded. Stop: duration, a request count per
-target, or the error budget. stop() ends new sends and lets in-flight ones finish.
+Accounting: every request sent or due ends in exactly one outcome, written to the
+sink and counted (see records.TargetStatus): completed or failed (recorded),
+abandoned (in flight when the drain ended or the run was cancelled), shed, or unsent
+(due and waiting for a slot when the run stopped). Warm-up requests are sent but not
+recorded. Stop: duration, a request count per target, the error budget, or stop().
+
+What the engine does not do is send: a Sender does (transport.HttpSender in real runs).
+Its clocks are injected too, so tests drive its decisions on virtual time.
 """
 
 from __future__ import annotations
 
 import asyncio
-import bisect
-import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import aiohttp
-
-from loadtest.arrivals import Segment, offsets, segments
+from loadtest.arrivals import offsets, segments
+from loadtest.errors import ErrorClass
 from loadtest.loop import short_gc_pauses
-from loadtest.metrics import RequestRecord, derive
-from loadtest.profile import Load, Profile, Target
-from loadtest.providers import PARSERS
-from loadtest.providers.build import RequestBuilder, builder
-from loadtest.recorder import Interval, Recorder, TargetCounts
+from loadtest.metrics import derive
+from loadtest.profile import Load, Profile
+from loadtest.recorder import Recorder
+from loadtest.records import Health, Interval, RequestRecord, TargetCounts, TargetStatus
+from loadtest.sinks import Sink
 from loadtest.thresholds import doomed
-from loadtest.transport import new_session, proxy_for, send
-from loadtest.workload import PromptSource
+from loadtest.workload import Prompt, PromptSource
 
 LATE_NS = 10_000_000  # a request sent 10 ms or more after its intended time is "late"
 MIN_FOR_BUDGET = 20  # the error budget is judged once this many requests are recorded
 LAG_PROBE_S = 0.02
 DRAIN_MAX_S = 30.0  # after stop(), in-flight requests get at most this long to finish
 MAX_BACKLOG = 10_000  # due requests waiting for an in-flight slot; beyond this they are shed
+PARKED_POLL_S = 0.05  # how often a parked closed-loop worker looks at the step again
 
 
-class Sink(Protocol):
-    """Where a shard's results go (files, a live view); called on the event loop."""
+class Sender(Protocol):
+    """Sends one request and stamps R (sent_ns first); returns a short error detail."""
 
-    def start(self, wall_s: float, start_ns: int) -> None: ...
-    def request(
-        self, r: RequestRecord, metrics: dict[str, int], detail: str, measured: bool
-    ) -> None: ...
-    def interval(self, iv: Interval, health: Health) -> None: ...
+    async def open(self) -> None: ...
+    async def send(self, target: str, prompt: Prompt, r: RequestRecord) -> str: ...
+    async def close(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -64,41 +65,42 @@ class ShardSpec:
     env: tuple[tuple[str, str], ...] = ()  # API key variables, read by the parent
 
 
-@dataclass
-class Health:
-    """The client's own state over one interval: a saturated client says so."""
+@dataclass(frozen=True)
+class Clocks:
+    """The engine's time sources: monotonic ns for every duration, wall and CPU seconds
+    for labels and the self-check. Tests pass virtual ones."""
 
-    end_ns: int = 0  # the end of the interval it describes
-    loop_lag_max_ms: float = 0.0
-    loop_lag_p99_ms: float = 0.0
-    cpu_percent: float = 0.0
-
-    @property
-    def saturated(self) -> bool:
-        """A lagging loop or a busy core means measured latency includes our own delay."""
-        return self.loop_lag_p99_ms > 10.0 or self.cpu_percent > 90.0
+    perf_ns: Callable[[], int] = time.perf_counter_ns
+    wall_s: Callable[[], float] = time.time
+    cpu_s: Callable[[], float] = time.process_time
 
 
 @dataclass
-class TargetRun:
-    """Counters of one target, kept by the engine (the recorder has the histograms)."""
+class _TargetRun:
+    """One target's live counters; only the engine holds them (sinks get a status)."""
 
-    target: Target
+    name: str
     load: Load
-    builder: RequestBuilder
-    sent: int = 0
-    recorded: int = 0
-    measured_started: int = 0
-    failed: int = 0
-    in_flight: int = 0
-    waiting: int = 0
-    late: int = 0
-    shed: int = 0
-    abandoned: int = 0  # in flight when the drain ended or a second Ctrl-C came
+    counters: dict[str, int] = field(
+        default_factory=lambda: dict.fromkeys(
+            (
+                "sent",
+                "warmup",
+                "recorded",
+                "failed",
+                "in_flight",
+                "waiting",
+                "late",
+                "shed",
+                "unsent",
+                "abandoned",
+                "measured_started",
+            ),
+            0,
+        )
+    )
     stopped_by: str = ""
-    next_prompt: int = 0
     slots: asyncio.Semaphore | None = None
-    proxy: str | None = None
 
 
 @dataclass
@@ -106,7 +108,7 @@ class RunResult:
     """What a finished shard hands back."""
 
     recorder: Recorder
-    targets: dict[str, TargetRun]
+    targets: dict[str, TargetStatus]
     start_wall_s: float
     end_wall_s: float
     start_ns: int
@@ -121,19 +123,23 @@ class Engine:
     """One shard's run."""
 
     def __init__(
-        self, spec: ShardSpec, sink: Sink, clock: Callable[[], int] = time.perf_counter_ns
+        self,
+        spec: ShardSpec,
+        sink: Sink,
+        sender: Sender | None = None,
+        clocks: Clocks | None = None,
     ) -> None:
-        self.spec = spec
         self.p = spec.profile
         self.sink = sink
-        self.clock = clock
+        self.clocks = clocks or Clocks()
+        self.clock = self.clocks.perf_ns
+        if sender is None:
+            from loadtest.transport import HttpSender  # aiohttp only where requests go out
+
+            sender = HttpSender(self.p, dict(spec.base_urls), dict(spec.env), self.clock)
+        self.sender = sender
         self.prompts = PromptSource(self.p.workload, self.p.seed)
-        env = dict(spec.env)
-        urls = dict(spec.base_urls)
-        self.runs = {
-            t.name: TargetRun(t, self.p.load_of(t), builder(t, self.p.workload, urls[t.name], env))
-            for t in self.p.targets
-        }
+        self.runs = {t.name: _TargetRun(t.name, self.p.load_of(t)) for t in self.p.targets}
         highest_us = int(max(self.p.timeouts.total_s, self.p.duration_s + 60) * 1_000_000)
         self.recorder = Recorder(self.runs, highest_us, 0)
         self._stopping = asyncio.Event()
@@ -143,6 +149,9 @@ class Engine:
         self.sim_marks: list[tuple[int, str]] = []  # (perf ns, x-sim-time): first, latest
         self.health: list[Health] = []
         self._cpu_mark = (0.0, 0)
+        self._next_prompt = 0
+        self.start_wall_s = 0.0
+        self.start_ns = self.end_by_ns = self.warmup_end_ns = 0
         # Each closed interval's counters (errors, 429s, rate-limit headers), for the summary.
         self.timeline: list[tuple[int, int, dict[str, TargetCounts]]] = []
 
@@ -157,62 +166,61 @@ class Engine:
         """Whether stop() was called or a stop condition was met."""
         return self._stopping.is_set()
 
+    def status(self, now_ns: int | None = None) -> dict[str, TargetStatus]:
+        """Each target's accounting now, frozen."""
+        elapsed = ((self.clock() if now_ns is None else now_ns) - self.start_ns) / 1e9
+        return {
+            name: TargetStatus(
+                name,
+                tr.load.mode,
+                tr.load.level_at(elapsed, self.p.duration_s),
+                **{k: v for k, v in tr.counters.items() if k != "measured_started"},
+                stopped_by=tr.stopped_by or self.stopped_by,
+            )
+            for name, tr in self.runs.items()
+        }
+
     async def run(self) -> RunResult:
         """Run every target until a stop condition; returns totals and counters."""
         p = self.p
         # Sessions (and their TLS contexts, tens of ms each) exist before the clock starts.
-        sessions = {}
-        for name, tr in self.runs.items():
-            conns = max(
-                tr.load.concurrency,
-                tr.load.max_in_flight if tr.load.mode == "open" else 0,
-                *(s.concurrency or 0 for s in tr.load.steps),
-            )
-            sessions[name] = new_session(p.timeouts, conns)
-            tr.proxy = proxy_for(tr.builder.url)
+        await self.sender.open()
         # The collector is tamed before the clock starts (its first full collection
         # is not anyone's latency).
         with short_gc_pauses(asyncio.get_running_loop()):
-            self.start_wall_s = time.time()
+            self.start_wall_s = self.clocks.wall_s()
             self.start_ns = self.clock()
             self.sink.start(self.start_wall_s, self.start_ns)
-            self._cpu_mark = (time.process_time(), self.start_ns)
+            self._cpu_mark = (self.clocks.cpu_s(), self.start_ns)
             self.recorder.interval_start_ns = self.start_ns
             self.end_by_ns = self.start_ns + int(p.duration_s * 1e9)
             self.warmup_end_ns = self.start_ns + int(p.warmup_s * 1e9)
-            tasks = []
-            helpers = []
+            tasks = [asyncio.create_task(self._drive(tr)) for tr in self.runs.values()]
+            helpers = [
+                asyncio.create_task(self._intervals()),
+                asyncio.create_task(self._lag_probe()),
+            ]
+            timer = asyncio.get_running_loop().call_later(p.duration_s, self.stop, "duration")
             try:
-                for name, tr in self.runs.items():
-                    tasks.append(asyncio.create_task(self._drive(tr, sessions[name])))
-                helpers = [
-                    asyncio.create_task(self._intervals()),
-                    asyncio.create_task(self._lag_probe()),
-                ]
-                timer = asyncio.get_running_loop().call_later(p.duration_s, self.stop, "duration")
                 work = asyncio.gather(*tasks)
                 stopped = asyncio.create_task(self._stopping.wait())
                 either: list[asyncio.Future[Any]] = [work, stopped]
                 await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
                 stopped.cancel()
-                timer.cancel()
                 self.stop("done")
                 if not work.done():
-                    # Bounded drain: in-flight requests finish or are abandoned (and counted).
-                    done, _ = await asyncio.wait(
-                        {work}, timeout=min(p.timeouts.total_s, DRAIN_MAX_S)
-                    )
-                    if not done:
-                        work.cancel()
-                        with contextlib.suppress(asyncio.CancelledError):
-                            await work
+                    # Bounded drain: what is still in flight then is abandoned (and counted).
+                    await asyncio.wait({work}, timeout=min(p.timeouts.total_s, DRAIN_MAX_S))
             finally:
+                timer.cancel()
                 for t in [*tasks, *helpers]:
                     t.cancel()
+                # Let every cancelled request run its accounting before the result is taken
+                # (a second Ctrl-C cancels run() itself and lands here too).
+                await asyncio.gather(*tasks, *helpers, return_exceptions=True)
                 if self._rolling is not None:
                     await self._rolling
-                for s in sessions.values():
-                    await s.close()
+                await self.sender.close()
         return self.partial_result()
 
     def partial_result(self) -> RunResult:
@@ -221,9 +229,9 @@ class Engine:
         self._roll(end_ns)
         return RunResult(
             self.recorder,
-            self.runs,
+            self.status(end_ns),
             self.start_wall_s,
-            time.time(),
+            self.clocks.wall_s(),
             self.start_ns,
             end_ns,
             self.stopped_by,
@@ -232,125 +240,133 @@ class Engine:
             self.sim_marks,
         )
 
-    async def _drive(self, tr: TargetRun, session: aiohttp.ClientSession) -> None:
+    async def _drive(self, tr: _TargetRun) -> None:
         if tr.load.mode == "open":
-            await self._open_loop(tr, session)
+            await self._open_loop(tr)
         else:
-            await self._closed_loop(tr, session)
+            await self._closed_loop(tr)
 
     # --- closed loop -------------------------------------------------------------------
 
-    async def _closed_loop(self, tr: TargetRun, session: aiohttp.ClientSession) -> None:
-        steps = tr.load.steps
-        bounds: list[float] = []
-        levels: list[int] = []
-        acc = 0.0
-        for s in steps:
-            acc += s.duration_s
-            bounds.append(acc)
-            levels.append(s.concurrency or 0)
-        top = max([tr.load.concurrency, *levels]) if steps else tr.load.concurrency
-
-        def allowed(now_ns: int) -> int:
-            if not steps:
-                return tr.load.concurrency
-            i = bisect.bisect_right(bounds, (now_ns - self.start_ns) / 1e9)
-            return levels[min(i, len(levels) - 1)]
+    async def _closed_loop(self, tr: _TargetRun) -> None:
+        load, duration = tr.load, self.p.duration_s
+        top = int(max(level for _, level in load.levels(duration)))
 
         async def worker(k: int) -> None:
             while not self.stopping and not tr.stopped_by:
                 now = self.clock()
-                if k >= allowed(now):
-                    await asyncio.sleep(0.05)
+                if k >= load.level_at((now - self.start_ns) / 1e9, duration):
+                    await asyncio.sleep(PARKED_POLL_S)
                     continue
-                await self._one(tr, session, now)
+                await self._one(tr, now)
 
         await asyncio.gather(*(worker(k) for k in range(top)))
 
     # --- open loop ---------------------------------------------------------------------
 
-    def _plan(self, load: Load) -> list[Segment]:
-        steps = [(s.duration_s, s.rate or 0.0) for s in load.steps] or [
-            (self.p.duration_s, load.rate)
-        ]
-        return segments(steps, load.ramp_up_s)
-
-    async def _open_loop(self, tr: TargetRun, session: aiohttp.ClientSession) -> None:
-        load = tr.load
+    async def _open_loop(self, tr: _TargetRun) -> None:
+        load, c = tr.load, tr.counters
         tr.slots = asyncio.Semaphore(load.max_in_flight)
         pending: set[asyncio.Task[None]] = set()
-        seed = self.p.seed * 7919 + list(self.runs).index(tr.target.name)
-        for offset in offsets(self._plan(load), load.arrivals, seed, load.burstiness):
-            due = self.start_ns + int(offset * 1e9)
-            if due >= self.end_by_ns:
-                break
-            # Plain sleeps (no task per arrival), short enough to notice a stop in a pause.
-            delay = (due - self.clock()) / 1e9
-            while delay > 0 and not self.stopping:
-                await asyncio.sleep(min(delay, 0.25))
+        seed = self.p.seed * 7919 + list(self.runs).index(tr.name)
+        plan = segments(load.levels(self.p.duration_s), load.ramp_up_s)
+        try:
+            for offset in offsets(plan, load.arrivals, seed, load.burstiness):
+                due = self.start_ns + int(offset * 1e9)
+                if due >= self.end_by_ns:
+                    break
+                # Plain sleeps (no task per arrival), short enough to notice a stop in a pause.
                 delay = (due - self.clock()) / 1e9
-            if self.stopping or tr.stopped_by:
-                break
-            if tr.waiting >= MAX_BACKLOG:
-                tr.shed += 1
-                continue
-            task = asyncio.create_task(self._queued(tr, session, due))
-            pending.add(task)
-            task.add_done_callback(pending.discard)
-        if pending:
-            await asyncio.gather(*pending)
+                while delay > 0 and not self.stopping:
+                    await asyncio.sleep(min(delay, 0.25))
+                    delay = (due - self.clock()) / 1e9
+                if self.stopping or tr.stopped_by:
+                    break
+                if c["waiting"] >= MAX_BACKLOG:
+                    self._never_sent(tr, due, ErrorClass.SHED)
+                    continue
+                task = asyncio.create_task(self._queued(tr, due))
+                pending.add(task)
+                task.add_done_callback(pending.discard)
+            if pending:
+                await asyncio.gather(*pending)
+        finally:
+            # Cancelled (drain deadline, second Ctrl-C): the requests waiting or in flight
+            # are separate tasks; each must end, and be accounted for, before we do.
+            left = list(pending)
+            for t in left:
+                t.cancel()
+            await asyncio.gather(*left, return_exceptions=True)
 
-    async def _queued(self, tr: TargetRun, session: aiohttp.ClientSession, due: int) -> None:
+    async def _queued(self, tr: _TargetRun, due: int) -> None:
         assert tr.slots is not None
-        tr.waiting += 1
+        c = tr.counters
+        c["waiting"] += 1
         try:
             await tr.slots.acquire()
+        except asyncio.CancelledError:
+            self._never_sent(tr, due, ErrorClass.UNSENT)
+            raise
         finally:
-            tr.waiting -= 1
+            c["waiting"] -= 1
         try:
-            if self.stopping:
+            if self._capped(tr, due):
+                return  # beyond the request count: never meant to be sent
+            if self.stopping or tr.stopped_by:
+                self._never_sent(tr, due, ErrorClass.UNSENT)
                 return
-            await self._one(tr, session, due)
+            await self._one(tr, due)
         finally:
             tr.slots.release()
 
+    def _never_sent(self, tr: _TargetRun, due: int, why: ErrorClass) -> None:
+        measured = due >= self.warmup_end_ns
+        if measured:
+            tr.counters[why.value] += 1
+        self.sink.request(RequestRecord(tr.name, due, error=why), {}, "", measured)
+
     # --- one request ------------------------------------------------------------------
 
-    async def _one(self, tr: TargetRun, session: aiohttp.ClientSession, intended: int) -> None:
+    def _capped(self, tr: _TargetRun, intended: int) -> bool:
+        requests = self.p.requests
+        return bool(
+            requests
+            and intended >= self.warmup_end_ns
+            and tr.counters["measured_started"] >= requests
+        )
+
+    async def _one(self, tr: _TargetRun, intended: int) -> None:
+        c = tr.counters
         measured = intended >= self.warmup_end_ns
         if measured:
-            if self.p.requests and tr.measured_started >= self.p.requests:
+            if self._capped(tr, intended):
                 tr.stopped_by = "requests"
                 return
-            tr.measured_started += 1  # counted at the start, so concurrent workers can't overshoot
-        i = tr.next_prompt
-        tr.next_prompt += 1
-        r = RequestRecord(tr.target.name, intended_ns=intended)
-        tr.sent += 1
-        tr.in_flight += 1
+            c["measured_started"] += 1  # at the start, so concurrent workers can't overshoot
+        else:
+            c["warmup"] += 1
+        i = self._next_prompt
+        self._next_prompt += 1
+        r = RequestRecord(tr.name, intended_ns=intended)
+        c["sent"] += 1
+        c["in_flight"] += 1
         try:
-            detail = await send(
-                session,
-                tr.builder,
-                self.prompts.prompt(i),
-                PARSERS[tr.target.kind],
-                self.p.timeouts,
-                r,
-                self.clock,
-                tr.proxy,
-            )
+            detail = await self.sender.send(tr.name, self.prompts.prompt(i), r)
+        except asyncio.CancelledError:
+            self._cut_off(tr, r, measured)
+            raise
         finally:
-            tr.in_flight -= 1
+            c["in_flight"] -= 1
         metrics = derive(r)  # once per request, for the histograms and the results file
         if measured:
-            tr.late += r.sent_ns - intended >= LATE_NS
-            tr.recorded += 1
-            tr.failed += r.error is not None
+            c["late"] += r.sent_ns - intended >= LATE_NS
+            c["recorded"] += 1
+            c["failed"] += r.error is not None
             self.recorder.record(r, metrics)
             if (
-                tr.recorded >= MIN_FOR_BUDGET
+                c["recorded"] >= MIN_FOR_BUDGET
                 and self.p.error_budget < 1.0
-                and tr.failed / tr.recorded > self.p.error_budget
+                and c["failed"] / c["recorded"] > self.p.error_budget
             ):
                 tr.stopped_by = "error_budget"
         if r.sim_time is not None:
@@ -359,6 +375,18 @@ class Engine:
             mark = (r.sent_ns, r.sim_time)
             self.sim_marks = [self.sim_marks[0], mark] if self.sim_marks else [mark]
         self.sink.request(r, metrics, detail, measured)
+
+    def _cut_off(self, tr: _TargetRun, r: RequestRecord, measured: bool) -> None:
+        """A request cancelled in flight: abandoned if it went out, else unsent."""
+        c = tr.counters
+        r.end_ns = self.clock()
+        r.error = ErrorClass.ABANDONED if r.sent_ns else ErrorClass.UNSENT
+        if not r.sent_ns:  # cancelled before the sender stamped it: it never went out
+            c["sent"] -= 1
+            c["warmup"] -= not measured
+        if measured:
+            c[r.error.value] += 1
+        self.sink.request(r, {}, "cut off when the run stopped", measured)
 
     # --- intervals and self-check -----------------------------------------------------
 
@@ -384,7 +412,7 @@ class Engine:
 
     def _closed(self, iv: Interval, health: Health) -> None:
         self.timeline.append((iv.start_ns, iv.end_ns, iv.counts))
-        self.sink.interval(iv, health)
+        self.sink.interval(iv, health, self.status(iv.end_ns))
         if self.p.abort_on_fail and not self.stopping:
             totals = self.recorder.total_counts
             gate = doomed(self.p.thresholds, {t: c.errors for t, c in totals.items()})
@@ -394,7 +422,7 @@ class Engine:
     def _health(self, end_ns: int) -> Health:
         # CPU over the wall time actually elapsed since the last reading (a late roll
         # would otherwise divide a longer CPU span by the nominal interval).
-        cpu, now_ns = time.process_time(), self.clock()
+        cpu, now_ns = self.clocks.cpu_s(), self.clock()
         prev_cpu, prev_ns = self._cpu_mark
         self._cpu_mark = (cpu, now_ns)
         lags = sorted(self._lags)
@@ -409,8 +437,8 @@ class Engine:
         return health
 
     async def _lag_probe(self) -> None:
-        # perf_counter, not loop.time(): uvloop's clock ticks in whole milliseconds.
+        # The engine's clock (perf_counter), not loop.time(): uvloop's ticks in whole ms.
         while True:
-            t = time.perf_counter()
+            t = self.clock()
             await asyncio.sleep(LAG_PROBE_S)
-            self._lags.append(max(0.0, (time.perf_counter() - t - LAG_PROBE_S) * 1000))
+            self._lags.append(max(0.0, ((self.clock() - t) / 1e6 - LAG_PROBE_S * 1000)))

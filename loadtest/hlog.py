@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
-from loadtest.recorder import Interval
+from loadtest.records import Interval
 
 _TAG_UNSAFE = re.compile(r"[,\s]")
 

@@ -14,12 +14,11 @@ from rich.console import Console
 from rich.live import Live
 
 from loadtest.dashboard import DashboardState, plain_lines, render
-from loadtest.engine import Health, TargetRun
-from loadtest.recorder import Interval
+from loadtest.records import Health, Interval, RequestRecord, TargetStatus
 
 
 class LiveView:
-    """Progress per target, redrawn at each interval."""
+    """Progress per target, redrawn at each interval: a Sink of the run."""
 
     def __init__(self, console: Console, title: str, duration_s: float, live: bool) -> None:
         self.console = console
@@ -27,6 +26,7 @@ class LiveView:
         # Redraw only when an interval closes: rich's own 4 Hz refresh renders on another
         # thread while holding the GIL, and showed as event-loop lag in the self-check.
         self._live = Live(console=console, auto_refresh=False, transient=False) if live else None
+        self.start_ns = 0
 
     def __enter__(self) -> LiveView:
         if self._live is not None:
@@ -40,11 +40,19 @@ class LiveView:
             with contextlib.suppress(OSError):
                 self._live.__exit__(None, None, None)
 
-    def update(
-        self, iv: Interval, health: Health, runs: Mapping[str, TargetRun], elapsed_s: float
+    def start(self, wall_s: float, start_ns: int) -> None:
+        """Elapsed time counts from START_NS."""
+        self.start_ns = start_ns
+
+    def request(
+        self, r: RequestRecord, metrics: dict[str, int], detail: str, measured: bool
     ) -> None:
+        """Nothing per request: the view is redrawn per interval."""
+
+    def interval(self, iv: Interval, health: Health, status: Mapping[str, TargetStatus]) -> None:
         """Show the interval that just closed."""
-        snap = self.state.update(iv, health, runs, elapsed_s)
+        elapsed_s = (iv.end_ns - self.start_ns) / 1e9
+        snap = self.state.update(iv, health, status, elapsed_s)
         if self._live is None:
             for line in plain_lines(snap):
                 self.console.print(line, highlight=False, markup=False)

@@ -2,8 +2,11 @@
 
 Definitions follow vLLM's `bench serve` where it has one, so numbers compare:
 TTFT = first_token - sent; ITL = every gap between consecutive content events;
-TPOT = (last_token - first_token) / (tokens - 1); E2E = end - sent;
-output speed = (tokens - 1) / (last_token - first_token). Beside the service times
+TPOT = (last_token - first_token) / (output tokens - 1); E2E = end - sent;
+output speed = (output tokens - 1) / (last_token - first_token). Output tokens are the
+server's usage (our count of events, flagged, when it sends none), never the number of
+events: one event can carry several tokens (Anthropic's text deltas, vLLM's stream
+interval), and dividing by events overstated TPOT by that factor. Beside the service times
 measured from `sent`, the open-loop views measure from `intended` (what a user would
 have seen), and schedule lag = sent - intended: coordinated omission never hides a stall.
 All durations come out in integer microseconds, the histograms' unit.
@@ -11,8 +14,7 @@ All durations come out in integer microseconds, the histograms' unit.
 
 from __future__ import annotations
 
-from array import array
-from dataclasses import dataclass, field
+from loadtest.records import RequestRecord
 
 # Metric names, as histograms, reports and thresholds call them.
 TTFT = "ttft"
@@ -47,28 +49,6 @@ def unit_of(metric: str) -> tuple[str, float]:
     return "ms", 1000.0
 
 
-@dataclass(slots=True)
-class RequestRecord:
-    """Everything the engine stamps on one request (perf_counter_ns; 0 = never happened)."""
-
-    target: str
-    intended_ns: int
-    sent_ns: int = 0
-    first_byte_ns: int = 0
-    first_token_ns: int = 0  # first generated content: text, tool arguments or reasoning
-    first_output_ns: int = 0  # first non-reasoning content
-    last_token_ns: int = 0
-    end_ns: int = 0
-    token_ns: array[int] = field(default_factory=lambda: array("q"))  # every content event
-    output_tokens: int = 0
-    input_tokens: int = 0  # as the server's usage reports them; 0 when it sent none
-    tokens_counted: bool = False  # True: no usage from the server, output_tokens is our count
-    status: int = 0
-    error: str | None = None  # error class, None when the request succeeded
-    ratelimit: dict[str, str] | None = None  # the response's rate-limit headers, if any
-    sim_time: str | None = None  # the simulator's clock at arrival (x-sim-time), if sent
-
-
 def _us(ns: int) -> int:
     return (ns + 500) // 1000
 
@@ -90,20 +70,19 @@ def derive(r: RequestRecord) -> dict[str, int]:
     if r.end_ns:
         out[E2E] = _us(r.end_ns - r.sent_ns)
         out[E2E_FROM_INTENDED] = _us(r.end_ns - r.intended_ns)
-    out[OUTPUT_TOKENS] = r.output_tokens
-    n = len(r.token_ns)
+    out[OUTPUT_TOKENS] = n = r.output_tokens
     span = r.last_token_ns - r.first_token_ns
-    if n > 1 and span > 0:
+    if n > 1 and span > 0:  # span > 0: the tokens came in two events or more
         out[TPOT] = _us(span // (n - 1))
         out[OUTPUT_SPEED] = round((n - 1) * 1e12 / span)
     return out
 
 
 def itl_gaps(r: RequestRecord) -> list[tuple[int, int]]:
-    """Every inter-token gap of R in microseconds, as (value, count) runs: events that
-    arrived in the same network read share a timestamp, and equal gaps are recorded
-    with one call."""
-    t = r.token_ns
+    """Every gap between content events of R in microseconds, as (value, count) runs:
+    events that arrived in the same network read share a timestamp, and equal gaps are
+    recorded with one call."""
+    t = r.event_ns
     runs: list[tuple[int, int]] = []
     prev = t[0] if t else 0
     for now in t[1:]:

@@ -13,15 +13,12 @@ from typing import Any
 
 from loadtest.arrivals import ARRIVALS
 from loadtest.config_reader import ConfigError, Table, load_toml
+from loadtest.providers.registry import kinds, provider
 from loadtest.schedule import ScheduleSpec, read_schedule
 from loadtest.thresholds import Threshold, parse, parse_all
 
-KINDS = ("openai", "openai-responses", "anthropic", "openai-compatible")
 SIM = "sim"  # base_url of targets served by the built-in simulator
 DISTRIBUTIONS = ("fixed", "uniform", "normal", "lognormal")
-_DEFAULT_KEY_ENV = {"anthropic": "ANTHROPIC_API_KEY"}
-_BASE_URL_ENV = {"anthropic": "ANTHROPIC_BASE_URL"}
-_DEFAULT_BASE = {"anthropic": "https://api.anthropic.com"}
 
 
 @dataclass(frozen=True)
@@ -71,6 +68,27 @@ class Load:
     steps: tuple[Step, ...] = ()
     max_in_flight: int = 1000
 
+    def levels(self, duration_s: float) -> tuple[tuple[float, float], ...]:
+        """(duration s, level) of each step, level in req/s (open) or streams (closed);
+        without steps, one step of DURATION_S at the load's rate or concurrency."""
+        if not self.steps:
+            return ((duration_s, self.rate if self.mode == "open" else float(self.concurrency)),)
+        open_loop = self.mode == "open"
+        return tuple(
+            (s.duration_s, float((s.rate if open_loop else s.concurrency) or 0)) for s in self.steps
+        )
+
+    def level_at(self, elapsed_s: float, duration_s: float) -> float:
+        """The level in force ELAPSED_S into a run of DURATION_S (the last step's level
+        once the steps are over): the one answer the engine and the dashboard share."""
+        steps = self.levels(duration_s)
+        end = 0.0
+        for length, level in steps:
+            end += length
+            if elapsed_s < end:
+                return level
+        return steps[-1][1]
+
 
 @dataclass(frozen=True)
 class Target:
@@ -84,8 +102,8 @@ class Target:
     headers: tuple[tuple[str, str], ...] = ()
     params: tuple[tuple[str, Any], ...] = ()  # extra request body fields
     load: Load | None = None  # overrides the profile's load for this target
-    # openai-compatible servers often need no key: without an explicit api_key_env, a
-    # missing variable sends no Authorization header instead of failing.
+    # Kinds whose key is optional (openai-compatible: local servers often need none):
+    # without an explicit api_key_env, a missing variable sends no key instead of failing.
     api_key_required: bool = True
     stream_usage: bool = True  # ask Chat Completions targets for the usage chunk
     # USD per million tokens, for the scheduler's daily cost budget
@@ -228,15 +246,14 @@ def _profile(t: Table, path: Path, env: Mapping[str, str]) -> Profile:
 
 
 def _target(t: Table, default_load: Load, env: Mapping[str, str]) -> Target:
-    kind = t.string("kind", "", choices=KINDS)
+    kind = t.string("kind", "", choices=kinds())
     if not kind:
-        raise t.error("kind", "one of " + ", ".join(KINDS))
+        raise t.error("kind", "one of " + ", ".join(kinds()))
+    p = provider(kind)
     model = t.string("model", "")
     if not model:
         raise t.error("model", "a model name")
-    family = "anthropic" if kind == "anthropic" else "openai"
-    base_env = _BASE_URL_ENV.get(family, "OPENAI_BASE_URL")
-    default_base = env.get(base_env) or _DEFAULT_BASE.get(family, "https://api.openai.com/v1")
+    default_base = env.get(p.base_url_env) or p.default_base_url
     base_url = t.string("base_url", default_base)
     if base_url != SIM and not base_url.startswith(("http://", "https://")):
         raise t.error("base_url", f'an http(s) URL or "{SIM}" for the built-in simulator', base_url)
@@ -254,17 +271,18 @@ def _target(t: Table, default_load: Load, env: Mapping[str, str]) -> Target:
         kind=kind,
         model=model,
         base_url=base_url.rstrip("/"),
-        api_key_env=t.string("api_key_env", _DEFAULT_KEY_ENV.get(family, "OPENAI_API_KEY")),
+        api_key_env=t.string("api_key_env", p.key_env),
         headers=tuple(header_items),
         params=param_items,
         load=_load(load, default_load) if load is not None else None,
-        api_key_required=kind != "openai-compatible" or t.has("api_key_env"),
+        api_key_required=not p.key_optional or t.has("api_key_env"),
         stream_usage=t.boolean("stream_usage", True),
         input_price=t.number("input_price", 0.0, min=0) if t.has("input_price") else None,
         output_price=t.number("output_price", 0.0, min=0) if t.has("output_price") else None,
     )
-    if not target.stream_usage and kind not in ("openai", "openai-compatible"):
-        raise t.error("stream_usage", "only for openai and openai-compatible targets", False)
+    if not target.stream_usage and not p.supports.stream_options:
+        takers = kinds(lambda x: x.supports.stream_options)
+        raise t.error("stream_usage", f"only for {' and '.join(takers)} targets", False)
     t.finish()
     return target
 

@@ -13,14 +13,13 @@ returns False there). Each shard owns its recorder; shards and intervals merge w
 from __future__ import annotations
 
 import asyncio
-from collections import Counter
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 
 from hdrh.histogram import HdrHistogram
 
-from loadtest.metrics import ITL, METRICS, RequestRecord, derive, itl_gaps
-from loadtest.tally import BUCKET_BITS, SIGNIFICANT_DIGITS, tally_percentiles
+from loadtest.metrics import ITL, METRICS, derive, itl_gaps
+from loadtest.records import Interval, RequestRecord, Tally, TargetCounts
+from loadtest.tally import BUCKET_BITS, SIGNIFICANT_DIGITS
 
 FOLD_SLICE = 200  # distinct values recorded between two yields to the loop (~0.3 ms)
 
@@ -28,53 +27,6 @@ FOLD_SLICE = 200  # distinct values recorded between two yields to the loop (~0.
 def new_histogram(highest_us: int) -> HdrHistogram:
     """A histogram from 1 us to HIGHEST_US at 3 significant digits."""
     return HdrHistogram(1, highest_us, SIGNIFICANT_DIGITS)
-
-
-Tally = dict[str, dict[int, int]]  # metric -> bucket value -> count
-
-
-@dataclass
-class TargetCounts:
-    """Counters of one target in one interval (or the run)."""
-
-    completed: int = 0
-    failed: int = 0
-    output_tokens: int = 0
-    input_tokens: int = 0  # from the servers' usage (what a provider bills)
-    counted_tokens: int = 0  # requests whose tokens we counted (no server usage)
-    errors: Counter[str] = field(default_factory=Counter)
-    clipped: Counter[str] = field(default_factory=Counter)
-    ratelimit: dict[str, str] = field(default_factory=dict)  # latest rate-limit headers seen
-
-    def add(self, other: TargetCounts) -> None:
-        """Merge OTHER into these counters."""
-        self.completed += other.completed
-        self.failed += other.failed
-        self.output_tokens += other.output_tokens
-        self.input_tokens += other.input_tokens
-        self.counted_tokens += other.counted_tokens
-        self.errors.update(other.errors)
-        self.clipped.update(other.clipped)
-        self.ratelimit.update(other.ratelimit)
-
-
-@dataclass(frozen=True)
-class Interval:
-    """A closed interval: encoded histograms and counters per target (immutable, picklable)."""
-
-    start_ns: int
-    end_ns: int
-    histograms: dict[str, dict[str, bytes]]  # target -> metric -> hdrh encode()
-    maxima_us: dict[str, dict[str, int]]
-    counts: dict[str, TargetCounts]
-    # target -> metric -> {bucket value: count}: the same data as the histograms, for
-    # cheap percentiles (decoding an hdrh histogram and querying it costs milliseconds).
-    tallies: dict[str, Tally] = field(default_factory=dict)
-
-    def percentiles(self, target: str, metric: str, ps: Iterable[float]) -> dict[float, int]:
-        """Values at percentiles PS of METRIC in this interval, as hdrh reports them
-        (the highest value of the bucket); empty when nothing was recorded."""
-        return tally_percentiles(self.tallies.get(target, {}).get(metric, {}), ps)
 
 
 def _tally(d: dict[int, int], value: int, n: int = 1) -> None:

@@ -16,7 +16,7 @@ import os
 import signal
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from rich import box
@@ -24,78 +24,19 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from loadtest import hlog
-from loadtest.engine import Engine, Health, ShardSpec
+from loadtest.engine import Engine, RunResult, ShardSpec
 from loadtest.live import LiveView
 from loadtest.loop import new_event_loop
-from loadtest.metrics import RequestRecord
 from loadtest.profile import Profile
 from loadtest.providers.build import builder
-from loadtest.recorder import Interval
 from loadtest.report.tables import threshold_rows
 from loadtest.report.write import write_report
 from loadtest.schema import Summary
+from loadtest.sinks import Fanout, IntervalLog, ResultsFile
 from loadtest.summary import summarize
 
 if TYPE_CHECKING:
     from loadtest.sim.process import Simulator
-
-
-class FileSink:
-    """Writes results.jsonl and intervals.hlog as the run goes; feeds the live view."""
-
-    def __init__(self, run_dir: Path, view: LiveView) -> None:
-        self.results: IO[bytes] = open(run_dir / "results.jsonl", "wb")  # noqa: SIM115
-        self.hlog: IO[str] = open(run_dir / "intervals.hlog", "w", encoding="utf-8")  # noqa: SIM115
-        self.view = view
-        self.engine: Engine | None = None  # for the live view's counters
-        self.start_ns = 0
-
-    def start(self, wall_s: float, start_ns: int) -> None:
-        """The run has started: write the log header."""
-        self.start_ns = start_ns
-        self.hlog.write(hlog.header(wall_s))
-
-    def request(
-        self, r: RequestRecord, metrics: dict[str, int], detail: str, measured: bool
-    ) -> None:
-        """One line per request; times in ms from the run's start."""
-        t0 = self.start_ns
-        line: dict[str, Any] = {
-            "target": r.target,
-            "intended_ms": round((r.intended_ns - t0) / 1e6, 3),
-            "sent_ms": round((r.sent_ns - t0) / 1e6, 3) if r.sent_ns else None,
-            "status": r.status,
-            "error": r.error,
-            "measured": measured,
-            "input_tokens": r.input_tokens,
-            "output_tokens": r.output_tokens,
-            "tokens_counted": r.tokens_counted,
-        }
-        line.update(
-            {
-                k: round(v / 1000, 3)
-                for k, v in metrics.items()
-                if k not in ("output_tokens", "output_speed")
-            }
-        )
-        if detail:
-            line["detail"] = detail
-        self.results.write(orjson.dumps(line) + b"\n")
-
-    def interval(self, iv: Interval, health: Health) -> None:
-        """Append the interval to the log, flush both files, redraw."""
-        for text in hlog.lines(iv, self.start_ns):
-            self.hlog.write(text)
-        self.hlog.flush()
-        self.results.flush()
-        if self.engine is not None:
-            self.view.update(iv, health, self.engine.runs, (iv.end_ns - self.start_ns) / 1e9)
-
-    def close(self) -> None:
-        """Flush and close both files."""
-        self.results.close()
-        self.hlog.close()
 
 
 def run_dir_for(p: Profile, out: str | None) -> Path:
@@ -148,12 +89,13 @@ def run(p: Profile, console: Console, live: bool, quiet: bool) -> tuple[Path, Su
         view = LiveView(console, p.name, p.duration_s, live and console.is_terminal and not quiet)
         if quiet:
             view = LiveView(Console(quiet=True), p.name, p.duration_s, False)
-        sink = FileSink(run_dir, view)
+        results, log = ResultsFile(run_dir), IntervalLog(run_dir)
         with view:
             try:
-                result, interrupted = _drive(spec, sink, console, quiet)
+                result, interrupted = _drive(spec, Fanout([results, log, view]), console, quiet)
             finally:
-                sink.close()
+                results.close()
+                log.close()
             # Written before the view lets go of the terminal: if that terminal is gone
             # (SIGHUP), writing to it fails, and the files must already be complete.
             summary = summarize(result, p, interrupted)
@@ -167,12 +109,11 @@ def run(p: Profile, console: Console, live: bool, quiet: bool) -> tuple[Path, Su
             sim.stop()
 
 
-def _drive(spec: ShardSpec, sink: FileSink, console: Console, quiet: bool) -> tuple[Any, bool]:
+def _drive(spec: ShardSpec, sink: Fanout, console: Console, quiet: bool) -> tuple[RunResult, bool]:
     state = {"interrupts": 0}
 
-    async def main() -> Any:
+    async def main() -> RunResult:
         engine = Engine(spec, sink)
-        sink.engine = engine
         loop = asyncio.get_running_loop()
         task = asyncio.current_task()
         assert task is not None

@@ -11,15 +11,14 @@ should stream them instead.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from hdrh.histogram import HdrHistogram
 
-from loadtest.engine import Engine, Health, ShardSpec
+from loadtest.engine import Engine, ShardSpec
 from loadtest.loop import new_event_loop
-from loadtest.metrics import RequestRecord
-from loadtest.recorder import Interval
+from loadtest.records import Health, Interval, RequestRecord, TargetStatus
 
 
 @dataclass
@@ -29,7 +28,7 @@ class ShardOutput:
     intervals: list[Interval] = field(default_factory=list)
     records: list[tuple[RequestRecord, str, bool]] = field(default_factory=list)
     health: list[Health] = field(default_factory=list)
-    counters: dict[str, dict[str, int]] = field(default_factory=dict)  # per target
+    status: dict[str, TargetStatus] = field(default_factory=dict)  # per target, at the end
     start_wall_s: float = 0.0
     end_wall_s: float = 0.0
     stopped_by: str = ""
@@ -49,7 +48,7 @@ class _Collect:
     ) -> None:
         self.out.records.append((r, detail, measured))
 
-    def interval(self, iv: Interval, health: Health) -> None:
+    def interval(self, iv: Interval, health: Health, status: Mapping[str, TargetStatus]) -> None:
         self.out.intervals.append(iv)
         self.out.health.append(health)
 
@@ -62,12 +61,7 @@ def run_shard(spec: ShardSpec) -> ShardOutput:
         result = runner.run(engine.run())
     out.end_wall_s = result.end_wall_s
     out.stopped_by = result.stopped_by
-    out.counters = {
-        name: {
-            k: getattr(tr, k) for k in ("sent", "recorded", "failed", "late", "shed", "abandoned")
-        }
-        for name, tr in result.targets.items()
-    }
+    out.status = result.targets
     return out
 
 

@@ -51,6 +51,7 @@ def summarize(result: RunResult, profile: Profile, interrupted: bool = False) ->
     seconds = max(1e-9, (result.end_ns - result.start_ns) / 1e9)
     measured_s = max(1e-9, seconds - profile.warmup_s)
     targets: dict[str, TargetSummary] = {}
+    spec = {t.name: t for t in profile.targets}
     for name, tr in result.targets.items():
         counts = result.recorder.total_counts[name]
         hists = result.recorder.total[name]
@@ -58,23 +59,27 @@ def summarize(result: RunResult, profile: Profile, interrupted: bool = False) ->
         for m in METRICS:
             unit, scale = unit_of(m)
             metrics[m] = stats(hists[m], scale, unit)
+        target, load = spec[name], profile.load_of(spec[name])
         targets[name] = {
-            "kind": tr.target.kind,
-            "model": tr.target.model,
-            "base_url": tr.target.base_url,
+            "kind": target.kind,
+            "model": target.model,
+            "base_url": target.base_url,
             "load": {
-                "mode": tr.load.mode,
-                "concurrency": tr.load.concurrency,
-                "rate": tr.load.rate if tr.load.mode == "open" else None,
+                "mode": load.mode,
+                "concurrency": load.concurrency,
+                "rate": load.rate if load.mode == "open" else None,
             },
+            # sent = warmup + completed + failed + abandoned; shed and unsent never went out
             "requests": {
                 "sent": tr.sent,
+                "warmup": tr.warmup,
                 "recorded": tr.recorded,
                 "completed": counts.completed,
                 "failed": counts.failed,
+                "abandoned": tr.abandoned,
                 "late": tr.late,
                 "shed": tr.shed,
-                "abandoned": tr.abandoned,
+                "unsent": tr.unsent,
             },
             "rates": {
                 "requests_per_s": round(counts.completed / measured_s, 3),

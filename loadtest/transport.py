@@ -21,11 +21,11 @@ from itertools import repeat as _repeat
 import aiohttp
 
 from loadtest.errors import ErrorClass, classify_status
-from loadtest.metrics import RequestRecord
-from loadtest.profile import Timeouts
-from loadtest.providers import EventParser
-from loadtest.providers.build import RequestBuilder
+from loadtest.profile import Profile, Timeouts
+from loadtest.providers import PARSERS, EventParser
+from loadtest.providers.build import RequestBuilder, builder
 from loadtest.providers.reading import Reading
+from loadtest.records import RequestRecord
 from loadtest.sse import SSEParser
 from loadtest.workload import Prompt
 
@@ -102,7 +102,7 @@ async def send(
                     r.end_ns = clock()
                     return f"HTTP {resp.status}: {text.strip()[:200] or '(empty body)'}"
                 parser = SSEParser()
-                tokens = r.token_ns
+                stamps = r.event_ns  # one per content event
                 read = resp.content.readany
                 recheck_ns = 0  # when the idle deadline is next moved forward
                 while chunk := await read():
@@ -125,9 +125,9 @@ async def send(
                         if not r.first_output_ns and reading.tokens > reading.reasoning:
                             r.first_output_ns = now
                         if n == 1:
-                            tokens.append(now)
+                            stamps.append(now)
                         else:
-                            tokens.extend(_repeat(now, n))
+                            stamps.extend(_repeat(now, n))
                     if reading.error is not None:
                         break  # the connection is dropped, not reused; fine after an error
                 # Read to the end of the body even after the terminal event: leaving early
@@ -163,8 +163,60 @@ async def send(
     return ""
 
 
+class HttpSender:
+    """The engine's Sender in real runs: one keep-alive session and builder per target.
+
+    Sessions (and their TLS contexts, tens of ms each) are made in open(), before the
+    engine starts its clock."""
+
+    def __init__(
+        self,
+        profile: Profile,
+        base_urls: Mapping[str, str],
+        env: Mapping[str, str],
+        clock: Clock = time.perf_counter_ns,
+    ) -> None:
+        self.profile = profile
+        self.clock = clock
+        self.builders = {
+            t.name: builder(t, profile.workload, base_urls[t.name], env) for t in profile.targets
+        }
+        self.parsers = {t.name: PARSERS[t.kind] for t in profile.targets}
+        self.proxies = {name: proxy_for(b.url) for name, b in self.builders.items()}
+        self.sessions: dict[str, aiohttp.ClientSession] = {}
+
+    async def open(self) -> None:
+        """One session per target, its pool sized for the target's highest load."""
+        for t in self.profile.targets:
+            load = self.profile.load_of(t)
+            conns = max(
+                load.concurrency,
+                load.max_in_flight if load.mode == "open" else 0,
+                *(s.concurrency or 0 for s in load.steps),
+            )
+            self.sessions[t.name] = new_session(self.profile.timeouts, conns)
+
+    async def send(self, target: str, prompt: Prompt, r: RequestRecord) -> str:
+        """One streaming request to TARGET (see send())."""
+        return await send(
+            self.sessions[target],
+            self.builders[target],
+            prompt,
+            self.parsers[target],
+            self.profile.timeouts,
+            r,
+            self.clock,
+            self.proxies[target],
+        )
+
+    async def close(self) -> None:
+        """Close every session."""
+        for s in self.sessions.values():
+            await s.close()
+
+
 def _finish(r: RequestRecord, reading: Reading) -> bool:
-    r.last_token_ns = r.token_ns[-1] if r.token_ns else 0
+    r.last_token_ns = r.event_ns[-1] if r.event_ns else 0
     r.output_tokens = reading.output_tokens
     r.input_tokens = reading.usage_input_tokens or 0
     r.tokens_counted = reading.counted

@@ -8,22 +8,17 @@ import pytest
 from rich.console import Console
 
 from loadtest.dashboard import DashboardState, headroom, plain_lines, render, sparkline
-from loadtest.engine import Health, TargetRun
-from loadtest.metrics import RequestRecord
-from loadtest.profile import Load, Target
-from loadtest.providers.build import RequestBuilder
+from loadtest.errors import ErrorClass
 from loadtest.recorder import Recorder
+from loadtest.records import Health, RequestRecord, TargetStatus
 
 MS = 1_000_000
 
 
-def _runs() -> dict[str, TargetRun]:
-    b = RequestBuilder("http://127.0.0.1:9/v1/chat/completions", {}, "openai", {}, {})
+def _runs() -> dict[str, TargetStatus]:
     return {
-        "fast": TargetRun(Target("fast", "openai", "m", "sim", "K"), Load(concurrency=4), b),
-        "slow": TargetRun(
-            Target("slow", "openai", "m", "sim", "K"), Load(mode="open", rate=5.0), b
-        ),
+        "fast": TargetStatus("fast", "closed", 4, sent=40, in_flight=4),
+        "slow": TargetStatus("slow", "open", 5.0, late=3),
     }
 
 
@@ -32,7 +27,7 @@ def _interval(rec: Recorder, start_ms: int, ttft_ms: dict[str, int], n: int = 20
         for i in range(n):
             first = (start_ms + ttft + i) * MS
             t = array("q", [first + k * 10 * MS for k in range(5)])
-            err = "http_429" if target == "slow" and i == 0 else None
+            err = ErrorClass.HTTP_429 if target == "slow" and i == 0 else None
             rec.record(
                 RequestRecord(
                     target,
@@ -57,7 +52,6 @@ def _interval(rec: Recorder, start_ms: int, ttft_ms: dict[str, int], n: int = 20
 
 def test_state_keeps_run_so_far_history_and_errors() -> None:
     runs = _runs()
-    runs["fast"].sent, runs["fast"].in_flight, runs["slow"].late = 40, 4, 3
     rec = Recorder(runs, 60_000_000, 0)
     state = DashboardState("demo", 10.0)
     state.update(_interval(rec, 0, {"fast": 100, "slow": 400}), Health(), runs, 1.0)

@@ -15,10 +15,10 @@ from loadtest.metrics import (
     TPOT,
     TTFT,
     TTFT_FROM_INTENDED,
-    RequestRecord,
     derive,
     itl_gaps,
 )
+from loadtest.records import RequestRecord
 
 MS = 1_000_000  # ns
 
@@ -33,7 +33,7 @@ def _record(tokens_ms: list[float], **kw: object) -> RequestRecord:
         "first_token_ns": t[0] if t else 0,
         "last_token_ns": t[-1] if t else 0,
         "end_ns": (tokens_ms[-1] + 5) * MS if t else 300 * MS,
-        "token_ns": t,
+        "event_ns": t,
         "output_tokens": len(t),
     }
     return RequestRecord(**(base | kw))  # type: ignore[arg-type]
@@ -48,6 +48,17 @@ def test_a_normal_stream() -> None:
     assert m[TPOT] == 16_667  # 50 ms over 3 gaps
     assert m[OUTPUT_SPEED] == 60_000  # 3 tokens in 50 ms = 60 tok/s, in milli-tokens/s
     assert m[OUTPUT_TOKENS] == 4
+
+
+def test_tpot_and_speed_divide_by_tokens_not_events() -> None:
+    # Four events of four tokens each (Anthropic deltas, vLLM's stream interval): 15 token
+    # gaps over 30 ms, not 3 event gaps. ITL stays the gaps between events.
+    r = _record([300, 310, 320, 330], output_tokens=16)
+    m = derive(r)
+    assert m[TPOT] == 2_000 and m[OUTPUT_SPEED] == 500_000
+    assert itl_gaps(r) == [(10_000, 3)]
+    # Every token in one event: no span to divide, so neither is defined.
+    assert {TPOT, OUTPUT_SPEED}.isdisjoint(derive(_record([300], output_tokens=5)))
 
 
 def test_a_stalled_schedule_shows_from_intended_not_in_service_time() -> None:
@@ -74,5 +85,5 @@ def test_failed_requests_keep_only_schedule_lag() -> None:
 def test_itl_runs_group_equal_gaps_and_keep_zero_gaps_of_one_read() -> None:
     r = _record([300, 310, 320, 320, 320, 330, 400])
     assert itl_gaps(r) == [(10_000, 2), (0, 2), (10_000, 1), (70_000, 1)]
-    assert sum(c for _, c in itl_gaps(r)) == len(r.token_ns) - 1
+    assert sum(c for _, c in itl_gaps(r)) == len(r.event_ns) - 1
     assert itl_gaps(_record([300])) == [] and itl_gaps(_record([])) == []

@@ -9,8 +9,9 @@ import pytest
 from hdrh.histogram import HdrHistogram
 
 from loadtest import hlog
-from loadtest.metrics import E2E, ITL, OUTPUT_TOKENS, TTFT, RequestRecord
+from loadtest.metrics import E2E, ITL, OUTPUT_TOKENS, TTFT
 from loadtest.recorder import Recorder
+from loadtest.records import RequestRecord
 
 MS = 1_000_000
 

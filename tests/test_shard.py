@@ -50,7 +50,7 @@ def test_two_shards_in_two_processes_merge_to_their_records(tmp_path: Path) -> N
     assert len(ok) > 20
     assert all(out.stopped_by == "duration" for out in outputs)
     assert merged["nano"][TTFT].get_total_count() == len(ok)
-    assert sum(out.counters["nano"]["recorded"] for out in outputs) == len(ok)
+    assert sum(out.status["nano"].recorded for out in outputs) == len(ok)
     # every interval of both shards arrived, each with its own histograms
     assert all(len(out.intervals) >= 4 for out in outputs)
     assert 30_000 <= merged["nano"][TTFT].get_value_at_percentile(50) <= 60_000  # us

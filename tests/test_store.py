@@ -17,9 +17,9 @@ from hdrh.histogram import HdrHistogram
 
 from loadtest import hlog, store
 from loadtest.cli import main
-from loadtest.config_reader import ConfigError
-from loadtest.metrics import RequestRecord
+from loadtest.errors import ExitCode, RuntimeFailure
 from loadtest.recorder import Recorder
+from loadtest.records import RequestRecord
 
 GOLDEN = Path(__file__).parent / "golden" / "summary.json"
 MS = 1_000_000
@@ -134,14 +134,25 @@ def test_schema_versions_and_foreign_files(tmp_path: Path) -> None:
     con = sqlite3.connect(newer)
     con.execute(f"PRAGMA user_version = {len(store.MIGRATIONS) + 1}")
     con.close()
-    with pytest.raises(ConfigError, match="newer than this loadtest"):
+    with pytest.raises(RuntimeFailure, match="newer than this loadtest"):
         store.connect(newer)
     junk = tmp_path / "junk.db"
     junk.write_bytes(b"not a database at all" * 100)
-    with pytest.raises(ConfigError, match=r"junk\.db: not a loadtest store"):
+    with pytest.raises(RuntimeFailure, match=r"junk\.db: not a loadtest store"):
         store.connect(junk)
     fresh = store.connect(tmp_path / "sub" / "fresh.db")
     assert fresh.execute("PRAGMA user_version").fetchone()[0] == len(store.MIGRATIONS)
+
+
+def test_a_corrupt_store_is_a_runtime_failure(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"not a database at all" * 100)
+    assert main(["store", "list", "--store", str(junk)]) == ExitCode.RUNTIME_FAILURE == 3
+    err = capsys.readouterr().err
+    assert err.startswith("loadtest: error: ") and err.count("\n") == 1
+    assert "junk.db: not a loadtest store" in err
 
 
 def test_store_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

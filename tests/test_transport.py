@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from loadtest.metrics import RequestRecord, derive
+from loadtest.metrics import derive
 from loadtest.profile import Lengths, Target, Timeouts, Workload
 from loadtest.providers import PARSERS
 from loadtest.providers.build import builder
+from loadtest.records import RequestRecord
 from loadtest.sim.process import Simulator
 from loadtest.transport import new_session, proxy_for, send
 from loadtest.workload import PromptSource
@@ -88,7 +89,7 @@ def test_success_stamps_the_timeline_and_recovers_the_injected_ttft(sim: Simulat
     for r, detail in results:
         assert detail == "" and r.error is None and r.status == 200
         assert r.sent_ns < r.first_byte_ns <= r.first_token_ns <= r.last_token_ns <= r.end_ns
-        assert r.output_tokens == 20 and not r.tokens_counted and len(r.token_ns) == 20
+        assert r.output_tokens == 20 and not r.tokens_counted and len(r.event_ns) == 20
         m = derive(r)
         assert m["ttft"] == pytest.approx(200_000, abs=5_000)  # us
         assert m["tpot"] == pytest.approx(10_000, abs=1_000)
@@ -205,4 +206,4 @@ def test_a_stream_that_never_stalls_but_runs_too_long_is_timeout_total(sim: Simu
 
     r, detail = asyncio.run(run())
     assert r.error == "timeout_total", detail
-    assert 1.1e9 < r.end_ns - r.sent_ns < 1.5e9 and len(r.token_ns) >= 5
+    assert 1.1e9 < r.end_ns - r.sent_ns < 1.5e9 and len(r.event_ns) >= 5

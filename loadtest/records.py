@@ -1,0 +1,133 @@
+"""Plain records of what happened in a run, at the bottom of the import graph.
+
+The engine fills them; sinks, the dashboard, reports and a multi-process runner read
+them. None of them holds a reference into the engine's mutable state: a sink gets a
+frozen `TargetStatus` per target with every closed interval, never the engine's own
+counters. Everything here is picklable.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from loadtest.errors import ErrorClass
+from loadtest.tally import tally_percentiles
+
+Tally = dict[str, dict[int, int]]  # metric -> histogram bucket value -> count
+
+
+@dataclass(slots=True)
+class RequestRecord:
+    """Everything the engine stamps on one request (perf_counter_ns; 0 = never happened)."""
+
+    target: str
+    intended_ns: int
+    sent_ns: int = 0
+    first_byte_ns: int = 0
+    first_token_ns: int = 0  # first generated content: text, tool arguments or reasoning
+    first_output_ns: int = 0  # first non-reasoning content
+    last_token_ns: int = 0
+    end_ns: int = 0
+    # One stamp per content *event*, not per token: an event may carry several tokens
+    # (Anthropic deltas, vLLM's stream interval). ITL is the gaps between these.
+    event_ns: array[int] = field(default_factory=lambda: array("q"))
+    output_tokens: int = 0  # the server's usage; our count of events when it sent none
+    input_tokens: int = 0  # as the server's usage reports them; 0 when it sent none
+    tokens_counted: bool = False  # True: no usage from the server, output_tokens is our count
+    status: int = 0
+    error: ErrorClass | None = None  # None when the request succeeded
+    ratelimit: dict[str, str] | None = None  # the response's rate-limit headers, if any
+    sim_time: str | None = None  # the simulator's clock at arrival (x-sim-time), if sent
+
+
+@dataclass
+class TargetCounts:
+    """Counters of one target in one interval (or the run)."""
+
+    completed: int = 0
+    failed: int = 0
+    output_tokens: int = 0
+    input_tokens: int = 0  # from the servers' usage (what a provider bills)
+    counted_tokens: int = 0  # requests whose tokens we counted (no server usage)
+    errors: Counter[str] = field(default_factory=Counter)
+    clipped: Counter[str] = field(default_factory=Counter)
+    ratelimit: dict[str, str] = field(default_factory=dict)  # latest rate-limit headers seen
+
+    def add(self, other: TargetCounts) -> None:
+        """Merge OTHER into these counters."""
+        self.completed += other.completed
+        self.failed += other.failed
+        self.output_tokens += other.output_tokens
+        self.input_tokens += other.input_tokens
+        self.counted_tokens += other.counted_tokens
+        self.errors.update(other.errors)
+        self.clipped.update(other.clipped)
+        self.ratelimit.update(other.ratelimit)
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A closed interval: encoded histograms and counters per target (immutable, picklable)."""
+
+    start_ns: int
+    end_ns: int
+    histograms: dict[str, dict[str, bytes]]  # target -> metric -> hdrh encode()
+    maxima_us: dict[str, dict[str, int]]
+    counts: dict[str, TargetCounts]
+    # target -> metric -> {bucket value: count}: the same data as the histograms, for
+    # cheap percentiles (decoding an hdrh histogram and querying it costs milliseconds).
+    tallies: dict[str, Tally] = field(default_factory=dict)
+
+    def percentiles(self, target: str, metric: str, ps: Iterable[float]) -> dict[float, int]:
+        """Values at percentiles PS of METRIC in this interval, as hdrh reports them
+        (the highest value of the bucket); empty when nothing was recorded."""
+        return tally_percentiles(self.tallies.get(target, {}).get(metric, {}), ps)
+
+
+@dataclass(frozen=True)
+class Health:
+    """The client's own state over one interval: a saturated client says so."""
+
+    end_ns: int = 0  # the end of the interval it describes
+    loop_lag_max_ms: float = 0.0
+    loop_lag_p99_ms: float = 0.0
+    cpu_percent: float = 0.0
+
+    @property
+    def saturated(self) -> bool:
+        """A lagging loop or a busy core means measured latency includes our own delay."""
+        return self.loop_lag_p99_ms > 10.0 or self.cpu_percent > 90.0
+
+
+@dataclass(frozen=True)
+class TargetStatus:
+    """One target's request accounting at a moment, frozen for sinks and summaries.
+
+    Every request the engine sent or meant to send ends in exactly one outcome:
+    sent = warmup + completed + failed + abandoned (completed and failed are in the
+    recorder's counts), and requests due but never sent are shed or unsent."""
+
+    name: str
+    mode: str  # "open" or "closed"
+    offered: float  # the load step in force: req/s (open) or streams (closed)
+    sent: int = 0  # every request that went out, warm-up ones included
+    warmup: int = 0  # sent during the warm-up: not recorded
+    recorded: int = 0  # measured and finished: completed + failed
+    failed: int = 0
+    in_flight: int = 0
+    waiting: int = 0  # open loop: due, waiting for an in-flight slot
+    late: int = 0  # sent 10 ms or more after their intended time
+    shed: int = 0  # due, never sent: the backlog of waiting requests was full
+    unsent: int = 0  # due, never sent: still waiting for a slot when the run stopped
+    abandoned: int = 0  # sent, still in flight when the drain ended (or a 2nd Ctrl-C)
+    stopped_by: str = ""
+
+    @property
+    def offered_text(self) -> str:
+        """'20 req/s' or '8 streams'."""
+        if self.mode == "open":
+            return f"{self.offered:g} req/s"
+        return f"{self.offered:g} streams"

@@ -1,0 +1,259 @@
+"""The engine's decisions on virtual time: when requests go out, and how each one ends.
+
+A fake Sender stands in for the server (each request takes a known time), the loop's
+clock is virtual (tests/virtual_time.py), so every count below is exact: late, shed,
+unsent and abandoned requests, in-flight caps, load steps, stop conditions, warm-up.
+The same engine against the real simulator is tested end to end in test_run.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import pytest
+from virtual_time import VirtualTimeLoop
+
+from loadtest import engine as engine_module
+from loadtest.engine import Clocks, Engine, RunResult, ShardSpec
+from loadtest.errors import ErrorClass
+from loadtest.profile import Load, Profile, Step, Target, Timeouts
+from loadtest.records import Health, Interval, RequestRecord, TargetStatus
+from loadtest.workload import Prompt
+
+
+@dataclass
+class FakeServer:
+    """A Sender whose requests each take SERVICE_S(target, index) virtual seconds, with
+    their first token halfway; FAIL(target, index) picks the ones that fail."""
+
+    loop: VirtualTimeLoop
+    service_s: Callable[[str, int], float]
+    fail: Callable[[str, int], bool] = lambda target, i: False
+    tokens: int = 8
+    count: Counter[str] = field(default_factory=Counter)
+    in_flight: int = 0
+    peak: list[tuple[float, int]] = field(default_factory=list)  # (time, in flight) at sends
+
+    async def open(self) -> None:
+        """Nothing to open."""
+
+    async def close(self) -> None:
+        """Nothing to close."""
+
+    async def send(self, target: str, prompt: Prompt, r: RequestRecord) -> str:
+        i = self.count[target]
+        self.count[target] += 1
+        r.sent_ns = self.loop.ns()
+        self.in_flight += 1
+        self.peak.append((self.loop.elapsed, self.in_flight))
+        try:
+            half = self.service_s(target, i) / 2
+            await asyncio.sleep(half)
+            if self.fail(target, i):
+                r.status, r.error, r.end_ns = 500, ErrorClass.HTTP_5XX, self.loop.ns()
+                return "HTTP 500"
+            r.first_byte_ns = r.first_token_ns = r.first_output_ns = self.loop.ns()
+            r.event_ns.append(r.first_token_ns)
+            await asyncio.sleep(half)
+            r.last_token_ns = r.end_ns = self.loop.ns()
+            r.event_ns.append(r.last_token_ns)
+            r.status, r.output_tokens = 200, self.tokens
+            return ""
+        finally:
+            self.in_flight -= 1
+
+
+@dataclass
+class Collect:
+    """A Sink that keeps what it is given."""
+
+    records: list[tuple[RequestRecord, bool]] = field(default_factory=list)
+    statuses: list[dict[str, TargetStatus]] = field(default_factory=list)
+
+    def start(self, wall_s: float, start_ns: int) -> None:
+        """Nothing to do at the start."""
+
+    def request(
+        self, r: RequestRecord, metrics: dict[str, int], detail: str, measured: bool
+    ) -> None:
+        self.records.append((r, measured))
+
+    def interval(self, iv: Interval, health: Health, status: Mapping[str, TargetStatus]) -> None:
+        self.statuses.append(dict(status))
+
+    def outcomes(self, measured_only: bool = True) -> Counter[str]:
+        """Each request's outcome, as results.jsonl would name it."""
+        return Counter(
+            "ok" if r.error is None else str(r.error)
+            for r, measured in self.records
+            if measured or not measured_only
+        )
+
+
+def _profile(load: Load, **kw: object) -> Profile:
+    target = Target("a", "openai", "m", "http://127.0.0.1:9/v1", "KEY")
+    args: dict[str, object] = {"duration_s": 2.0, "interval_s": 1.0} | kw
+    return Profile("t", "t.toml", (target,), load=load, **args)  # type: ignore[arg-type]
+
+
+def _run(
+    profile: Profile,
+    service_s: Callable[[str, int], float],
+    cancel_after_s: float | None = None,
+    **server: object,
+) -> tuple[RunResult, Collect, FakeServer, float]:
+    """Run PROFILE on virtual time; returns the result, the sink, the server and the
+    virtual time at which the run returned."""
+    loop = VirtualTimeLoop()
+    fake = FakeServer(loop, service_s, **server)  # type: ignore[arg-type]
+    sink = Collect()
+    clocks = Clocks(perf_ns=loop.ns, wall_s=lambda: 1.8e9 + loop.elapsed, cpu_s=lambda: 0.0)
+    eng = Engine(ShardSpec(profile, (("a", "http://127.0.0.1:9/v1"),)), sink, fake, clocks)
+
+    async def main() -> RunResult:
+        task = asyncio.ensure_future(eng.run())
+        if cancel_after_s is None:
+            return await task
+        await asyncio.sleep(cancel_after_s)
+        task.cancel()  # what a second Ctrl-C does
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return eng.partial_result()
+
+    try:
+        result = loop.run_until_complete(main())
+        return result, sink, fake, loop.elapsed
+    finally:
+        loop.close()
+
+
+def _accounted(s: TargetStatus, completed_and_failed: int) -> None:
+    assert s.sent == s.warmup + completed_and_failed + s.abandoned
+
+
+def test_open_loop_waits_then_sheds_at_the_backlog_and_never_sends_what_was_waiting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # 10 req/s for 2 s against 2 slots of 0.97 s each, with room for 3 waiting requests.
+    monkeypatch.setattr(engine_module, "MAX_BACKLOG", 3)
+    load = Load(mode="open", rate=10.0, max_in_flight=2)
+    result, sink, fake, _ = _run(_profile(load), lambda t, i: 0.97)
+    s = result.targets["a"]
+    # #0 and #1 go at once; #2-#4 wait; #5-#9 are shed; #2 and #3 take the slots freed at
+    # 0.97 and 1.07 s, #10 and #11 the room that made; #12-#19 are shed; #4 goes at 1.94 s.
+    # At the stop (2 s) #10 and #11 are still waiting: unsent, never sent.
+    assert (s.sent, s.recorded, s.shed, s.unsent, s.abandoned) == (5, 5, 13, 2, 0)
+    assert s.late == 3  # #2, #3 and #4 went out late (their waits show in *_from_intended)
+    assert sink.outcomes() == {"ok": 5, "shed": 13, "unsent": 2}
+    assert 5 + 13 + 2 == 20  # every arrival of the schedule is accounted for
+    assert max(n for _, n in fake.peak) == 2
+    _accounted(s, result.recorder.total_counts["a"].completed)
+
+
+def test_max_in_flight_caps_concurrent_requests() -> None:
+    load = Load(mode="open", rate=50.0, max_in_flight=4)
+    result, _, fake, _ = _run(_profile(load, duration_s=1.0), lambda t, i: 0.5)
+    assert max(n for _, n in fake.peak) == 4
+    assert result.targets["a"].late > 0 and result.targets["a"].shed == 0
+
+
+def test_drain_deadline_abandons_and_counts_what_is_in_flight() -> None:
+    load = Load(concurrency=3)
+    profile = _profile(load, duration_s=1.0, timeouts=Timeouts(total_s=5.0))
+    result, sink, _, ended = _run(profile, lambda t, i: 100.0)
+    s = result.targets["a"]
+    assert (s.sent, s.recorded, s.abandoned, s.in_flight) == (3, 0, 3, 0)
+    assert sink.outcomes() == {"abandoned": 3}
+    assert ended == pytest.approx(6.0)  # stop at 1 s, then the 5 s drain
+    _accounted(s, 0)
+
+
+def test_drain_without_its_deadline_lets_requests_finish() -> None:
+    result, sink, _, ended = _run(_profile(Load(concurrency=3), duration_s=1.0), lambda t, i: 2)
+    s = result.targets["a"]
+    assert (s.sent, s.recorded, s.abandoned) == (3, 3, 0) and sink.outcomes() == {"ok": 3}
+    assert ended == pytest.approx(2.0)
+
+
+def test_cancelled_run_accounts_for_requests_in_flight_and_waiting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A second Ctrl-C: in-flight requests are abandoned, waiting ones never sent.
+    load = Load(mode="open", rate=10.0, max_in_flight=2)
+    result, sink, _, _ = _run(_profile(load, duration_s=10.0), lambda t, i: 5.0, 1.05)
+    s = result.targets["a"]
+    assert (s.sent, s.abandoned, s.unsent, s.recorded) == (2, 2, 9, 0)
+    assert sink.outcomes() == {"abandoned": 2, "unsent": 9}
+    _accounted(s, 0)
+
+
+def test_closed_loop_steps_change_the_concurrency() -> None:
+    load = Load(concurrency=1, steps=(Step(1.0, concurrency=2), Step(1.0, concurrency=5)))
+    _, _, fake, _ = _run(_profile(load), lambda t, i: 0.1)
+    first = max(n for t, n in fake.peak if t < 0.95)
+    second = max(n for t, n in fake.peak if 1.1 <= t < 2.0)
+    assert (first, second) == (2, 5)
+
+
+def test_open_loop_steps_change_the_rate() -> None:
+    load = Load(mode="open", steps=(Step(1.0, rate=10.0), Step(1.0, rate=20.0)))
+    _, _, fake, _ = _run(_profile(load), lambda t, i: 0.01)
+    sends = [t for t, _ in fake.peak]
+    assert sum(t < 0.99 for t in sends) == 10 and sum(t >= 0.99 for t in sends) == 20
+
+
+def test_status_reports_the_step_in_force() -> None:
+    load = Load(concurrency=1, steps=(Step(1.0, concurrency=2), Step(1.0, concurrency=5)))
+    _, sink, _, _ = _run(_profile(load), lambda t, i: 0.1)
+    # Interval ends at 1 s and 2 s: the step in force at each end (the last one stays).
+    assert [st["a"].offered_text for st in sink.statuses][:2] == ["5 streams", "5 streams"]
+    assert sink.statuses[0]["a"].in_flight <= 5
+
+
+def test_stop_on_duration() -> None:
+    result, _, _, ended = _run(_profile(Load(concurrency=1), duration_s=1.0), lambda t, i: 0.3)
+    s = result.targets["a"]
+    # Sent at 0, 0.3, 0.6 and 0.9 s; the last one finishes in the drain.
+    assert (s.sent, s.recorded, s.stopped_by) == (4, 4, "duration")
+    assert ended == pytest.approx(1.2)
+
+
+def test_stop_on_request_count_never_overshoots() -> None:
+    result, sink, _, _ = _run(_profile(Load(concurrency=3), requests=7), lambda t, i: 0.25)
+    s = result.targets["a"]
+    assert (s.sent, s.recorded, s.stopped_by) == (7, 7, "requests")
+    assert sink.outcomes() == {"ok": 7}
+
+
+def test_stop_on_error_budget() -> None:
+    profile = _profile(Load(concurrency=1), duration_s=60.0, error_budget=0.5)
+    result, _, _, ended = _run(profile, lambda t, i: 0.1, fail=lambda t, i: True)
+    s = result.targets["a"]
+    # Judged once 20 are recorded; every one failed, so the 20th stops the target.
+    assert (s.recorded, s.failed, s.stopped_by) == (20, 20, "error_budget")
+    assert ended < 3.0
+
+
+def test_warm_up_requests_are_sent_but_not_recorded() -> None:
+    profile = _profile(Load(concurrency=1), warmup_s=1.0)
+    result, sink, _, _ = _run(profile, lambda t, i: 0.3)
+    s = result.targets["a"]
+    # Sent at 0, .3, .6, .9 (warm-up) and 1.2, 1.5, 1.8 s (measured).
+    assert (s.sent, s.warmup, s.recorded) == (7, 4, 3)
+    assert result.recorder.total_counts["a"].completed == 3
+    assert [m for _, m in sink.records] == [False] * 4 + [True] * 3
+    _accounted(s, 3)
+
+
+def test_late_is_counted_from_the_intended_time() -> None:
+    # One slot, 0.35 s a request, 4 req/s: each waits a little longer than the last, and
+    # the fourth (due at 0.75 s, its slot free at 1.05 s) is still waiting at the stop.
+    load = Load(mode="open", rate=4.0, max_in_flight=1)
+    result, sink, _, _ = _run(_profile(load, duration_s=1.0), lambda t, i: 0.35)
+    s = result.targets["a"]
+    lags = [(r.sent_ns - r.intended_ns) / 1e9 for r, _ in sink.records if r.sent_ns]
+    assert lags == pytest.approx([0.0, 0.1, 0.2])
+    assert (s.late, s.sent, s.unsent) == (2, 3, 1)
