@@ -12,7 +12,7 @@ from pathlib import Path
 import aiohttp
 import orjson
 import pytest
-from simclient import chat, many, quantile, request, write_config
+from simclient import Result, chat, many, quantile, request, write_config
 
 from loadtest.instants import parse_instant
 from loadtest.sim.presets import BUILTIN
@@ -38,14 +38,17 @@ def test_low_load_ttft_and_token_rate_match_each_preset(sim: Simulator) -> None:
     prompt = count_input_tokens(bodies[0]["messages"])
     for name in names:
         p = PRESETS[name]
+        per = p.tokens_per_event
         mine = [r for r, b in zip(results, bodies, strict=True) if b["model"] == name]
-        assert all(r.status == 200 and len(r.token_times) == 16 for r in mine)
+        assert all(r.status == 200 and len(r.token_times) == -(-16 // per) for r in mine)
         ttfts = [r.ttft for r in mine]
         prefill = p.prefill_ms_per_1k_tokens * prompt / 1e6
         median, p95 = statistics.median(ttfts), quantile(ttfts, 0.95)
         assert median == pytest.approx(p.ttft_median_ms / 1000 + prefill, rel=0.10), name
         assert p95 == pytest.approx(p.ttft_p95_ms / 1000 + prefill, rel=0.10), name
-        tokens = sum(len(r.token_times) - 1 for r in mine)
+        # The first event carries the first `per` tokens at the TTFT; every later token
+        # costs one gap.
+        tokens = (16 - per) * len(mine)
         seconds = sum(r.token_times[-1] - r.token_times[0] for r in mine)
         assert tokens / seconds == pytest.approx(p.tokens_per_s, rel=0.10), name
 
@@ -377,6 +380,7 @@ ping_interval_s = 0.1
 base = "claude-3-5-haiku"
 tokens_per_s = 2
 token_jitter = 0
+tokens_per_event = 1
 """,
     )
     with Simulator(cfg, seed=1, sim_start=OFF_PEAK) as s:
@@ -392,6 +396,102 @@ token_jitter = 0
     # 2 gaps of 0.5 s with a ping every 0.1 s, plus the one that opens the stream.
     assert 7 <= len(pings) <= 11
     assert len(r.token_times) == 3
+
+
+PACKING = """
+[models.m]
+base = "default"
+ttft_median_ms = 50
+ttft_p95_ms = 50.05
+prefill_ms_per_1k_tokens = 0
+tokens_per_s = 100
+token_jitter = 0
+tokens_per_event = {n}
+"""
+
+# (path, body) of a 32-token stream in each wire format.
+PACKED_BODIES = {
+    "chat": ("/v1/chat/completions", chat("m", 32, stream_options={"include_usage": True})),
+    "responses": (
+        "/v1/responses",
+        {"model": "m", "stream": True, "max_output_tokens": 32, "ignore_eos": True, "input": "hi"},
+    ),
+    "messages": (
+        "/v1/messages",
+        {
+            "model": "m",
+            "stream": True,
+            "max_tokens": 32,
+            "ignore_eos": True,
+            "messages": [{"role": "user", "content": "hi"}],
+        },
+    ),
+}
+
+
+def _text_and_usage(api: str, r: Result) -> tuple[list[str], int | None]:
+    """The text of each content event, and the output tokens of the usage."""
+    texts: list[str] = []
+    usage = None
+    for _, payload in r.events:
+        if payload == b"[DONE]":
+            continue
+        obj = orjson.loads(payload)
+        kind = obj.get("type")
+        if api == "chat":
+            texts += [c["delta"]["content"] for c in obj["choices"] if c["delta"].get("content")]
+            usage = (obj.get("usage") or {}).get("completion_tokens", usage)
+        elif kind == "response.output_text.delta" or kind == "content_block_delta":
+            texts.append(obj["delta"] if api == "responses" else obj["delta"]["text"])
+        elif kind in ("response.completed", "response.incomplete"):
+            usage = obj["response"]["usage"]["output_tokens"]
+        elif kind == "message_delta":
+            usage = obj["usage"]["output_tokens"]
+    return texts, usage
+
+
+def _streams(tmp_path: Path, n: int, extra: tuple[tuple[str, dict], ...] = ()) -> list[Result]:
+    cfg = write_config(tmp_path, PACKING.format(n=n))
+    bodies = list(PACKED_BODIES.values()) + list(extra)
+    with Simulator(cfg, seed=4, sim_start=OFF_PEAK) as s:
+
+        async def run() -> list[Result]:
+            async with aiohttp.ClientSession() as session:
+                # One at a time and in the same order, so both simulators draw the same text.
+                return [await request(session, s.base_url + path, b) for path, b in bodies]
+
+        return asyncio.run(run())
+
+
+def test_several_tokens_per_event_in_every_wire_format(tmp_path: Path) -> None:
+    claude = {
+        "model": "claude-3-5-haiku",
+        "stream": True,
+        "max_tokens": 30,
+        "ignore_eos": True,
+        "messages": [{"role": "user", "content": "hi"}],
+    }
+    single = _streams(tmp_path, 1)
+    packed = _streams(tmp_path, 4, (("/v1/messages", claude),))
+    for api, one, four in zip(PACKED_BODIES, single, packed, strict=False):
+        assert one.status == four.status == 200, api
+        one_texts, one_usage = _text_and_usage(api, one)
+        texts, usage = _text_and_usage(api, four)
+        assert (len(one_texts), len(texts)) == (32, 8), api
+        assert one_usage == usage == 32, api  # the usage counts tokens, not events
+        assert "".join(texts) == "".join(one_texts), api  # the same text, in bigger pieces
+        assert [t.count(" ") for t in texts] == [4] * 8, api  # 4 words of the vocabulary each
+        assert four.headers["x-sim-output-tokens"] == "32"
+        # Events come every 4 inter-token gaps of 10 ms; the first one at the TTFT.
+        gaps = [b - a for a, b in itertools.pairwise(four.token_times)]
+        assert statistics.median(gaps) == pytest.approx(0.040, abs=0.006), api
+        assert statistics.median(b - a for a, b in itertools.pairwise(one.token_times)) < 0.02
+        assert four.token_times[-1] - four.token_times[0] == pytest.approx(0.28, abs=0.04), api
+        assert four.ttft == pytest.approx(0.050, abs=0.03), api
+    # The Anthropic preset packs 3 tokens per text delta by default.
+    texts, usage = _text_and_usage("messages", packed[-1])
+    assert len(texts) == 10 and usage == 30
+    assert {t.count(" ") for t in texts} == {3}
 
 
 def test_bad_requests_get_400_naming_the_field(sim: Simulator) -> None:

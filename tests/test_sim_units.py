@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import math
 import random
@@ -52,6 +53,15 @@ BAD_CONFIGS = [
         '[models."gpt-4o-mini"]\ntokens_per_s = 0\n',
         "models.gpt-4o-mini.tokens_per_s: expected a number > 0",
     ),
+    (
+        '[models."claude-3-5-haiku"]\ntokens_per_event = 0\n',
+        "models.claude-3-5-haiku.tokens_per_event: expected an integer >= 1, got 0",
+    ),
+    (
+        '[models.x]\ntokens_per_event = "four"\n',
+        "models.x.tokens_per_event: expected an integer",
+    ),
+    ("[models.x]\ntokens_per_event = 2.5\n", "models.x.tokens_per_event: expected an integer"),
     (
         '[models.x.diurnal]\ntz = "Mars/Olympus"\n',
         "models.x.diurnal.tz: expected an IANA time zone",
@@ -142,6 +152,28 @@ enabled = false
     flat = table.lookup("flat")
     assert flat is not None and flat.diurnal is None
     assert all(p.faults.http_500 == 0.02 for p in cfg.presets)
+
+
+def test_tokens_per_event_defaults_and_overrides(tmp_path) -> None:
+    # Anthropic's presets pack several tokens per event; OpenAI's and the rest send one.
+    assert {p.name: p.tokens_per_event for p in BUILTIN if p.tokens_per_event != 1} == {
+        "claude-3-5-haiku": 3
+    }
+    path = tmp_path / "sim.toml"
+    path.write_text("""
+[models."gpt-4o-nano"]
+tokens_per_event = 4
+[models.my-claude]
+base = "claude-3-5-haiku"
+[models.flat-claude]
+base = "claude-3-5-haiku"
+tokens_per_event = 1
+""")
+    table = load_config(path).table()
+    packing = {n: table.presets[n].tokens_per_event for n in ("gpt-4o-nano", "gpt-4o-mini")}
+    assert packing == {"gpt-4o-nano": 4, "gpt-4o-mini": 1}
+    assert table.presets["my-claude"].tokens_per_event == 3  # inherited from its base
+    assert table.presets["flat-claude"].tokens_per_event == 1
 
 
 def test_example_config_in_the_repository_loads() -> None:
@@ -339,6 +371,43 @@ def test_tool_plans_carry_the_arguments_as_fragments() -> None:
     assert never.tool is None
 
 
+def _packed(preset_name: str, n: int):
+    return dataclasses.replace(PRESETS[preset_name], tokens_per_event=n)
+
+
+@pytest.mark.parametrize(("tokens", "events", "last"), [(32, 8, 4), (30, 8, 2), (3, 1, 3)])
+def test_packed_plans_group_tokens_and_keep_the_true_count(
+    tokens: int, events: int, last: int
+) -> None:
+    req = _req(ignore_eos=True, max_tokens=tokens)
+    one = make_plan(_packed("gpt-4o-nano", 1), req, NEUTRAL, random.Random(8), "x")
+    four = make_plan(_packed("gpt-4o-nano", 4), req, NEUTRAL, random.Random(8), "x")
+    assert four.output_tokens == one.output_tokens == tokens  # the usage counts tokens
+    assert (one.events, four.events) == (tokens, events)
+    assert len(four.content_events) == events and four.event_tokens()[-1] == last
+    assert "".join(four.content_events) == "".join(one.content_events) == "".join(one.content)
+    # Each event carries its tokens' text: every token is a word with its leading space.
+    assert [e.count(" ") for e in four.content_events] == list(four.event_tokens())
+    # Gaps after the first event: one per token the later events carry.
+    assert (one.gap_tokens, four.gap_tokens) == (tokens - 1, tokens - min(tokens, 4))
+
+
+def test_packing_keeps_reasoning_and_content_apart_and_packs_tool_arguments() -> None:
+    plan = Plan(
+        0.5, 0.5, ("r0", "r1", "r2", "r3", "r4"), tuple(f"c{i}" for i in range(6)), "stop", 5
+    )
+    packed = dataclasses.replace(plan, tokens_per_event=4)
+    assert packed.reasoning_events == ("r0r1r2r3", "r4")
+    assert packed.content_events == ("c0c1c2c3", "c4c5")
+    assert packed.event_tokens() == (4, 1, 4, 2) and packed.events == 4
+    assert packed.output_tokens == plan.output_tokens == 11
+    schema = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+    req = _req(tools=(ToolSpec("get_weather", schema),), tool_choice="required")
+    tool = make_plan(_packed("claude-3-5-haiku", 3), req, NEUTRAL, random.Random(1), "x")
+    assert tool.tool is not None and "".join(tool.content_events) == tool.tool.arguments
+    assert len(tool.content_events) == math.ceil(len(tool.content) / 3)
+
+
 # --- capacity gate -------------------------------------------------------------------------
 
 
@@ -455,3 +524,40 @@ def test_malformed_fault_inserts_a_broken_event_and_goes_on() -> None:
     assert how == COMPLETE
     body = b"".join(_payloads(w))
     assert b'"content":"broken\n\n' in body and body.endswith(b"data: [DONE]\n\n")
+
+
+def _tokens_plan(n: int, per_event: int, reasoning: int = 0) -> Plan:
+    return Plan(
+        0.5,
+        0.5,
+        tuple(f" r{i}" for i in range(reasoning)),
+        tuple(f" t{i}" for i in range(n)),
+        "stop",
+        5,
+        tokens_per_event=per_event,
+    )
+
+
+def test_packed_stream_spaces_events_by_the_tokens_they_carry() -> None:
+    w, deadlines, how = _drive(_tokens_plan(32, 4))
+    assert how == COMPLETE
+    # TTFT is the first event (the first four tokens), then one event every 4 gaps of 10 ms.
+    assert deadlines == [500_000_000 + i * 40_000_000 for i in range(8)]
+    chunks = [p for p in b"".join(_payloads(w)).split(b"\n\n") if b'"content":" t' in p]
+    assert len(chunks) == 8 and b'"content":" t0 t1 t2 t3"' in chunks[0]
+    assert b'"content":" t28 t29 t30 t31"' in chunks[-1]
+    # A short last event waits only for the tokens it carries; reasoning packs on its own.
+    _, deadlines, _ = _drive(_tokens_plan(6, 4, reasoning=5))
+    assert [b - a for a, b in itertools.pairwise(deadlines)] == [10_000_000, 40_000_000, 20_000_000]
+
+
+def test_packed_events_land_on_the_instants_of_single_tokens_for_a_seed() -> None:
+    # With jitter, the same seed draws the same token gaps: packing only groups them, so
+    # the token rate holds and each event is due when its first token was.
+    _, single, _ = _drive(_tokens_plan(32, 1), sigma=0.3)
+    _, packed, _ = _drive(_tokens_plan(32, 4), sigma=0.3)
+    assert len({b - a for a, b in itertools.pairwise(single)}) > 1  # jitter: gaps differ
+    assert packed == single[::4]
+    _, short, _ = _drive(_tokens_plan(30, 4), sigma=0.3)  # 7 events of 4, then one of 2
+    _, single30, _ = _drive(_tokens_plan(30, 1), sigma=0.3)
+    assert short == [*single30[:28:4], single30[26]]

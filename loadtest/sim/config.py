@@ -48,6 +48,7 @@ _FIELDS: tuple[tuple[str, str, dict[str, float]], ...] = (
     ("thinking_tokens", "int", {"min": 1}),
     ("tool_call_rate", "num", {"min": 0, "max": 1}),
     ("first_byte_fraction", "num", {"min": 0, "max": 1}),
+    ("tokens_per_event", "int", {"min": 1}),
 )
 
 

@@ -49,16 +49,14 @@ NO_FAULTS = Faults()
 
 @dataclass(frozen=True)
 class FaultChoice:
-    """The fault a request gets: before the stream (at_token None) or before token at_token."""
+    """The fault a request gets: before the stream (at_token None) or before event at_token."""
 
     kind: str
     at_token: int | None = None
     stall_s: float = 0.0
 
 
-def choose(
-    faults: Faults, rng: random.Random, elapsed_s: float, output_tokens: int
-) -> FaultChoice | None:
+def choose(faults: Faults, rng: random.Random, elapsed_s: float, events: int) -> FaultChoice | None:
     """Draw at most one fault for a request arriving ELAPSED_S after start.
 
     Windows are checked first (in order); then one uniform draw against the
@@ -70,19 +68,19 @@ def choose(
             if w.kind == "stall" and w.stall_s is None:
                 # Freeze until the window closes, before the first token.
                 return FaultChoice("stall", 0, w.start_s + w.duration_s - elapsed_s)
-            return _place(w.kind, rng, output_tokens, w.stall_s or faults.stall_s)
+            return _place(w.kind, rng, events, w.stall_s or faults.stall_s)
     u = rng.random()
     acc = 0.0
     for kind in FAULT_KINDS:
         acc += faults.rate(kind)
         if u < acc:
-            return _place(kind, rng, output_tokens, faults.stall_s)
+            return _place(kind, rng, events, faults.stall_s)
     return None
 
 
-def _place(kind: str, rng: random.Random, output_tokens: int, stall_s: float) -> FaultChoice:
+def _place(kind: str, rng: random.Random, events: int, stall_s: float) -> FaultChoice:
     if kind in HTTP_FAULTS:
         return FaultChoice(kind)
-    # Strictly inside the stream: after the first token, before the last one.
-    at = rng.randrange(1, output_tokens) if output_tokens > 1 else 0
+    # Strictly inside the stream: after the first event, before the last one.
+    at = rng.randrange(1, events) if events > 1 else 0
     return FaultChoice(kind, at, stall_s if kind == "stall" else 0.0)

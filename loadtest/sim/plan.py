@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass
+from functools import cached_property
 
 from loadtest.sim.faults import FaultChoice
 from loadtest.sim.presets import Preset
@@ -24,8 +25,14 @@ class ToolCall:
 
 @dataclass(frozen=True)
 class Plan:
-    """The intended response. Events are reasoning tokens, then content tokens (text or
-    tool-argument fragments); every event is one output token."""
+    """The intended response: reasoning tokens, then content tokens (text or tool-argument
+    fragments). Streamed, they go out in events of `tokens_per_event` tokens each (reasoning
+    and content never share an event; the last event of each may carry fewer).
+
+    The first event is due at the TTFT; each later event one inter-token gap per token it
+    carries after the one before, as a server does that sends whenever it has that many
+    tokens ready. With one token per event this is one event per token, as before.
+    """
 
     ttft_s: float
     first_byte_s: float
@@ -35,16 +42,49 @@ class Plan:
     input_tokens: int
     tool: ToolCall | None = None
     fault: FaultChoice | None = None
+    tokens_per_event: int = 1
 
     @property
     def output_tokens(self) -> int:
-        """Tokens the usage reports: every reasoning and content event."""
+        """Tokens the usage reports: every reasoning and content token, however packed."""
         return len(self.reasoning) + len(self.content)
 
     @property
     def events(self) -> int:
-        """Timed events in the stream."""
-        return len(self.reasoning) + len(self.content)
+        """Timed events in the stream (a fault's at_token counts these)."""
+        n = self.tokens_per_event
+        return -(-len(self.reasoning) // n) + -(-len(self.content) // n)
+
+    @cached_property
+    def reasoning_events(self) -> tuple[str, ...]:
+        """The reasoning text of each reasoning event."""
+        return _pack(self.reasoning, self.tokens_per_event)
+
+    @cached_property
+    def content_events(self) -> tuple[str, ...]:
+        """The text (or argument fragment) of each content event."""
+        return _pack(self.content, self.tokens_per_event)
+
+    def event_tokens(self) -> tuple[int, ...]:
+        """How many tokens each event carries, in stream order."""
+        n = self.tokens_per_event
+        out: list[int] = []
+        for part in (self.reasoning, self.content):
+            full, rest = divmod(len(part), n)
+            out += [n] * full + ([rest] if rest else [])
+        return tuple(out)
+
+    @property
+    def gap_tokens(self) -> int:
+        """Inter-token gaps from the first event to the last: the first event's tokens cost none."""
+        first = self.reasoning or self.content
+        return max(0, self.output_tokens - min(len(first), self.tokens_per_event))
+
+
+def _pack(tokens: tuple[str, ...], n: int) -> tuple[str, ...]:
+    if n == 1:
+        return tokens  # the common case costs nothing
+    return tuple("".join(tokens[i : i + n]) for i in range(0, len(tokens), n))
 
 
 def sample_ttft_s(preset: Preset, cond: Conditions, input_tokens: int, rng: random.Random) -> float:
@@ -95,7 +135,16 @@ def make_plan(
         n, finish = sample_length(preset, req, rng, room)
         content = text_tokens(rng, n)
     first_byte = ttft * preset.first_byte_fraction
-    return Plan(ttft, first_byte, reasoning, content, finish, req.input_tokens, tool)
+    return Plan(
+        ttft,
+        first_byte,
+        reasoning,
+        content,
+        finish,
+        req.input_tokens,
+        tool,
+        tokens_per_event=preset.tokens_per_event,
+    )
 
 
 def _around(median: int, rng: random.Random) -> int:

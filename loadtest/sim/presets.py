@@ -17,7 +17,7 @@ Z95 = 1.6448536269514722  # standard normal quantile at 0.95
 
 @dataclass(frozen=True)
 class Preset:
-    """How one model behaves: TTFT, prefill, token rate, output length, time of day, limits."""
+    """How one model behaves: TTFT, prefill, token rate and packing, length, hours, limits."""
 
     name: str
     provider: str = "openai"
@@ -34,6 +34,7 @@ class Preset:
     thinking_tokens: int = 64
     tool_call_rate: float = 1.0
     first_byte_fraction: float = 1.0
+    tokens_per_event: int = 1  # output tokens packed into one streamed content event
     diurnal: Diurnal | None = None
     capacity: Capacity | None = None
     limits: Limits = field(default_factory=Limits)
@@ -77,6 +78,12 @@ BUILTIN: tuple[Preset, ...] = (
         prefill_ms_per_1k_tokens=30,
         tokens_per_s=95,
         first_byte_fraction=0.5,
+        # Anthropic's text deltas usually carry a word or a few (several tokens), not one
+        # token each. A fixed 3, at the low end, does not exaggerate, keeps a seed's
+        # stream the same, and is enough that a client counting events instead of tokens
+        # gets TPOT visibly wrong. The OpenAI presets keep one token per chunk, as
+        # OpenAI's streams mostly send.
+        tokens_per_event=3,
         diurnal=Diurnal(ttft=business_hours(1.1), tail=business_hours(1.15)),
         limits=Limits(rpm=4_000, tpm=400_000),
     ),

@@ -252,9 +252,10 @@ async def _respond_stream(request: web.Request, a: Admitted) -> web.StreamRespon
 async def _respond_whole(request: web.Request, a: Admitted) -> web.StreamResponse:
     mu, sigma = a.gap
     factor = a.gate.gap_factor() if a.gate is not None else 1.0
+    # As long as the stream would take to its last event (its last token).
     total = (
         a.plan.ttft_s
-        + sum(a.rng.lognormvariate(mu, sigma) for _ in range(a.plan.events - 1)) * factor
+        + sum(a.rng.lognormvariate(mu, sigma) for _ in range(a.plan.gap_tokens)) * factor
     )
     fault = a.plan.fault
     if fault is not None and fault.kind == "stall":

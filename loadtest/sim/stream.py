@@ -61,6 +61,7 @@ class StreamJob:
         "_event",
         "_ping",
         "_plain_until",
+        "_sizes",
         "_stalling",
         "_w",
         "done",
@@ -117,6 +118,9 @@ class StreamJob:
         self.ping_interval_ns = int(ping_interval_s * _NS)
         self._event = enc.event
         self._const_gap_ns = int(math.exp(self.gap_mu) * _NS)
+        # Tokens carried by each event, when events carry several: the gap before an
+        # event is then one gap per token it carries. Empty for one token per event.
+        self._sizes = plan.event_tokens() if plan.tokens_per_event > 1 else ()
         # Events before this index need none of the special cases (preamble, fault,
         # stall, last event) and take the short path in step().
         plain = self.n - 1
@@ -213,11 +217,27 @@ class StreamJob:
         return self._wake()
 
     def _next_gap_ns(self) -> int:
+        # Called with self.i already at the event the gap leads to.
+        if self._sizes:
+            return self._packed_gap_ns(self._sizes[self.i])
         sigma = self.gap_sigma
         if sigma == 0.0:
             gap = self._const_gap_ns
         else:
             gap = int(math.exp(self.gap_mu + sigma * self.rng.gauss()) * _NS)
+        if self.gate is not None:
+            gap = int(gap * self.gate.gap_factor())
+        return gap
+
+    def _packed_gap_ns(self, tokens: int) -> int:
+        # One draw per token, in the order a one-token-per-event stream draws them, so
+        # for a seed every event lands on the instant one of that stream's tokens did.
+        sigma = self.gap_sigma
+        if sigma == 0.0:
+            gap = self._const_gap_ns * tokens
+        else:
+            mu, gauss = self.gap_mu, self.rng.gauss
+            gap = sum(int(math.exp(mu + sigma * gauss()) * _NS) for _ in range(tokens))
         if self.gate is not None:
             gap = int(gap * self.gate.gap_factor())
         return gap

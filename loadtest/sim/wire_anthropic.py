@@ -48,7 +48,9 @@ class MessagesEncoder:
         self.plan = plan
         self.model = model
         self.ids = ids
-        self._n_reasoning = len(plan.reasoning)
+        self._reasoning = plan.reasoning_events
+        self._content = plan.content_events
+        self._n_reasoning = len(self._reasoning)
         self._content_index = 1 if plan.reasoning else 0
         self._delta_head = {}
         for index, kind in ((0, b"thinking_delta"), (self._content_index, self._content_kind())):
@@ -105,9 +107,9 @@ class MessagesEncoder:
         """content_block_delta for event I, closing the thinking block where the content starts."""
         p = self.plan
         if i < self._n_reasoning:
-            return self._delta_head[b"thinking_delta"] + _dumps(p.reasoning[i]) + b"}}\n\n"
+            return self._delta_head[b"thinking_delta"] + _dumps(self._reasoning[i]) + b"}}\n\n"
         j = i - self._n_reasoning
-        delta = self._delta_head[self._content_kind()] + _dumps(p.content[j]) + b"}}\n\n"
+        delta = self._delta_head[self._content_kind()] + _dumps(self._content[j]) + b"}}\n\n"
         if j == 0 and p.reasoning:
             return self._close_thinking() + self._block_start(self._content_index, False) + delta
         return delta

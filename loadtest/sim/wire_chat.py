@@ -54,7 +54,9 @@ class ChatEncoder:
             + b"}\n\n"
         )
         self._usage_head = b"data: " + head[:-1]
-        self._n_reasoning = len(plan.reasoning)
+        self._reasoning = plan.reasoning_events
+        self._content = plan.content_events
+        self._n_reasoning = len(self._reasoning)
 
     def _chunk(self, delta: bytes) -> bytes:
         return self._head + delta + self._tail
@@ -64,14 +66,14 @@ class ChatEncoder:
         return self._chunk(b'{"role":"assistant","content":""}')
 
     def event(self, i: int) -> bytes:
-        """Chunk for event I: a reasoning token, a content token or a tool-argument fragment."""
+        """Chunk for event I: reasoning text, content text or tool-argument fragments."""
         p = self.plan
         if i < self._n_reasoning:
-            return self._chunk(b'{"reasoning_content":' + _dumps(p.reasoning[i]) + b"}")
+            return self._chunk(b'{"reasoning_content":' + _dumps(self._reasoning[i]) + b"}")
         j = i - self._n_reasoning
         if p.tool is None:
-            return self._chunk(b'{"content":' + _dumps(p.content[j]) + b"}")
-        frag = _dumps(p.content[j])
+            return self._chunk(b'{"content":' + _dumps(self._content[j]) + b"}")
+        frag = _dumps(self._content[j])
         if j == 0:
             opening = _dumps(
                 {

@@ -88,7 +88,8 @@ class ResponsesEncoder:
         self.ids = ids
         self.created = created
         self.seq = 0
-        self._n_reasoning = len(plan.reasoning)
+        self._content = plan.content_events
+        self._n_reasoning = len(plan.reasoning_events)
         kind = "function_call_arguments" if plan.tool is not None else "output_text"
         item_id = f"fc_{ids}" if plan.tool is not None else f"msg_{ids}"
         extra = b"" if plan.tool is not None else b',"content_index":0,"logprobs":[]'
@@ -154,7 +155,7 @@ class ResponsesEncoder:
             + self._delta_name
             + b"\ndata: "
             + self._delta_head
-            + _dumps(self.plan.content[j])
+            + _dumps(self._content[j])
             + b',"sequence_number":'
             + str(seq).encode()
             + b"}\n\n"
