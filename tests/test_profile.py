@@ -36,7 +36,10 @@ BAD = [
     ("", "targets: expected at least one [[targets]] table"),
     ('duraton = "30s"\n' + TARGET, "duraton: unknown key"),
     ('duration = "soon"\n' + TARGET, "duration: expected a duration such as 30s"),
-    ('[[targets]]\nkind = "bard"\nmodel = "m"\n', "targets[0].kind: expected one of openai"),
+    (
+        '[[targets]]\nkind = "bard"\nmodel = "m"\n',
+        "targets[0].kind: expected one of anthropic, openai, openai-compatible, openai-responses,",
+    ),
     ('[[targets]]\nkind = "openai"\n', "targets[0].model: expected a model name"),
     (
         '[[targets]]\nkind = "openai"\nmodel = "m"\nbase_url = "localhost:8000"\n',
@@ -86,6 +89,37 @@ def test_defaults_follow_the_environment(tmp_path: Path) -> None:
     assert (a.base_url, a.api_key_env) == ("http://127.0.0.1:9/v1", "OPENAI_API_KEY")
     assert (b.base_url, b.api_key_env) == ("https://api.anthropic.com", "ANTHROPIC_API_KEY")
     assert a.api_key_required and b.api_key_required
+
+
+@pytest.mark.parametrize(
+    ("kind", "key_env", "base_env", "default_base"),
+    [
+        ("openai", "OPENAI_API_KEY", "OPENAI_BASE_URL", "https://api.openai.com/v1"),
+        ("openai-responses", "OPENAI_API_KEY", "OPENAI_BASE_URL", "https://api.openai.com/v1"),
+        ("openai-compatible", "OPENAI_API_KEY", "OPENAI_BASE_URL", "https://api.openai.com/v1"),
+        ("anthropic", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "https://api.anthropic.com"),
+    ],
+)
+def test_each_kind_has_its_key_and_base_url_variables(
+    tmp_path: Path, kind: str, key_env: str, base_env: str, default_base: str
+) -> None:
+    path = _write(tmp_path, f'[[targets]]\nkind = "{kind}"\nmodel = "m"\n')
+    t = load_profile(path, env={}).targets[0]
+    assert (t.base_url, t.api_key_env) == (default_base, key_env)
+    other = "ANTHROPIC_BASE_URL" if base_env == "OPENAI_BASE_URL" else "OPENAI_BASE_URL"
+    env = {base_env: "http://127.0.0.1:9/x/", other: "http://127.0.0.1:1"}
+    assert load_profile(path, env=env).targets[0].base_url == "http://127.0.0.1:9/x"
+
+
+def test_stream_usage_is_refused_by_every_kind_without_stream_options(tmp_path: Path) -> None:
+    for kind in ("openai-responses", "anthropic"):
+        path = _write(
+            tmp_path, f'[[targets]]\nkind = "{kind}"\nmodel = "m"\nstream_usage = false\n'
+        )
+        with pytest.raises(ConfigError, match="only for openai and openai-compatible targets"):
+            load_profile(path, env={})
+    path = _write(tmp_path, '[[targets]]\nkind = "openai"\nmodel = "m"\nstream_usage = false\n')
+    assert not load_profile(path, env={}).targets[0].stream_usage
 
 
 def test_openai_compatible_key_is_optional_unless_named(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ import pytest
 from loadtest.config_reader import ConfigError
 from loadtest.profile import Lengths, Target, Workload
 from loadtest.providers import PARSERS
-from loadtest.providers.build import SIM_KEY, builder
+from loadtest.providers.build import SIM_KEY, RequestBuilder, builder
 from loadtest.providers.reading import Reading
 from loadtest.sim.process import Simulator
 from loadtest.sim.text import count_input_tokens
@@ -147,6 +147,168 @@ def test_local_server_without_a_key_gets_no_authorization_and_usage_can_be_off()
         builder(_t("openai-compatible", "http://127.0.0.1:8000/v1"), Workload(), t.base_url, env={})
 
 
+# The exact bytes sent, per kind and option: the Provider refactor kept them as they were.
+ALL = b'[{"role":"system","content":"be brief"},{"role":"user","content":"hi"}]'
+USER = b'[{"role":"user","content":"hi"}]'
+JSON = [("content-type", "application/json"), ("accept", "text/event-stream")]
+USAGE = b'"stream_options":{"include_usage":true},'
+START = b'{"model":"m","stream":true,'
+WIRE = [
+    (
+        "openai",
+        {},
+        Workload(),
+        {"OPENAI_API_KEY": "k"},
+        "https://x/v1/chat/completions",
+        [*JSON, ("authorization", "Bearer k")],
+        START + USAGE + b'"messages":' + ALL + b',"max_completion_tokens":42}',
+    ),
+    (
+        "openai",  # no usage chunk asked; hosted OpenAI gets no ignore_eos
+        {"stream_usage": False},
+        Workload(temperature=0.5, ignore_eos=True),
+        {"OPENAI_API_KEY": "k"},
+        "https://x/v1/chat/completions",
+        [*JSON, ("authorization", "Bearer k")],
+        START + b'"temperature":0.5,"messages":' + ALL + b',"max_completion_tokens":42}',
+    ),
+    (
+        "openai-compatible",  # keyless local server, exact lengths
+        {"api_key_required": False},
+        Workload(ignore_eos=True),
+        {},
+        "https://x/v1/chat/completions",
+        JSON,
+        START + USAGE + b'"ignore_eos":true,"messages":' + ALL + b',"max_tokens":42}',
+    ),
+    (
+        "openai-compatible",  # params win, in place, and new ones come last
+        {"stream_usage": False, "params": (("max_tokens", 7), ("seed", 1))},
+        Workload(),
+        {"OPENAI_API_KEY": "k"},
+        "https://x/v1/chat/completions",
+        [*JSON, ("authorization", "Bearer k")],
+        START + b'"messages":' + ALL + b',"max_tokens":7,"seed":1}',
+    ),
+    (
+        "openai-responses",
+        {},
+        Workload(ignore_eos=True),
+        {"OPENAI_API_KEY": "k"},
+        "https://x/v1/responses",
+        [*JSON, ("authorization", "Bearer k")],
+        START + b'"instructions":"be brief","input":' + USER + b',"max_output_tokens":42}',
+    ),
+    (
+        "anthropic",
+        {"headers": (("x-team", "perf"),)},
+        Workload(temperature=0.0, ignore_eos=True),
+        {"ANTHROPIC_API_KEY": "ak"},
+        "https://x/v1/messages",
+        [*JSON, ("x-api-key", "ak"), ("anthropic-version", "2023-06-01"), ("x-team", "perf")],
+        START + b'"temperature":0.0,"system":"be brief","messages":' + USER + b',"max_tokens":42}',
+    ),
+    (
+        "anthropic",  # params win over the system and length fields too
+        {"params": (("max_tokens", 9), ("system", "over"), ("metadata", {"user_id": "u"}))},
+        Workload(),
+        {"ANTHROPIC_API_KEY": "ak"},
+        "https://x/v1/messages",
+        [*JSON, ("x-api-key", "ak"), ("anthropic-version", "2023-06-01")],
+        START
+        + b'"system":"over","messages":'
+        + USER
+        + b',"max_tokens":9,"metadata":{"user_id":"u"}}',
+    ),
+    (
+        "openai",  # a profile header replaces ours where it was
+        {"headers": (("authorization", "Bearer team"), ("x-team", "perf"))},
+        Workload(),
+        {"OPENAI_API_KEY": "k"},
+        "https://x/v1/chat/completions",
+        [*JSON, ("authorization", "Bearer team"), ("x-team", "perf")],
+        START + USAGE + b'"messages":' + ALL + b',"max_completion_tokens":42}',
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("kind", "kw", "w", "env", "url", "headers", "body"),
+    WIRE,
+    ids=[f"{c[0]}-{i}" for i, c in enumerate(WIRE)],
+)
+def test_exact_url_headers_and_body_per_kind_and_option(
+    kind: str,
+    kw: dict[str, object],
+    w: Workload,
+    env: dict[str, str],
+    url: str,
+    headers: list[tuple[str, str]],
+    body: bytes,
+) -> None:
+    b = builder(
+        _t(kind, "https://x/v1" if kind != "anthropic" else "https://x", **kw),
+        w,
+        "https://x/v1/" if kind != "anthropic" else "https://x/",
+        env=env,
+    )
+    assert b.url == url
+    assert list(b.headers.items()) == headers
+    assert b.body(PROMPT) == body
+
+
+@pytest.mark.parametrize("kind", ["openai", "openai-responses", "anthropic", "openai-compatible"])
+def test_simulator_targets_get_ignore_eos_and_the_simulator_key(kind: str) -> None:
+    b = builder(_t(kind), Workload(ignore_eos=True), "http://127.0.0.1:1/v1", env={})
+    body = orjson.loads(b.body(PROMPT))
+    assert body["ignore_eos"] is True and list(body)[:2] == ["model", "stream"]
+    assert SIM_KEY in b.headers.get("authorization", b.headers.get("x-api-key", ""))
+
+
+def test_system_messages_are_joined_or_left_out_per_kind() -> None:
+    many = Prompt(
+        (
+            {"role": "system", "content": "a"},
+            {"role": "user", "content": "u"},
+            {"role": "system", "content": "b"},
+        ),
+        5,
+    )
+    bare = Prompt(({"role": "user", "content": "u"},), 5)
+    env = {"OPENAI_API_KEY": "k", "ANTHROPIC_API_KEY": "k"}
+    a = builder(_t("anthropic", "https://x"), Workload(), "https://x", env=env)
+    r = builder(_t("openai-responses", "https://x/v1"), Workload(), "https://x/v1", env=env)
+    c = builder(_t("openai-compatible", "https://x/v1"), Workload(), "https://x/v1", env=env)
+    assert orjson.loads(a.body(many))["system"] == "a\nb"
+    assert orjson.loads(r.body(many))["instructions"] == "a\nb"
+    assert orjson.loads(r.body(many))["input"] == [{"role": "user", "content": "u"}]
+    assert "system" not in orjson.loads(a.body(bare))
+    assert "instructions" not in orjson.loads(r.body(bare))
+    # Responses refuses fewer than 16 output tokens; the others get what was asked
+    assert orjson.loads(r.body(bare))["max_output_tokens"] == 16
+    assert orjson.loads(a.body(bare))["max_tokens"] == 5
+    assert orjson.loads(c.body(many))["messages"] == list(many.messages)
+
+
+def test_the_key_is_in_the_headers_only() -> None:
+    key = "sk-very-secret-123"
+    for kind in ("openai", "openai-responses", "anthropic", "openai-compatible"):
+        env = {"OPENAI_API_KEY": key, "ANTHROPIC_API_KEY": key}
+        b = builder(_t(kind, "https://x/v1"), Workload(), "https://x/v1", env=env)
+        assert key in "".join(b.headers.values())
+        assert key not in repr(b) and key not in str(b) and key not in repr(b.provider)
+        assert key.encode() not in b.body(PROMPT)
+        assert b.provider.kind == kind and b.provider.parse_events is PARSERS[kind]
+    with pytest.raises(ConfigError) as info:
+        builder(_t("anthropic", "https://x"), Workload(), "https://x", env={"OPENAI_API_KEY": key})
+    assert key not in str(info.value) and "ANTHROPIC_API_KEY is not set" in str(info.value)
+
+
+def test_a_builder_of_an_unknown_kind_is_refused() -> None:
+    with pytest.raises(ConfigError, match="unknown target kind 'bard': expected one of anthropic"):
+        RequestBuilder("http://127.0.0.1:1/x", {}, "bard", {}, {})
+
+
 def test_live_round_trip_for_every_kind() -> None:
     async def run(base: str) -> list[tuple[str, Reading]]:
         out = []
@@ -157,6 +319,7 @@ def test_live_round_trip_for_every_kind() -> None:
                 ("openai", "gpt-4o-nano"),
                 ("openai-responses", "gpt-4o-nano"),
                 ("anthropic", "claude-3-5-haiku"),
+                ("openai-compatible", "gpt-4o-nano"),
             ):
                 t = Target(kind, kind, model, "sim", "UNSET_KEY_VAR")
                 url_base = base + "/v1" if kind != "anthropic" else base

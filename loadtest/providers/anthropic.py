@@ -1,8 +1,9 @@
-"""Reading Anthropic Messages streams."""
+"""Anthropic Messages API (kind "anthropic"): requests and stream reading."""
 
 from __future__ import annotations
 
 from loadtest.errors import ErrorClass
+from loadtest.providers.base import Provider, SplitSystemBody, Supports
 from loadtest.providers.reading import Reading, load_object
 from loadtest.sse import Event
 
@@ -47,3 +48,32 @@ def parse_events(events: list[Event], r: Reading) -> None:
             r.fail(cls, str(err.get("message") or err.get("type") or obj))
             return
         # ping, content_block_start/stop and unknown future events change nothing
+
+
+API_VERSION = "2023-06-01"  # the anthropic-version header every request must carry
+
+
+def _auth(key: str) -> dict[str, str]:
+    return {"x-api-key": key, "anthropic-version": API_VERSION}
+
+
+PROVIDER = Provider(
+    kind="anthropic",
+    path="/v1/messages",  # the base URL has no /v1, as the SDK's has none
+    key_env="ANTHROPIC_API_KEY",
+    base_url_env="ANTHROPIC_BASE_URL",
+    default_base_url="https://api.anthropic.com",
+    auth=_auth,
+    shape=SplitSystemBody(messages="messages", system="system", max_tokens="max_tokens"),
+    parse_events=parse_events,
+    # usage comes with message_start and message_delta, unasked; JSON output is got
+    # through a forced tool call, not a response format field
+    supports=Supports(
+        tools=True,
+        structured_output=False,
+        reasoning=True,
+        usage_in_stream=True,
+        stream_options=False,
+        ignore_eos=False,
+    ),
+)

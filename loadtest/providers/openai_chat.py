@@ -1,4 +1,4 @@
-"""Reading OpenAI Chat Completions streams, and those of OpenAI-compatible servers.
+"""OpenAI Chat Completions (kind "openai"); its reader also reads OpenAI-compatible servers.
 
 The compatible servers differ from OpenAI, and each difference is handled here:
 vLLM and DeepSeek send reasoning as `reasoning_content`, newer vLLM and OpenRouter
@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from loadtest.errors import ErrorClass
+from loadtest.providers.base import ChatBody, Provider, Supports, bearer
 from loadtest.providers.reading import Reading, load_object
 from loadtest.sse import Event
 
@@ -64,3 +65,25 @@ def _message(err: Any) -> str:
     if isinstance(err, dict):
         return str(err.get("message") or err.get("type") or err)
     return str(err)
+
+
+PROVIDER = Provider(
+    kind="openai",
+    path="/chat/completions",
+    key_env="OPENAI_API_KEY",
+    base_url_env="OPENAI_BASE_URL",
+    default_base_url="https://api.openai.com/v1",
+    auth=bearer,
+    # max_tokens is deprecated there, and refused by reasoning models
+    shape=ChatBody(max_tokens="max_completion_tokens"),
+    parse_events=parse_events,
+    # OpenAI's Chat Completions streams no reasoning text (only a count in the usage)
+    supports=Supports(
+        tools=True,
+        structured_output=True,
+        reasoning=False,
+        usage_in_stream=True,
+        stream_options=True,
+        ignore_eos=False,
+    ),
+)

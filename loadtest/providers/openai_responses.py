@@ -1,8 +1,9 @@
-"""Reading OpenAI Responses API streams."""
+"""OpenAI Responses API (kind "openai-responses"): requests and stream reading."""
 
 from __future__ import annotations
 
 from loadtest.errors import ErrorClass
+from loadtest.providers.base import Provider, SplitSystemBody, Supports, bearer
 from loadtest.providers.reading import Reading, load_object
 from loadtest.sse import Event
 
@@ -41,3 +42,27 @@ def parse_events(events: list[Event], r: Reading) -> None:
             err = (obj.get("response") or {}).get("error") or obj
             r.fail(ErrorClass.STREAM_ERROR, str(err.get("message") or err.get("code") or kind))
             return
+
+
+PROVIDER = Provider(
+    kind="openai-responses",
+    path="/responses",
+    key_env="OPENAI_API_KEY",
+    base_url_env="OPENAI_BASE_URL",
+    default_base_url="https://api.openai.com/v1",
+    auth=bearer,
+    # The API refuses max_output_tokens below 16 (a 400), so shorter asks get 16.
+    shape=SplitSystemBody(
+        messages="input", system="instructions", max_tokens="max_output_tokens", min_max_tokens=16
+    ),
+    parse_events=parse_events,
+    # usage comes with response.completed, unasked
+    supports=Supports(
+        tools=True,
+        structured_output=True,
+        reasoning=True,
+        usage_in_stream=True,
+        stream_options=False,
+        ignore_eos=False,
+    ),
+)
