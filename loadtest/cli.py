@@ -1,4 +1,5 @@
-"""Command line: parse flags, build the config, call the library. Errors are one line, exit 2."""
+"""Command line: parse flags, build the config, call the library. Errors are one line; the
+exit codes are errors.ExitCode (2 for bad input, 3 for a runtime failure)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from loadtest import __version__
-from loadtest.config_reader import ConfigError
+from loadtest.errors import ConfigError, ExitCode, LoadtestError, RuntimeFailure
 
 if TYPE_CHECKING:
     from loadtest.profile import Profile
@@ -270,12 +271,12 @@ def _mock(args: argparse.Namespace) -> int:
     try:
         serve(cfg, args.host, args.port, args.workers, ready)
     except OSError as exc:
-        raise ConfigError(
+        raise RuntimeFailure(
             f"--host/--port: cannot listen on {args.host}:{args.port} ({exc.strerror})"
         ) from None
     except KeyboardInterrupt:
         pass
-    return 0
+    return ExitCode.OK
 
 
 def _profile_path(arg: str | None) -> str:
@@ -293,7 +294,6 @@ def _run(args: argparse.Namespace) -> int:
     from loadtest.config_reader import parse_duration
     from loadtest.profile import apply_overrides, load_profile
     from loadtest.runner import print_summary, run
-    from loadtest.thresholds import EXIT_FAILED
 
     duration = None
     if args.duration is not None:
@@ -322,16 +322,16 @@ def _run(args: argparse.Namespace) -> int:
 
         with contextlib.closing(store.connect(args.store)) as db:
             store.import_run(db, run_dir)
-    code = 130 if summary["run"]["stopped_by"] == "interrupted" else 0
-    if not code and not summary["thresholds_ok"]:
-        code = EXIT_FAILED
+    code = ExitCode.INTERRUPTED if summary["run"]["stopped_by"] == "interrupted" else ExitCode.OK
+    if not code and not summary.get("thresholds_ok", True):
+        code = ExitCode.THRESHOLDS_FAILED
     try:
         if args.quiet:
             print(run_dir)
         else:
             print_summary(console, summary, run_dir)
     except OSError:  # the terminal went away (SIGHUP); the report is on disk
-        return code or 129
+        return code or ExitCode.HANGUP
     return code
 
 
@@ -375,7 +375,7 @@ def _schedule(args: argparse.Namespace) -> int:
         run_args=["--out", args.out] if args.out else [],
         log=lambda s: print(s, flush=True),
     )
-    return 1 if counts.failed and not counts.runs else 0
+    return ExitCode.FAILED if counts.failed and not counts.runs else ExitCode.OK
 
 
 def _wait_for(start_at: str, clock: str, profile: Profile) -> None:
@@ -391,7 +391,7 @@ def _wait_for(start_at: str, clock: str, profile: Profile) -> None:
     try:
         asyncio.run(wait_for_instant(clock, profile, instant))
     except KeyboardInterrupt:
-        raise SystemExit(130) from None
+        raise SystemExit(ExitCode.INTERRUPTED) from None
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -406,17 +406,17 @@ def _report(args: argparse.Namespace) -> int:
     run = load_run(args.run_dir)
     if args.format == "term":
         print_summary(Console(), run.summary, run.path)
-        return 0
+        return ExitCode.OK
     if args.format == "html" and args.output is None:
         print(write_report(run.path))
-        return 0
+        return ExitCode.OK
     text = render(run, args.format)
     if args.output in (None, "-"):
         sys.stdout.write(text)
     else:
         Path(args.output).write_text(text, encoding="utf-8")
         print(args.output)
-    return 0
+    return ExitCode.OK
 
 
 def _compare(args: argparse.Namespace) -> int:
@@ -444,7 +444,7 @@ def _compare(args: argparse.Namespace) -> int:
                 t.add_row(*(escape(c) for c in compare.cells(r)))
             console.print(t)
         console.print(compare.NOTE, style="dim", markup=False)
-        return 0
+        return ExitCode.OK
     if args.format == "md":
         text = compare.to_markdown(runs, table)
     elif args.format == "html":
@@ -456,7 +456,7 @@ def _compare(args: argparse.Namespace) -> int:
         print(args.output)
     else:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
-    return 0
+    return ExitCode.OK
 
 
 def _store(args: argparse.Namespace) -> int:
@@ -469,13 +469,13 @@ def _store(args: argparse.Namespace) -> int:
                 print(
                     f"{d}: {n} target{'s' if n != 1 else ''} added" if n else f"{d}: already stored"
                 )
-            return 0
+            return ExitCode.OK
         for r in store.runs(db):
             print(
                 f"{r['start_utc']}  {r['profile']}  {r['target']} ({r['model']})  "
                 f"{r['intervals']} intervals  {r['status']}  {r['run_key']}"
             )
-    return 0
+    return ExitCode.OK
 
 
 def _timeofday(args: argparse.Namespace) -> int:
@@ -517,7 +517,7 @@ def _timeofday(args: argparse.Namespace) -> int:
         from loadtest.report.timeofday_term import show
 
         show(Console(), reports, opts)
-        return 0
+        return ExitCode.OK
     if args.format == "html":
         from loadtest.report import timeofday_html
 
@@ -534,7 +534,7 @@ def _timeofday(args: argparse.Namespace) -> int:
         print(args.output)
     else:
         sys.stdout.write(text)
-    return 0
+    return ExitCode.OK
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -546,7 +546,7 @@ def _validate(args: argparse.Namespace) -> int:
 
     p = load_profile(args.profile)
     print(orjson.dumps(dataclasses.asdict(p), option=orjson.OPT_INDENT_2).decode())
-    return 0
+    return ExitCode.OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -567,7 +567,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _compare(args)
         if args.command == "store":
             return _store(args)
-    except ConfigError as exc:
+    except LoadtestError as exc:
         print(f"loadtest: error: {exc}", file=sys.stderr)
-        return 2
-    return 1
+        return exc.exit_code
+    return ExitCode.FAILED

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from loadtest.config_reader import ConfigError
+from loadtest.errors import ConfigError, RuntimeFailure
 from loadtest.instants import parse_instant
 from loadtest.profile import Profile
 
@@ -54,7 +54,7 @@ class SimulatorClock:
             self._at = parse_instant(info["sim_time"])
             self._mono = (t0 + t1) / 2
         except (aiohttp.ClientError, OSError, TimeoutError, KeyError, TypeError, ValueError) as e:
-            raise ConfigError(
+            raise RuntimeFailure(
                 f"simulator clock: cannot read it at {url} "
                 f"({type(e).__name__}); is `loadtest mock` running there?"
             ) from None

@@ -33,7 +33,7 @@ import aiohttp
 
 from loadtest import store
 from loadtest.clocks import Clock, WallClock, clock_for, sleep_until
-from loadtest.config_reader import ConfigError
+from loadtest.errors import ConfigError, ExitCode, RuntimeFailure
 from loadtest.instants import format_instant, instant_or_offset
 from loadtest.loop import new_event_loop
 from loadtest.paths import file_safe
@@ -74,7 +74,7 @@ class ProfileLock:
             f.seek(0)
             holder = f.read().strip() or "another process"
             f.close()
-            raise ConfigError(
+            raise RuntimeFailure(
                 f"{self.profile}: already scheduled by {holder} (lock {self.path})"
             ) from None
         f.seek(0)
@@ -283,7 +283,11 @@ class Scheduler:
         lines = out.decode(errors="replace").strip().splitlines()
         run_dir = Path(lines[-1]) if lines else None
         summary = _read_summary(run_dir)
-        if summary is None and self.stop.is_set() and proc.returncode in (-signal.SIGTERM, 130):
+        if (
+            summary is None
+            and self.stop.is_set()
+            and proc.returncode in (-signal.SIGTERM, ExitCode.INTERRUPTED)
+        ):
             self.counts.cancelled += 1
             self.log(f"run of {self._when(due)} cancelled before it started")
             return
@@ -300,7 +304,7 @@ class Scheduler:
             (usage_of(t, self._prices.get(n, (None, None))) for n, t in summary["targets"].items()),
             Usage(),
         )
-        gate = " thresholds FAILED," if proc.returncode == 99 else ""
+        gate = " thresholds FAILED," if proc.returncode == ExitCode.THRESHOLDS_FAILED else ""
         self.log(
             f"run of {self._when(due)} done in {summary['run']['duration_s']:.1f} s,{gate} "
             f"{headline(summary)} -> {run_dir}"

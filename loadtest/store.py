@@ -19,7 +19,7 @@ from typing import TypedDict, cast
 import orjson
 
 from loadtest import hlog
-from loadtest.config_reader import ConfigError
+from loadtest.errors import ConfigError, ErrorClass, RuntimeFailure
 from loadtest.instants import format_instant, parse_instant
 from loadtest.schema import TargetSummary, parse_summary
 
@@ -82,14 +82,16 @@ MIGRATIONS: tuple[str, ...] = (
 def connect(path: str | Path) -> sqlite3.Connection:
     """Open (creating and migrating as needed) the store at PATH."""
     p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
     try:
+        p.parent.mkdir(parents=True, exist_ok=True)
         db = sqlite3.connect(p, timeout=BUSY_TIMEOUT_S, isolation_level=None)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA foreign_keys=ON")
         _migrate(db)
     except sqlite3.DatabaseError as exc:
-        raise ConfigError(f"{p}: not a loadtest store ({exc})") from None
+        raise RuntimeFailure(f"{p}: not a loadtest store ({exc})") from None
+    except OSError as exc:
+        raise RuntimeFailure(f"{p}: cannot open the store ({exc.strerror})") from None
     return db
 
 
@@ -197,7 +199,7 @@ def import_run(db: sqlite3.Connection, run_dir: str | Path) -> int:
                         iv["length_s"],
                         iv["completed"],
                         iv["failed"],
-                        iv["errors"].get("http_429", 0),
+                        iv["errors"].get(ErrorClass.HTTP_429, 0),
                         orjson.dumps(iv["errors"]).decode(),
                         orjson.dumps(iv["rate_limit"]).decode(),
                     )

@@ -23,8 +23,6 @@ from loadtest.config_reader import ConfigError
 from loadtest.metrics import METRICS, OUTPUT_SPEED, OUTPUT_TOKENS
 from loadtest.schema import StatKey, TargetSummary, ThresholdResult, stat
 
-EXIT_FAILED = 99  # as k6 does when a threshold fails
-
 _OPS: dict[str, Callable[[float, float], bool]] = {
     "<=": operator.le,
     ">=": operator.ge,

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from loadtest.config_reader import ConfigError
+from loadtest.errors import ExitCode, RuntimeFailure
 from loadtest.instants import parse_instant
 from loadtest.profile import load_profile
 from loadtest.schedule import (
@@ -106,7 +107,7 @@ def test_one_scheduler_per_profile(tmp_path: Path) -> None:
     path = tmp_path / ".schedule-p.lock"
     with (
         ProfileLock(path, "p.toml"),
-        pytest.raises(ConfigError, match=r"p\.toml: already scheduled by pid \d+"),
+        pytest.raises(RuntimeFailure, match=r"p\.toml: already scheduled by pid \d+"),
         ProfileLock(path, "p.toml"),
     ):
         pass
@@ -214,7 +215,8 @@ def test_sigterm_lets_the_run_in_flight_finish(tmp_path: Path, plain: Simulator)
             text=True,
             timeout=30,
         )
-        assert second.returncode == 2 and "already scheduled by pid" in second.stderr
+        assert second.returncode == ExitCode.RUNTIME_FAILURE, second.stderr
+        assert second.stderr.count("\n") == 1 and "already scheduled by pid" in second.stderr
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=30)
     finally:

@@ -9,8 +9,9 @@ import pytest
 
 from loadtest.cli import main
 from loadtest.config_reader import ConfigError
+from loadtest.errors import ExitCode
 from loadtest.profile import load_profile
-from loadtest.thresholds import EXIT_FAILED, evaluate, parse
+from loadtest.thresholds import evaluate, parse
 
 GOLDEN = json.loads((Path(__file__).parent / "golden" / "summary.json").read_text())
 
@@ -145,7 +146,7 @@ def test_run_exits_99_when_a_gate_fails_and_0_when_all_pass(
     assert main([*args, *ok, "--store", str(db)]) == 0
     assert main(["store", "list", "--store", str(db)]) == 0
     assert "nano (gpt-4o-nano)" in capsys.readouterr().out  # the run went into the history
-    assert main([*args, *ok, "--threshold", "ttft.p50 < 50ms"]) == EXIT_FAILED
+    assert main([*args, *ok, "--threshold", "ttft.p50 < 50ms"]) == ExitCode.THRESHOLDS_FAILED
     capsys.readouterr()
     assert (
         main(["report", str(sorted((tmp_path / "reports").iterdir())[1]), "--format", "term"]) == 0
@@ -189,7 +190,7 @@ def test_abort_on_fail_stops_the_run_when_a_gate_is_lost(tmp_path: Path) -> None
         'thresholds = ["errors.count < 5"]\n'
         + PROFILE.format(out=tmp_path / "reports", cfg=cfg).replace('"3s"', '"60s"')
     )
-    assert main(["run", str(path), "--quiet", "--abort-on-fail"]) == EXIT_FAILED
+    assert main(["run", str(path), "--quiet", "--abort-on-fail"]) == ExitCode.THRESHOLDS_FAILED
     summary = json.loads(
         next((tmp_path / "reports").iterdir()).joinpath("summary.json").read_text()
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from html import escape
 from typing import Literal
 
+from loadtest.errors import ErrorClass
 from loadtest.metrics import unit_of
 from loadtest.report import svg
 from loadtest.report.run_data import RunData
@@ -123,12 +124,12 @@ def _health_chart(summary: Summary) -> str:
 def _rate_limits(summary: Summary) -> str:
     rows = []
     for target, t in summary["targets"].items():
-        hits = [iv for iv in t.get("intervals", []) if iv["errors"].get("http_429")]
+        hits = [iv for iv in t.get("intervals", []) if iv["errors"].get(ErrorClass.HTTP_429)]
         last = ", ".join(f"{k}: {v}" for k, v in t.get("rate_limit", {}).items()) or "-"
         rows.append(
             [
                 target,
-                str(t["errors"].get("http_429", 0)),
+                str(t["errors"].get(ErrorClass.HTTP_429, 0)),
                 ", ".join(f"{iv['start_s']:.0f} s" for iv in hits[:12]) or "-",
                 last,
             ]
