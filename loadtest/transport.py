@@ -22,7 +22,7 @@ import aiohttp
 
 from loadtest.errors import ErrorClass, classify_status
 from loadtest.profile import Profile, Timeouts
-from loadtest.providers import PARSERS, EventParser
+from loadtest.providers.base import EventParser
 from loadtest.providers.build import RequestBuilder, builder
 from loadtest.providers.reading import Reading
 from loadtest.records import RequestRecord
@@ -114,15 +114,15 @@ async def send(
                     if not events:
                         continue
                     # Every event of one read shares its timestamp: one parse call per read.
-                    before = reading.tokens
+                    before = reading.events
                     parse(events, reading)
-                    n = reading.tokens - before
+                    n = reading.events - before
                     if n:
                         if not r.first_token_ns:
                             r.first_token_ns = now
                             deadline.reschedule(min(loop.time() + idle, total_at))
                             recheck_ns = now + RESCHEDULE_NS
-                        if not r.first_output_ns and reading.tokens > reading.reasoning:
+                        if not r.first_output_ns and reading.events > reading.reasoning_events:
                             r.first_output_ns = now
                         if n == 1:
                             stamps.append(now)
@@ -181,7 +181,6 @@ class HttpSender:
         self.builders = {
             t.name: builder(t, profile.workload, base_urls[t.name], env) for t in profile.targets
         }
-        self.parsers = {t.name: PARSERS[t.kind] for t in profile.targets}
         self.proxies = {name: proxy_for(b.url) for name, b in self.builders.items()}
         self.sessions: dict[str, aiohttp.ClientSession] = {}
 
@@ -202,7 +201,7 @@ class HttpSender:
             self.sessions[target],
             self.builders[target],
             prompt,
-            self.parsers[target],
+            self.builders[target].provider.parse_events,
             self.profile.timeouts,
             r,
             self.clock,

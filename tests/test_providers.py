@@ -38,12 +38,12 @@ def kinds_of(parse: EventParser, events: list[Event], r: Reading) -> list[str]:
     """Feed EVENTS one at a time and name what each changed in R."""
     out = []
     for e in events:
-        tokens, reasoning, done, error = r.tokens, r.reasoning, r.done, r.error
+        seen, reasoning, done, error = r.events, r.reasoning_events, r.done, r.error
         parse([e], r)
         if r.error is not None and error is None:
             out.append(ERROR)
-        elif r.tokens > tokens:
-            out.append(REASONING if r.reasoning > reasoning else TOKEN)
+        elif r.events > seen:
+            out.append(REASONING if r.reasoning_events > reasoning else TOKEN)
         elif r.done and not done:
             out.append(DONE)
         else:
@@ -85,7 +85,7 @@ def test_round_trip_through_the_simulator_encoders(
     # The Responses API hides reasoning: its time passes with no events.
     shown = () if kind == "openai-responses" else reasoning
     assert tokens == [REASONING] * len(shown) + [TOKEN] * len(plan.content)
-    assert r.tokens == len(tokens) and r.reasoning == len(shown)
+    assert r.events == len(tokens) and r.reasoning_events == len(shown)
     assert r.usage_output_tokens == plan.output_tokens and not r.counted
     assert r.usage_input_tokens == 21
     assert r.done and r.complete and r.error is None
@@ -106,7 +106,7 @@ def test_in_stream_errors_are_classified(kind: str, error: str) -> None:
     body = enc.preamble() + enc.event(0) + enc.error_event()  # type: ignore[attr-defined]
     kinds, r = _read(kind, body)
     assert kinds[-1] == ERROR and r.error == error and not r.complete
-    assert r.tokens == 1
+    assert r.events == 1
 
 
 @pytest.mark.parametrize("kind", ["openai", "openai-responses", "anthropic"])
@@ -131,13 +131,13 @@ CHAT_VARIANTS = [
         "role chunk is not a token",
         [_chunk({"role": "assistant", "content": ""})],
         [NONE],
-        {"tokens": 0},
+        {"events": 0},
     ),
     (
         "vLLM reasoning field",
         [_chunk({"reasoning": "hm"}), _chunk({"content": "a"})],
         [REASONING, TOKEN],
-        {"tokens": 2, "reasoning": 1},
+        {"events": 2, "reasoning_events": 1},
     ),
     (
         "no [DONE]: finish ends it",
@@ -189,7 +189,7 @@ CHAT_VARIANTS = [
             _chunk({"tool_calls": [{"index": 0, "function": {"arguments": "{}"}}]}),
         ],
         [NONE, TOKEN],
-        {"tokens": 1},
+        {"events": 1},
     ),
 ]
 
@@ -220,7 +220,7 @@ def test_anthropic_ping_signature_and_unknown_events_are_not_tokens() -> None:
         Event(b"error", b'{"type":"error","error":{"type":"api_error","message":"x"}}', b""),
     ]
     assert kinds_of(anthropic.parse_events, events, r) == [NONE] * 3 + [ERROR]
-    assert r.error == ErrorClass.STREAM_ERROR and r.tokens == 0
+    assert r.error == ErrorClass.STREAM_ERROR and r.events == 0
 
 
 def test_responses_failed_event_is_a_stream_error() -> None:
@@ -282,6 +282,8 @@ def test_live_simulator_usage_matches_what_it_intended() -> None:
     for kind, reading, intended in results:
         assert reading.complete, kind
         assert reading.output_tokens == intended and not reading.counted, kind
-        # events, not tokens: a preset may pack several tokens into one (claude-3-5-haiku 3)
+        # events, not tokens: a preset may pack several tokens into one (claude-3-5-haiku
+        # 3), after a first event of one token
         preset = presets.lookup(str(bodies[kind][1]["model"]))
-        assert preset is not None and reading.tokens == -(-intended // preset.tokens_per_event)
+        assert preset is not None
+        assert reading.events == 1 + -(-(intended - 1) // preset.tokens_per_event)

@@ -27,8 +27,8 @@ def parse_events(events: list[Event], r: Reading) -> None:
             field = _DELTA_FIELDS.get(delta.get("type", ""))
             # signature_delta, citations and empty deltas are not output
             if field is not None and delta.get(field[0]):
-                r.tokens += 1
-                r.reasoning += field[1]
+                r.events += 1
+                r.reasoning_events += field[1]
         elif kind == "message_start":
             usage = (obj.get("message") or {}).get("usage") or {}
             r.usage_input_tokens = usage.get("input_tokens", r.usage_input_tokens)
@@ -76,4 +76,5 @@ PROVIDER = Provider(
         stream_options=False,
         ignore_eos=False,
     ),
+    sim_prefix="",
 )

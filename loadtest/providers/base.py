@@ -63,6 +63,9 @@ class Provider:
     # Without an explicit api_key_env, a missing key sends no key instead of failing
     # (local servers rarely need one).
     key_optional: bool = False
+    # Where the built-in simulator serves this API, under its root: the base URL of a
+    # target with base_url = "sim" (OpenAI's SDKs put /v1 in the base URL, Anthropic's not).
+    sim_prefix: str = "/v1"
 
 
 def bearer(key: str) -> dict[str, str]:

@@ -36,10 +36,10 @@ def parse_events(events: list[Event], r: Reading) -> None:
                 delta = choice.get("delta")
                 if delta:
                     if delta.get("content") or _has_arguments(delta):
-                        r.tokens += 1
+                        r.events += 1
                     elif delta.get("reasoning_content") or delta.get("reasoning"):
-                        r.tokens += 1
-                        r.reasoning += 1
+                        r.events += 1
+                        r.reasoning_events += 1
                 finish = choice.get("finish_reason")
                 if finish:
                     r.finish_reason = finish

@@ -8,27 +8,17 @@ workload asks for exact lengths, and no key needed unless `api_key_env` names on
 
 from __future__ import annotations
 
-from loadtest.providers.base import ChatBody, Provider, Supports, bearer
-from loadtest.providers.openai_chat import parse_events
+import dataclasses
 
-PROVIDER = Provider(
+from loadtest.providers import openai_chat
+from loadtest.providers.base import ChatBody
+
+# Chat Completions as OpenAI's, but what vLLM supports; other servers vary
+# (stream_usage = false for those that refuse stream_options).
+PROVIDER = dataclasses.replace(
+    openai_chat.PROVIDER,
     kind="openai-compatible",
-    path="/chat/completions",
-    key_env="OPENAI_API_KEY",
-    base_url_env="OPENAI_BASE_URL",
-    default_base_url="https://api.openai.com/v1",
-    auth=bearer,
     shape=ChatBody(max_tokens="max_tokens"),
-    parse_events=parse_events,
-    # what vLLM supports; other servers vary (stream_usage = false for those that
-    # refuse stream_options)
-    supports=Supports(
-        tools=True,
-        structured_output=True,
-        reasoning=True,
-        usage_in_stream=True,
-        stream_options=True,
-        ignore_eos=True,
-    ),
+    supports=dataclasses.replace(openai_chat.PROVIDER.supports, reasoning=True, ignore_eos=True),
     key_optional=True,
 )

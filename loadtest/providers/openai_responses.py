@@ -28,8 +28,8 @@ def parse_events(events: list[Event], r: Reading) -> None:
         reasoning = _TOKEN_EVENTS.get(kind)
         if reasoning is not None:
             if obj.get("delta"):
-                r.tokens += 1
-                r.reasoning += reasoning
+                r.events += 1
+                r.reasoning_events += reasoning
         elif kind in _TERMINAL:
             response = obj.get("response") or {}
             usage = response.get("usage") or {}

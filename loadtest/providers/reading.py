@@ -14,8 +14,8 @@ from loadtest.errors import ErrorClass
 class Reading:
     """Accumulated from one response's events."""
 
-    tokens: int = 0  # content events seen, reasoning included (one token each, as counted)
-    reasoning: int = 0  # reasoning events seen
+    events: int = 0  # content events seen, reasoning included (an event may carry tokens)
+    reasoning_events: int = 0  # of which reasoning
     usage_output_tokens: int | None = None  # from the server's usage, when it sends one
     usage_input_tokens: int | None = None
     finish_reason: str | None = None
@@ -26,7 +26,7 @@ class Reading:
     @property
     def output_tokens(self) -> int:
         """Server usage when sent, else the counted events (see `counted`)."""
-        return self.usage_output_tokens if self.usage_output_tokens is not None else self.tokens
+        return self.usage_output_tokens if self.usage_output_tokens is not None else self.events
 
     @property
     def counted(self) -> bool:
