@@ -40,15 +40,16 @@ def test_low_load_ttft_and_token_rate_match_each_preset(sim: Simulator) -> None:
         p = PRESETS[name]
         per = p.tokens_per_event
         mine = [r for r, b in zip(results, bodies, strict=True) if b["model"] == name]
-        assert all(r.status == 200 and len(r.token_times) == -(-16 // per) for r in mine)
+        # The first token alone, then the other 15 in events of `per`.
+        assert all(r.status == 200 and len(r.token_times) == 1 + -(-15 // per) for r in mine)
         ttfts = [r.ttft for r in mine]
         prefill = p.prefill_ms_per_1k_tokens * prompt / 1e6
         median, p95 = statistics.median(ttfts), quantile(ttfts, 0.95)
         assert median == pytest.approx(p.ttft_median_ms / 1000 + prefill, rel=0.10), name
         assert p95 == pytest.approx(p.ttft_p95_ms / 1000 + prefill, rel=0.10), name
-        # The first event carries the first `per` tokens at the TTFT; every later token
-        # costs one gap.
-        tokens = (16 - per) * len(mine)
+        # The first event carries the first token at the TTFT and the last one the last
+        # token: 15 gaps between them, however the tokens are packed.
+        tokens = 15 * len(mine)
         seconds = sum(r.token_times[-1] - r.token_times[0] for r in mine)
         assert tokens / seconds == pytest.approx(p.tokens_per_s, rel=0.10), name
 
@@ -477,21 +478,26 @@ def test_several_tokens_per_event_in_every_wire_format(tmp_path: Path) -> None:
         assert one.status == four.status == 200, api
         one_texts, one_usage = _text_and_usage(api, one)
         texts, usage = _text_and_usage(api, four)
-        assert (len(one_texts), len(texts)) == (32, 8), api
+        assert (len(one_texts), len(texts)) == (32, 9), api
         assert one_usage == usage == 32, api  # the usage counts tokens, not events
         assert "".join(texts) == "".join(one_texts), api  # the same text, in bigger pieces
-        assert [t.count(" ") for t in texts] == [4] * 8, api  # 4 words of the vocabulary each
+        # The first token alone, then 4 words of the vocabulary each, the last event 3.
+        assert [t.count(" ") for t in texts] == [1, *[4] * 7, 3], api
         assert four.headers["x-sim-output-tokens"] == "32"
-        # Events come every 4 inter-token gaps of 10 ms; the first one at the TTFT.
+        # The first event at the TTFT, then one every 4 inter-token gaps of 10 ms; the
+        # last one 3 gaps later, when the last token is ready, as in the unpacked stream:
+        # 31 gaps from the first token to the last.
         gaps = [b - a for a, b in itertools.pairwise(four.token_times)]
         assert statistics.median(gaps) == pytest.approx(0.040, abs=0.006), api
         assert statistics.median(b - a for a, b in itertools.pairwise(one.token_times)) < 0.02
-        assert four.token_times[-1] - four.token_times[0] == pytest.approx(0.28, abs=0.04), api
+        assert four.token_times[-1] - four.token_times[0] == pytest.approx(0.31, abs=0.012), api
+        assert one.token_times[-1] - one.token_times[0] == pytest.approx(0.31, abs=0.012), api
         assert four.ttft == pytest.approx(0.050, abs=0.03), api
-    # The Anthropic preset packs 3 tokens per text delta by default.
+    # The Anthropic preset packs 3 tokens per text delta by default: 30 tokens are the
+    # first alone, nine deltas of 3 and one of 2.
     texts, usage = _text_and_usage("messages", packed[-1])
-    assert len(texts) == 10 and usage == 30
-    assert {t.count(" ") for t in texts} == {3}
+    assert len(texts) == 11 and usage == 30
+    assert [t.count(" ") for t in texts] == [1, *[3] * 9, 2]
 
 
 def test_bad_requests_get_400_naming_the_field(sim: Simulator) -> None:

@@ -375,21 +375,24 @@ def _packed(preset_name: str, n: int):
     return dataclasses.replace(PRESETS[preset_name], tokens_per_event=n)
 
 
-@pytest.mark.parametrize(("tokens", "events", "last"), [(32, 8, 4), (30, 8, 2), (3, 1, 3)])
-def test_packed_plans_group_tokens_and_keep_the_true_count(
-    tokens: int, events: int, last: int
-) -> None:
+@pytest.mark.parametrize(
+    ("tokens", "sizes"),
+    [(32, [1, *[4] * 7, 3]), (30, [1, *[4] * 7, 1]), (5, [1, 4]), (3, [1, 2]), (1, [1])],
+)
+def test_packed_plans_send_the_first_token_alone_then_groups(tokens: int, sizes: list[int]) -> None:
     req = _req(ignore_eos=True, max_tokens=tokens)
     one = make_plan(_packed("gpt-4o-nano", 1), req, NEUTRAL, random.Random(8), "x")
     four = make_plan(_packed("gpt-4o-nano", 4), req, NEUTRAL, random.Random(8), "x")
     assert four.output_tokens == one.output_tokens == tokens  # the usage counts tokens
-    assert (one.events, four.events) == (tokens, events)
-    assert len(four.content_events) == events and four.event_tokens()[-1] == last
+    assert list(four.event_tokens()) == sizes
+    assert (one.events, four.events, len(four.content_events)) == (tokens, len(sizes), len(sizes))
+    assert one.event_tokens() == (1,) * tokens
     assert "".join(four.content_events) == "".join(one.content_events) == "".join(one.content)
     # Each event carries its tokens' text: every token is a word with its leading space.
-    assert [e.count(" ") for e in four.content_events] == list(four.event_tokens())
-    # Gaps after the first event: one per token the later events carry.
-    assert (one.gap_tokens, four.gap_tokens) == (tokens - 1, tokens - min(tokens, 4))
+    assert [e.count(" ") for e in four.content_events] == sizes
+    # The last event goes with the last token: a gap for every token after the first,
+    # however packed, so the whole (non-streamed) response takes as long as the stream.
+    assert one.gap_tokens == four.gap_tokens == tokens - 1
 
 
 def test_packing_keeps_reasoning_and_content_apart_and_packs_tool_arguments() -> None:
@@ -397,15 +400,20 @@ def test_packing_keeps_reasoning_and_content_apart_and_packs_tool_arguments() ->
         0.5, 0.5, ("r0", "r1", "r2", "r3", "r4"), tuple(f"c{i}" for i in range(6)), "stop", 5
     )
     packed = dataclasses.replace(plan, tokens_per_event=4)
-    assert packed.reasoning_events == ("r0r1r2r3", "r4")
+    # The first reasoning token alone; the content in groups of 4 from its own start.
+    assert packed.reasoning_events == ("r0", "r1r2r3r4")
     assert packed.content_events == ("c0c1c2c3", "c4c5")
-    assert packed.event_tokens() == (4, 1, 4, 2) and packed.events == 4
-    assert packed.output_tokens == plan.output_tokens == 11
+    assert packed.event_tokens() == (1, 4, 4, 2) and packed.events == 4
+    assert packed.output_tokens == plan.output_tokens == 11 and packed.gap_tokens == 10
+    lone = Plan(0.5, 0.5, ("r0",), ("c0", "c1", "c2", "c3", "c4"), "stop", 5, tokens_per_event=4)
+    assert lone.reasoning_events == ("r0",) and lone.content_events == ("c0c1c2c3", "c4")
+    assert lone.event_tokens() == (1, 4, 1) and lone.events == 3
     schema = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
     req = _req(tools=(ToolSpec("get_weather", schema),), tool_choice="required")
     tool = make_plan(_packed("claude-3-5-haiku", 3), req, NEUTRAL, random.Random(1), "x")
     assert tool.tool is not None and "".join(tool.content_events) == tool.tool.arguments
-    assert len(tool.content_events) == math.ceil(len(tool.content) / 3)
+    assert len(tool.content) > 4 and tool.content_events[0] == tool.content[0]
+    assert len(tool.content_events) == 1 + math.ceil((len(tool.content) - 1) / 3)
 
 
 # --- capacity gate -------------------------------------------------------------------------
@@ -538,26 +546,37 @@ def _tokens_plan(n: int, per_event: int, reasoning: int = 0) -> Plan:
     )
 
 
-def test_packed_stream_spaces_events_by_the_tokens_they_carry() -> None:
+def test_packed_stream_sends_each_event_when_its_last_token_is_ready() -> None:
     w, deadlines, how = _drive(_tokens_plan(32, 4))
     assert how == COMPLETE
-    # TTFT is the first event (the first four tokens), then one event every 4 gaps of 10 ms.
-    assert deadlines == [500_000_000 + i * 40_000_000 for i in range(8)]
+    # The first token alone at the TTFT, then an event every 4 gaps of 10 ms; the last
+    # one carries 3 tokens and comes 3 gaps later, when the 32nd token is ready.
+    ms = 1_000_000
+    assert deadlines == [500 * ms + k * 10 * ms for k in [*range(0, 32, 4), 31]]
+    # A client's TPOT, (last - first) / (tokens - 1), is the 10 ms gap.
+    assert (deadlines[-1] - deadlines[0]) / 31 == 10 * ms
     chunks = [p for p in b"".join(_payloads(w)).split(b"\n\n") if b'"content":" t' in p]
-    assert len(chunks) == 8 and b'"content":" t0 t1 t2 t3"' in chunks[0]
-    assert b'"content":" t28 t29 t30 t31"' in chunks[-1]
-    # A short last event waits only for the tokens it carries; reasoning packs on its own.
+    assert len(chunks) == 9 and b'"content":" t0"' in chunks[0]
+    assert b'"content":" t1 t2 t3 t4"' in chunks[1]
+    assert b'"content":" t29 t30 t31"' in chunks[-1]
+    # Reasoning: its first token alone, then 4; the content in groups of 4 from its start.
     _, deadlines, _ = _drive(_tokens_plan(6, 4, reasoning=5))
-    assert [b - a for a, b in itertools.pairwise(deadlines)] == [10_000_000, 40_000_000, 20_000_000]
+    assert [b - a for a, b in itertools.pairwise(deadlines)] == [40 * ms, 40 * ms, 20 * ms]
 
 
 def test_packed_events_land_on_the_instants_of_single_tokens_for_a_seed() -> None:
     # With jitter, the same seed draws the same token gaps: packing only groups them, so
-    # the token rate holds and each event is due when its first token was.
+    # each event is due when its last token was, and the stream ends at the same time.
     _, single, _ = _drive(_tokens_plan(32, 1), sigma=0.3)
     _, packed, _ = _drive(_tokens_plan(32, 4), sigma=0.3)
     assert len({b - a for a, b in itertools.pairwise(single)}) > 1  # jitter: gaps differ
-    assert packed == single[::4]
-    _, short, _ = _drive(_tokens_plan(30, 4), sigma=0.3)  # 7 events of 4, then one of 2
+    assert packed == [*single[::4], single[31]]
+    _, short, _ = _drive(_tokens_plan(30, 4), sigma=0.3)  # 1, seven of 4, then one of 1
     _, single30, _ = _drive(_tokens_plan(30, 1), sigma=0.3)
-    assert short == [*single30[:28:4], single30[26]]
+    assert short == [*single30[::4], single30[29]]
+    for reasoning, content in ((5, 6), (1, 9), (6, 1)):
+        plan = _tokens_plan(content, 4, reasoning)
+        _, one, _ = _drive(_tokens_plan(content, 1, reasoning), sigma=0.3)
+        _, four, _ = _drive(plan, sigma=0.3)
+        last_tokens = [k - 1 for k in itertools.accumulate(plan.event_tokens())]
+        assert four == [one[k] for k in last_tokens] and four[-1] == one[-1]

@@ -26,12 +26,21 @@ class ToolCall:
 @dataclass(frozen=True)
 class Plan:
     """The intended response: reasoning tokens, then content tokens (text or tool-argument
-    fragments). Streamed, they go out in events of `tokens_per_event` tokens each (reasoning
-    and content never share an event; the last event of each may carry fewer).
+    fragments), streamed in events as vLLM does with `--stream-interval N`
+    (`tokens_per_event`):
 
-    The first event is due at the TTFT; each later event one inter-token gap per token it
-    carries after the one before, as a server does that sends whenever it has that many
-    tokens ready. With one token per event this is one event per token, as before.
+    - the first event of the stream carries one token, at the TTFT;
+    - every later event carries N tokens, except that the last reasoning event and the
+      last content event carry what is left: reasoning and content never share an event.
+      With reasoning, the one-token event is the first reasoning one and the content goes
+      in groups of N from its own start (kept simple: no realignment across the two);
+    - an event goes out when its last token is ready: one inter-token gap per token it
+      carries after the event before.
+
+    So each event lands on the instant its last token has in the one-token-per-event stream
+    of the same seed (without reasoning: the tokens 0, N, 2N, ... and the last one), and
+    the stream ends when that one does, output_tokens - 1 gaps after its first token. With
+    N = 1 every token is an event.
     """
 
     ttft_s: float
@@ -52,39 +61,46 @@ class Plan:
     @property
     def events(self) -> int:
         """Timed events in the stream (a fault's at_token counts these)."""
-        n = self.tokens_per_event
-        return -(-len(self.reasoning) // n) + -(-len(self.content) // n)
+        if self.tokens_per_event == 1:
+            return len(self.reasoning) + len(self.content)
+        return len(self.event_tokens())
 
     @cached_property
     def reasoning_events(self) -> tuple[str, ...]:
         """The reasoning text of each reasoning event."""
-        return _pack(self.reasoning, self.tokens_per_event)
+        return _pack(self.reasoning, self.tokens_per_event, True)
 
     @cached_property
     def content_events(self) -> tuple[str, ...]:
         """The text (or argument fragment) of each content event."""
-        return _pack(self.content, self.tokens_per_event)
+        return _pack(self.content, self.tokens_per_event, not self.reasoning)
 
     def event_tokens(self) -> tuple[int, ...]:
         """How many tokens each event carries, in stream order."""
         n = self.tokens_per_event
-        out: list[int] = []
-        for part in (self.reasoning, self.content):
-            full, rest = divmod(len(part), n)
-            out += [n] * full + ([rest] if rest else [])
-        return tuple(out)
+        groups = _groups(self.reasoning, n, True) + _groups(self.content, n, not self.reasoning)
+        return tuple(len(g) for g in groups)
 
     @property
     def gap_tokens(self) -> int:
-        """Inter-token gaps from the first event to the last: the first event's tokens cost none."""
-        first = self.reasoning or self.content
-        return max(0, self.output_tokens - min(len(first), self.tokens_per_event))
+        """Inter-token gaps from the first event to the last: every token but the first, however
+        packed (the last event goes out with the last token)."""
+        return max(0, self.output_tokens - 1)
 
 
-def _pack(tokens: tuple[str, ...], n: int) -> tuple[str, ...]:
+def _groups(tokens: tuple[str, ...], n: int, first: bool) -> list[tuple[str, ...]]:
+    """TOKENS in events of N, the first one alone if FIRST (the stream's first token)."""
+    if not tokens:
+        return []
+    head = 1 if first else 0
+    rest = [tokens[i : i + n] for i in range(head, len(tokens), n)]
+    return [tokens[:1], *rest] if head else rest
+
+
+def _pack(tokens: tuple[str, ...], n: int, first: bool) -> tuple[str, ...]:
     if n == 1:
         return tokens  # the common case costs nothing
-    return tuple("".join(tokens[i : i + n]) for i in range(0, len(tokens), n))
+    return tuple("".join(g) for g in _groups(tokens, n, first))
 
 
 def sample_ttft_s(preset: Preset, cond: Conditions, input_tokens: int, rng: random.Random) -> float:

@@ -118,8 +118,10 @@ class StreamJob:
         self.ping_interval_ns = int(ping_interval_s * _NS)
         self._event = enc.event
         self._const_gap_ns = int(math.exp(self.gap_mu) * _NS)
-        # Tokens carried by each event, when events carry several: the gap before an
-        # event is then one gap per token it carries. Empty for one token per event.
+        # Tokens carried by each event, when events carry several (the first one alone,
+        # then groups: see Plan): the gap before an event is then one gap per token it
+        # carries, so it goes out when its last token is ready. Empty for one token per
+        # event.
         self._sizes = plan.event_tokens() if plan.tokens_per_event > 1 else ()
         # Events before this index need none of the special cases (preamble, fault,
         # stall, last event) and take the short path in step().
@@ -231,7 +233,7 @@ class StreamJob:
 
     def _packed_gap_ns(self, tokens: int) -> int:
         # One draw per token, in the order a one-token-per-event stream draws them, so
-        # for a seed every event lands on the instant one of that stream's tokens did.
+        # for a seed every event lands on the instant that stream sends its last token.
         sigma = self.gap_sigma
         if sigma == 0.0:
             gap = self._const_gap_ns * tokens
