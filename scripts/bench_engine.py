@@ -23,6 +23,8 @@ which no client can see past); their difference (what the engine adds); and CPU.
     apt-get install nginx-light wrk          # once
     python scripts/bench_engine.py           # both parts, about 3 minutes
     python scripts/bench_engine.py --part capacity --rounds 5 --json out.json
+    git worktree add /tmp/main-before main && \
+      python scripts/bench_engine.py --baseline /tmp/main-before   # a change against main
 """
 
 from __future__ import annotations
@@ -212,9 +214,12 @@ def run_wrk(wrk: str, url: str, cpu: int, seconds: float, tmp: Path) -> dict[str
     return {"req_s": float(line.split()[1]), "cpu": 1.0}
 
 
-def run_loadtest(profile_text: str, cpu: int, tmp: Path, dashboard: bool = False) -> dict[str, Any]:
+def run_loadtest(
+    profile_text: str, cpu: int, tmp: Path, dashboard: bool = False, tree: str | None = None
+) -> dict[str, Any]:
     """`loadtest run` on PROFILE_TEXT, pinned to CPU; its summary.json and CPU use. With
-    DASHBOARD, the live dashboard is drawn (to a terminal-like stdout sent nowhere)."""
+    DASHBOARD, the live dashboard is drawn (to a terminal-like stdout sent nowhere). With
+    TREE, the loadtest package of that checkout runs instead of this one (--baseline)."""
     path = tmp / "bench-profile.toml"
     path.write_text(profile_text)
     out_dir = tmp / "reports"
@@ -222,6 +227,8 @@ def run_loadtest(profile_text: str, cpu: int, tmp: Path, dashboard: bool = False
     t0 = time.perf_counter()
     cmd = [sys.executable, "-m", "loadtest", "run", str(path), "--out", str(out_dir)]
     env = dict(os.environ)
+    if tree is not None:
+        env["PYTHONPATH"] = tree
     if dashboard:
         env |= {"FORCE_COLOR": "1", "COLUMNS": "160", "LINES": "50"}
     else:
@@ -392,6 +399,12 @@ def capacity(args: argparse.Namespace, cpus: tuple[int, int], tmp: Path) -> dict
                 "req_s": dash["targets"]["bench"]["rates"]["requests_per_s"],
                 "cpu": dash["client_health"]["cpu_percent_max"] / 100,
             }
+            if args.baseline:
+                old = run_loadtest(profile, cpus[1], tmp, tree=args.baseline)["summary"]
+                got["loadtest run, baseline"] = {
+                    "req_s": old["targets"]["bench"]["rates"]["requests_per_s"],
+                    "cpu": old["client_health"]["cpu_percent_max"] / 100,
+                }
             for k, v in got.items():
                 rows.setdefault(k, []).append(v)
             print(
@@ -435,7 +448,7 @@ def fidelity(args: argparse.Namespace, cpus: tuple[int, int], tmp: Path) -> dict
             f"{FIDELITY_GAP_MS:g} ms, {FIDELITY_TOKENS} tokens; loadtest run on CPU {cpus[1]}"
         )
 
-        def open_loop(name: str, rate: float) -> dict[str, Any]:
+        def open_loop(name: str, rate: float, tree: str | None = None) -> dict[str, Any]:
             text = PROFILE.format(
                 name=name,
                 duration=args.fidelity_seconds,
@@ -444,22 +457,27 @@ def fidelity(args: argparse.Namespace, cpus: tuple[int, int], tmp: Path) -> dict
                 tokens=FIDELITY_TOKENS,
                 base_url=base,
             )
-            return run_loadtest(text, cpus[1], tmp)
+            return run_loadtest(text, cpus[1], tmp, tree=tree)
 
         # Capacity for this workload: the rate at which the client's core would be fully
         # busy, from the CPU it uses at a probe rate (its CPU grows linearly with the rate
         # while it keeps up; a closed loop at saturation would overstate it, since reads
         # then batch several events).
         probe = args.probe_rate
-        res = open_loop("bench-probe", probe)
-        per = res["summary"]["client_health"]["per_interval"]
-        cpu = statistics.median(h["cpu_percent"] for h in per[1:-1]) / 100
-        cap = probe / cpu
-        print(
-            f"capacity: at {probe:g} req/s the client's core is {cpu:.0%} busy, so it "
-            f"saturates at about {cap:,.0f} req/s = {cap * FIDELITY_TOKENS:,.0f} events/s "
-            "(one event per network read)"
-        )
+
+        def probe_capacity(tree: str | None, label: str) -> float:
+            res = open_loop("bench-probe", probe, tree)
+            per = res["summary"]["client_health"]["per_interval"]
+            cpu = statistics.median(h["cpu_percent"] for h in per[1:-1]) / 100
+            print(
+                f"capacity{label}: at {probe:g} req/s the client's core is {cpu:.0%} busy, so "
+                f"it saturates at about {probe / cpu:,.0f} req/s = "
+                f"{probe / cpu * FIDELITY_TOKENS:,.0f} events/s (one event per network read)"
+            )
+            return probe / cpu
+
+        cap = probe_capacity(None, "")
+        baseline_cap = probe_capacity(args.baseline, ", baseline") if args.baseline else None
         print(
             "\nmeasured minus injected, ms (engine = loadtest run; ref = raw-socket client at"
             " the same rate, the simulator's own error; added = engine - ref)"
@@ -497,6 +515,21 @@ def fidelity(args: argparse.Namespace, cpus: tuple[int, int], tmp: Path) -> dict
             }
             row["ttft_added_p99_ms"] = row["ttft_err_p99_ms"] - ref["ttft_err_p99_ms"]
             row["itl_added_p99_ms"] = row["itl_err_p99_ms"] - ref["itl_err_p99_ms"]
+            if args.baseline:
+                o = open_loop(f"bench-fidelity-{int(frac * 100)}", r, args.baseline)["summary"]
+                row["baseline"] = {
+                    "ttft_added_p99_ms": _metric(o, "ttft", "p99")
+                    - FIDELITY_TTFT_MS
+                    - ref["ttft_err_p99_ms"],
+                    "itl_added_p99_ms": _metric(o, "itl", "p99")
+                    - FIDELITY_GAP_MS
+                    - ref["itl_err_p99_ms"],
+                    "ttft_err_p50_ms": _metric(o, "ttft", "p50") - FIDELITY_TTFT_MS,
+                    "client_cpu": statistics.median(
+                        h["cpu_percent"] for h in o["client_health"]["per_interval"][1:-1]
+                    )
+                    / 100,
+                }
             rows.append(row)
             print(
                 f"{frac:>5.0%}{row['achieved_req_s']:>7,.0f}"
@@ -508,7 +541,19 @@ def fidelity(args: argparse.Namespace, cpus: tuple[int, int], tmp: Path) -> dict
                 f"{row['late']:>5}{row['client_cpu']:>6.0%}{ref['cpu']:>7.0%}{sim_cpu:>6.0%}",
                 flush=True,
             )
-    return {"capacity_req_s": cap, "rows": rows}
+    if args.baseline:
+        print("\nbaseline at the same rates (added = baseline - ref):")
+        print(
+            f"{'load':>5} | {'TTFT p50':>8}{'added p99':>10} | {'ITL added p99':>14} | {'CPU':>5}"
+        )
+        for row in rows:
+            b = row["baseline"]
+            print(
+                f"{row['fraction']:>5.0%} | {b['ttft_err_p50_ms']:>8.2f}"
+                f"{b['ttft_added_p99_ms']:>10.2f} | {b['itl_added_p99_ms']:>14.2f} | "
+                f"{b['client_cpu']:>5.0%}"
+            )
+    return {"capacity_req_s": cap, "baseline_capacity_req_s": baseline_cap, "rows": rows}
 
 
 def main() -> int:
@@ -528,6 +573,12 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument("--part", choices=("all", "capacity", "fidelity"), default="all")
+    ap.add_argument(
+        "--baseline",
+        metavar="DIR",
+        help="also run the loadtest package of this checkout (e.g. a git worktree of main) "
+        "in every round, side by side",
+    )
     ap.add_argument("--rounds", type=int, default=3, help="capacity rounds (default 3)")
     ap.add_argument("--seconds", type=float, default=6.0, help="seconds per capacity run")
     ap.add_argument("--fidelity-seconds", type=int, default=15, help="seconds per fidelity run")
