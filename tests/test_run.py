@@ -136,6 +136,34 @@ token_jitter = 0
 
 
 @pytest.mark.slow
+def test_tpot_and_speed_count_tokens_when_an_event_carries_four(tmp_path: Path) -> None:
+    # The same 50 tok/s model, one token per event and four (vLLM's stream interval,
+    # Anthropic's deltas): TPOT and speed follow the tokens, ITL the events.
+    model = "ttft_median_ms = 100\nttft_p95_ms = 100.1\nprefill_ms_per_1k_tokens = 0\n"
+    model += "tokens_per_s = 50\ntoken_jitter = 0\n"
+    targets = "".join(
+        f'[[targets]]\nname = "{m}"\nkind = "openai"\nmodel = "{m}"\nbase_url = "sim"\n'
+        for m in ("single", "packed")
+    )
+    path = _profile(
+        tmp_path,
+        'duration = "20s"\nrequests = 12\n[load]\nconcurrency = 4\n'
+        "[workload]\ninput_tokens = 20\noutput_tokens = 33\nignore_eos = true\n" + targets,
+        sim_config=f"[models.single]\n{model}[models.packed]\n{model}tokens_per_event = 4\n",
+    )
+    _, summary = _run(path)
+    single = summary["targets"]["single"]["metrics"]
+    packed = summary["targets"]["packed"]["metrics"]
+    assert single["tpot"]["p50"] == pytest.approx(20, abs=1)
+    # 33 tokens in 9 events, the last 32 gaps after the first: TPOT 20 ms. Counting
+    # events instead (what loadtest did) gave 8 gaps of 80 ms.
+    assert packed["tpot"]["p50"] == pytest.approx(20, abs=1)
+    assert packed["output_speed"]["p50"] == pytest.approx(50, rel=0.05)
+    assert packed["itl"]["p50"] == pytest.approx(80, abs=2)
+    assert packed["output_tokens"]["max"] == 33
+
+
+@pytest.mark.slow
 def test_a_server_stall_shows_from_the_intended_time_not_in_service_time(tmp_path: Path) -> None:
     # 100 req/s of ~20 ms requests, at most 4 in flight; the simulator freezes for 2 s,
     # 4 s after it starts (the run starts about 0.5 s after it).
