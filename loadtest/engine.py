@@ -36,13 +36,13 @@ from loadtest.metrics import derive
 from loadtest.profile import Load, Profile
 from loadtest.recorder import Recorder
 from loadtest.records import Health, Interval, RequestRecord, TargetCounts, TargetStatus
+from loadtest.selfcheck import SelfCheck
 from loadtest.sinks import Sink
 from loadtest.thresholds import doomed
 from loadtest.workload import Prompt, PromptSource
 
 LATE_NS = 10_000_000  # a request sent 10 ms or more after its intended time is "late"
 MIN_FOR_BUDGET = 20  # the error budget is judged once this many requests are recorded
-LAG_PROBE_S = 0.02
 DRAIN_MAX_S = 30.0  # after stop(), in-flight requests get at most this long to finish
 MAX_BACKLOG = 10_000  # due requests waiting for an in-flight slot; beyond this they are shed
 PARKED_POLL_S = 0.05  # how often a parked closed-loop worker looks at the step again
@@ -75,30 +75,21 @@ class Clocks:
     cpu_s: Callable[[], float] = time.process_time
 
 
+# A target's counters (TargetStatus's fields), plus the measured requests started (so
+# concurrent workers cannot overshoot a request count).
+_COUNTERS = (
+    *("sent", "warmup", "recorded", "failed", "in_flight", "waiting", "late"),
+    *("shed", "unsent", "abandoned", "measured_started"),
+)
+
+
 @dataclass
 class _TargetRun:
     """One target's live counters; only the engine holds them (sinks get a status)."""
 
     name: str
     load: Load
-    counters: dict[str, int] = field(
-        default_factory=lambda: dict.fromkeys(
-            (
-                "sent",
-                "warmup",
-                "recorded",
-                "failed",
-                "in_flight",
-                "waiting",
-                "late",
-                "shed",
-                "unsent",
-                "abandoned",
-                "measured_started",
-            ),
-            0,
-        )
-    )
+    counters: dict[str, int] = field(default_factory=lambda: dict.fromkeys(_COUNTERS, 0))
     stopped_by: str = ""
     slots: asyncio.Semaphore | None = None
 
@@ -144,11 +135,9 @@ class Engine:
         self.recorder = Recorder(self.runs, highest_us, 0)
         self._stopping = asyncio.Event()
         self.stopped_by = ""
-        self._lags: list[float] = []
         self._rolling: asyncio.Task[None] | None = None  # the interval roll under way
         self.sim_marks: list[tuple[int, str]] = []  # (perf ns, x-sim-time): first, latest
-        self.health: list[Health] = []
-        self._cpu_mark = (0.0, 0)
+        self.selfcheck = SelfCheck(self.clock, self.clocks.cpu_s)
         self._next_prompt = 0
         self.start_wall_s = 0.0
         self.start_ns = self.end_by_ns = self.warmup_end_ns = 0
@@ -191,14 +180,14 @@ class Engine:
             self.start_wall_s = self.clocks.wall_s()
             self.start_ns = self.clock()
             self.sink.start(self.start_wall_s, self.start_ns)
-            self._cpu_mark = (self.clocks.cpu_s(), self.start_ns)
+            self.selfcheck.start(self.start_ns)
             self.recorder.interval_start_ns = self.start_ns
             self.end_by_ns = self.start_ns + int(p.duration_s * 1e9)
             self.warmup_end_ns = self.start_ns + int(p.warmup_s * 1e9)
             tasks = [asyncio.create_task(self._drive(tr)) for tr in self.runs.values()]
             helpers = [
                 asyncio.create_task(self._intervals()),
-                asyncio.create_task(self._lag_probe()),
+                asyncio.create_task(self.selfcheck.probe()),
             ]
             timer = asyncio.get_running_loop().call_later(p.duration_s, self.stop, "duration")
             try:
@@ -235,7 +224,7 @@ class Engine:
             self.start_ns,
             end_ns,
             self.stopped_by,
-            self.health,
+            self.selfcheck.history,
             self.timeline,
             self.sim_marks,
         )
@@ -400,14 +389,14 @@ class Engine:
             # The roll is a task of its own, shielded: when the run ends mid-roll (the stop
             # and a boundary often fall together), cancelling this helper must not lose
             # the interval it has swapped out; run() waits for it instead.
-            self._rolling = asyncio.create_task(self._roll_async(due, self._health(due)))
+            self._rolling = asyncio.create_task(self._roll_async(due, self.selfcheck.close(due)))
             await asyncio.shield(self._rolling)
 
     async def _roll_async(self, due: int, health: Health) -> None:
         self._closed(await self.recorder.roll_async(due), health)
 
     def _roll(self, now_ns: int) -> None:
-        health = self._health(now_ns)
+        health = self.selfcheck.close(now_ns)
         self._closed(self.recorder.roll(now_ns), health)
 
     def _closed(self, iv: Interval, health: Health) -> None:
@@ -418,27 +407,3 @@ class Engine:
             gate = doomed(self.p.thresholds, {t: c.errors for t, c in totals.items()})
             if gate is not None:
                 self.stop(f"threshold {gate}")
-
-    def _health(self, end_ns: int) -> Health:
-        # CPU over the wall time actually elapsed since the last reading (a late roll
-        # would otherwise divide a longer CPU span by the nominal interval).
-        cpu, now_ns = self.clocks.cpu_s(), self.clock()
-        prev_cpu, prev_ns = self._cpu_mark
-        self._cpu_mark = (cpu, now_ns)
-        lags = sorted(self._lags)
-        self._lags = []
-        health = Health(
-            end_ns=end_ns,
-            loop_lag_max_ms=lags[-1] if lags else 0.0,
-            loop_lag_p99_ms=lags[min(len(lags) - 1, int(0.99 * len(lags)))] if lags else 0.0,
-            cpu_percent=100.0 * (cpu - prev_cpu) / max(1e-9, (now_ns - prev_ns) / 1e9),
-        )
-        self.health.append(health)
-        return health
-
-    async def _lag_probe(self) -> None:
-        # The engine's clock (perf_counter), not loop.time(): uvloop's ticks in whole ms.
-        while True:
-            t = self.clock()
-            await asyncio.sleep(LAG_PROBE_S)
-            self._lags.append(max(0.0, ((self.clock() - t) / 1e6 - LAG_PROBE_S * 1000)))

@@ -21,6 +21,7 @@ from loadtest.engine import Clocks, Engine, RunResult, ShardSpec
 from loadtest.errors import ErrorClass
 from loadtest.profile import Load, Profile, Step, Target, Timeouts
 from loadtest.records import Health, Interval, RequestRecord, TargetStatus
+from loadtest.selfcheck import SelfCheck
 from loadtest.workload import Prompt
 
 
@@ -257,3 +258,19 @@ def test_late_is_counted_from_the_intended_time() -> None:
     lags = [(r.sent_ns - r.intended_ns) / 1e9 for r, _ in sink.records if r.sent_ns]
     assert lags == pytest.approx([0.0, 0.1, 0.2])
     assert (s.late, s.sent, s.unsent) == (2, 3, 1)
+
+
+def test_self_check_reports_cpu_over_the_elapsed_time_and_the_loop_lag() -> None:
+    now = [0]
+    cpu = [0.0]
+    check = SelfCheck(lambda: now[0], lambda: cpu[0])
+    check.start(0)
+    check._lags += [0.5, 12.0, 1.0]  # what probe() appends, in ms
+    now[0], cpu[0] = 2_000_000_000, 1.5  # 1.5 s of CPU in 2 s
+    h = check.close(now[0])
+    assert h.cpu_percent == pytest.approx(75.0) and h.loop_lag_max_ms == 12.0
+    assert h.saturated  # a 12 ms lag at p99 is the client's own delay
+    now[0], cpu[0] = 3_000_000_000, 1.6
+    h = check.close(now[0])
+    assert h.cpu_percent == pytest.approx(10.0) and not h.saturated
+    assert len(check.history) == 2
