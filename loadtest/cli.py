@@ -293,7 +293,8 @@ def _run(args: argparse.Namespace) -> int:
 
     from loadtest.config_reader import parse_duration
     from loadtest.profile import apply_overrides, load_profile
-    from loadtest.runner import print_summary, run
+    from loadtest.report.terminal import print_summary
+    from loadtest.runner import run
 
     duration = None
     if args.duration is not None:
@@ -398,8 +399,8 @@ def _report(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from loadtest.report.run_data import load_run
+    from loadtest.report.terminal import print_summary
     from loadtest.report.write import render, write_report
-    from loadtest.runner import print_summary
 
     if args.run_dir == "timeofday":
         return _timeofday(args)
@@ -422,8 +423,6 @@ def _report(args: argparse.Namespace) -> int:
 def _compare(args: argparse.Namespace) -> int:
     import orjson
     from rich.console import Console
-    from rich.markup import escape
-    from rich.table import Table
 
     from loadtest.report import compare
     from loadtest.report.run_data import load_run
@@ -433,17 +432,7 @@ def _compare(args: argparse.Namespace) -> int:
     runs = [load_run(r) for r in args.runs]
     table = compare.compare(runs)
     if args.format == "term":
-        console = Console()
-        if not table:
-            console.print("The runs have no target in common.")
-        for label, rows in table.items():
-            t = Table(title=label, title_justify="left")
-            for i, h in enumerate(compare.headings(runs)):
-                t.add_column(h, justify="left" if i == 0 else "right")
-            for r in rows:
-                t.add_row(*(escape(c) for c in compare.cells(r)))
-            console.print(t)
-        console.print(compare.NOTE, style="dim", markup=False)
+        compare.show(Console(), runs, table)
         return ExitCode.OK
     if args.format == "md":
         text = compare.to_markdown(runs, table)
@@ -528,7 +517,9 @@ def _timeofday(args: argparse.Namespace) -> int:
         text = orjson.dumps(timeofday.as_json(reports, opts), option=orjson.OPT_INDENT_2).decode()
         text += "\n"
     else:  # md, or term written to a file
-        text = timeofday.to_markdown(reports, opts)
+        from loadtest.report import timeofday_md
+
+        text = timeofday_md.render(reports, opts)
     if args.output and args.output != "-":
         Path(args.output).write_text(text, encoding="utf-8")
         print(args.output)

@@ -16,20 +16,16 @@ import os
 import signal
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import orjson
-from rich import box
 from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
 from loadtest.engine import Engine, RunResult, ShardSpec
 from loadtest.live import LiveView
 from loadtest.loop import new_event_loop
 from loadtest.profile import Profile
 from loadtest.providers.build import builder
-from loadtest.report.tables import threshold_rows
 from loadtest.report.write import write_report
 from loadtest.schema import Summary
 from loadtest.sinks import Fanout, IntervalLog, ResultsFile
@@ -152,67 +148,3 @@ def _drive(spec: ShardSpec, sink: Fanout, console: Console, quiet: bool) -> tupl
         result = runner.run(main())
     return result, state["interrupts"] > 0
 
-
-def print_summary(console: Console, summary: Summary, run_dir: Path) -> None:
-    """The table printed at the end of a run (times in ms)."""
-    table = Table(
-        title=f"{summary['profile']}: {summary['run']['duration_s']:.0f} s, "
-        f"stopped by {summary['run']['stopped_by']}",
-        title_justify="left",
-        box=box.SIMPLE_HEAD,
-    )
-    any_errors = any(t["errors"] for t in summary["targets"].values())
-    cols = (
-        ["target", "ok"]
-        + (["failed"] if any_errors else [])
-        + ["req/s", "tok/s", "TTFT 50/95/99", "ITL 50/99", "E2E 50/95"]
-        + (["errors"] if any_errors else [])
-    )
-    for c in cols:
-        # Numbers keep their width; a long target name is what gets cut.
-        numeric = c not in ("target", "errors")
-        table.add_column(
-            c,
-            justify="right" if numeric else "left",
-            no_wrap=c != "errors",
-            min_width=len(c) if numeric else None,
-            overflow="ellipsis",
-        )
-    for name, t in summary["targets"].items():
-        m = t["metrics"]
-
-        def ps(metric: str, *keys: str, _m: dict[str, Any] = m) -> str:
-            return "/".join(
-                "-" if _m[metric].get(k) is None else f"{_m[metric][k]:.0f}" for k in keys
-            )
-
-        failed = [str(t["requests"]["failed"])] if any_errors else []
-        row = [
-            name,
-            str(t["requests"]["completed"]),
-            *failed,
-            f"{t['rates']['requests_per_s']:.2f}",
-            f"{t['rates']['output_tokens_per_s']:.0f}",
-            ps("ttft", "p50", "p95", "p99"),
-            ps("itl", "p50", "p99"),
-            ps("e2e", "p50", "p95"),
-        ]
-        if any_errors:
-            row.append(", ".join(f"{k} {v}" for k, v in t["errors"].items()) or "-")
-        table.add_row(*row)
-    console.print(table)
-    health = summary["client_health"]
-    if health["saturated_intervals"]:
-        console.print(
-            f"[bold red]warning:[/] the client was saturated in "
-            f"{health['saturated_intervals']} of {health['intervals']} intervals "
-            f"(loop lag up to {health['loop_lag_max_ms']:.0f} ms, CPU up to "
-            f"{health['cpu_percent_max']:.0f}%): latencies include its own delay"
-        )
-    for expr, target, value, verdict in threshold_rows(summary):
-        style = "green" if verdict == "pass" else "bold red"
-        console.print(
-            f"[{style}]{escape(verdict)}[/] {escape(expr)} {escape('[' + target + ']')}: {value}",
-            highlight=False,
-        )
-    console.print("times in ms; report: " + str(run_dir / "index.html"))

@@ -1,6 +1,8 @@
-"""Histograms as tallies, {lowest value of a bucket: count}: merging, percentiles, mean
-and deviation in plain Python, exactly as hdrh computes them but without walking its
-~20k counters one by one in Python (hdrh's own iterators cost tens of ms a histogram).
+"""The statistics of loadtest, on histograms as tallies ({lowest value of a bucket:
+count}): merging, percentiles, mean and deviation in plain Python, exactly as hdrh
+computes them but without walking its ~20k counters one by one in Python (hdrh's own
+iterators cost tens of ms a histogram); and the bootstrap over intervals that run
+comparisons and the time-of-day report put their confidence intervals on.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from collections.abc import Iterable
 from hdrh.histogram import HdrHistogram
 
 SIGNIFICANT_DIGITS = 3
+BOOTSTRAP_ROUNDS = 500  # resamples; the 2.5% and 97.5% points settle well before
 
 # Values below 2**BUCKET_BITS are exact; above, a bucket keeps the top BUCKET_BITS bits
 # (with lowest value 1, hdrh's sub-bucket count is 2**BUCKET_BITS).
@@ -152,3 +155,27 @@ class Resampler:
                 lo = mid + 1
         k = self.keys[lo]
         return highest(k) if p else k
+
+
+def bootstrap_ci(
+    base: list[dict[int, int]],
+    other: list[dict[int, int]],
+    p: float,
+    rounds: int = BOOTSTRAP_ROUNDS,
+    seed: int = 0,
+) -> tuple[float, float] | None:
+    """95% interval of (other's percentile P / base's) - 1, resampling intervals."""
+    if len(base) < 2 or len(other) < 2:
+        return None
+    rng = random.Random(seed)
+    ratios = []
+    first, second = Resampler(base), Resampler(other)
+    for _ in range(rounds):
+        a = first.percentile(rng, p)
+        b = second.percentile(rng, p)
+        if a and b is not None:
+            ratios.append(b / a - 1)
+    if len(ratios) < rounds // 2:
+        return None
+    ratios.sort()
+    return ratios[int(0.025 * len(ratios))], ratios[min(len(ratios) - 1, int(0.975 * len(ratios)))]

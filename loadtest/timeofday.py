@@ -18,8 +18,13 @@ from zoneinfo import ZoneInfo
 from hdrh.histogram import HdrHistogram
 
 from loadtest.instants import format_instant, parse_instant
-from loadtest.report.compare import bootstrap_ci
-from loadtest.tally import merge_tallies, nonzero_buckets, tally_percentiles
+from loadtest.tally import (
+    BOOTSTRAP_ROUNDS,
+    bootstrap_ci,
+    merge_tallies,
+    nonzero_buckets,
+    tally_percentiles,
+)
 
 METRICS = ("ttft", "e2e", "itl")
 PS = (50.0, 95.0, 99.0)
@@ -161,7 +166,7 @@ def analyse(
     rows: list[IntervalRow],
     counts: list[CountRow],
     opts: Options = Options(),
-    rounds: int = 500,
+    rounds: int = BOOTSTRAP_ROUNDS,
 ) -> dict[str, TargetReport]:
     """The report of every target in ROWS."""
     window, spike_factor = opts.window, opts.spike_factor
@@ -246,22 +251,6 @@ def _find_slow_hours(
         )
 
 
-def hour_ranges(hours: list[int]) -> str:
-    """[9, 10, 11, 14] -> '09:00-12:00, 14:00-15:00'; 'none' when empty."""
-    spans: list[list[int]] = []
-    for h in sorted(hours):
-        if spans and spans[-1][1] == h:
-            spans[-1][1] = h + 1
-        else:
-            spans.append([h, h + 1])
-    return ", ".join(f"{a:02d}:00-{b:02d}:00" for a, b in spans) or "none"
-
-
-def slow_hours_text(rep: TargetReport) -> str:
-    """'weekdays 09:00-17:00; weekend none'."""
-    return "; ".join(f"{k} {hour_ranges(v)}" for k, v in rep.slow_hours.items())
-
-
 def steadiest(reports: dict[str, TargetReport], metric: str = "ttft") -> list[tuple[str, float]]:
     """Targets by their peak/off-peak P95 ratio, the one that degrades least first."""
     ranked = [
@@ -299,101 +288,3 @@ def as_json(reports: dict[str, TargetReport], opts: Options) -> dict[str, Any]:
             for t, r in reports.items()
         },
     }
-
-
-def _ms(stats: dict[str, float], key: str) -> str:
-    v = stats.get(key)
-    return "-" if v is None else f"{v:,.0f}"
-
-
-def peak_rows(reports: dict[str, TargetReport], keys: tuple[str, ...]) -> list[list[str]]:
-    """Per target and metric: target, metric, off-peak and peak values of KEYS (ms), the
-    P95 ratio and its 95% interval, as text."""
-    rows = []
-    for t, r in reports.items():
-        for metric, e in r.peak.items():
-            ratio, ci = e.get("ratio_p95"), e.get("ratio_p95_ci95")
-            rows.append(
-                [
-                    t,
-                    metric,
-                    *(_ms(e["off_peak"], k) for k in keys),
-                    *(_ms(e["peak"], k) for k in keys),
-                    "-" if ratio is None else f"{ratio:.2f}x",
-                    "-" if not ci else f"{ci[0]:.2f}x-{ci[1]:.2f}x",
-                ]
-            )
-    return rows
-
-
-def heat_rows(
-    rep: TargetReport, key: str, metric: str = "ttft"
-) -> list[tuple[str, list[float | None]]]:
-    """Rows of a weekday-by-hour map of KEY in ms (None for an empty cell), for the days
-    that have data; columns are the hours 00-23."""
-    cells = rep.cells.get(metric, {})
-    return [
-        (DAYS[d], [cells.get((d, h), {}).get(key) for h in range(24)])
-        for d in range(7)
-        if any((d, h) in cells for h in range(24))
-    ]
-
-
-def target_notes(rep: TargetReport, opts: Options) -> list[str]:
-    """The sentences under a target's heading: slow hours and spikes."""
-    notes = []
-    if rep.median_hour_p95_ms is not None:
-        notes.append(
-            f"Slow hours (TTFT P95 at {opts.slow_factor:g}x the median hour's "
-            f"{rep.median_hour_p95_ms:,.0f} ms or more): {slow_hours_text(rep)}."
-        )
-    if rep.spikes:
-        worst = max(rep.spikes, key=lambda s: s["p95_ms"])
-        notes.append(
-            f"Spikes (intervals with TTFT P95 over {opts.spike_factor:g}x off-peak): "
-            f"{len(rep.spikes)}, worst {worst['start']} at {worst['p95_ms']:,.0f} ms."
-        )
-    return notes
-
-
-def ranking_text(reports: dict[str, TargetReport]) -> str:
-    """'Steadiest first (TTFT P95, peak / off-peak): a 1.10x, b 2.31x.' or ''."""
-    ranked = steadiest(reports)
-    if not ranked:
-        return ""
-    return (
-        "Steadiest first (TTFT P95, peak / off-peak): "
-        + ", ".join(f"{t} {r:.2f}x" for t, r in ranked)
-        + "."
-    )
-
-
-def to_markdown(reports: dict[str, TargetReport], opts: Options) -> str:
-    """Peak against off-peak per target, the ranking, slow hours and the heatmaps."""
-    out = [
-        "## loadtest: latency by time of day",
-        "",
-        f"Zone {opts.tz}; peak = {opts.window.describe()}.",
-        "",
-        "| target | metric | off-peak p50 | p95 | peak p50 | p95 | P95 ratio | 95% CI |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |",
-    ]
-    out += ["| " + " | ".join(row) + " |" for row in peak_rows(reports, ("p50", "p95"))]
-    if ranking_text(reports):
-        out += ["", ranking_text(reports)]
-    for t, r in reports.items():
-        out += ["", f"### {t}", ""]
-        out += [n + "  " for n in target_notes(r, opts)]
-        for key in opts.heatmaps:
-            rows = heat_rows(r, key)
-            if not rows:
-                continue
-            out += ["", f"TTFT {key.upper()} (ms) by weekday and hour:", ""]
-            out.append("| day | " + " | ".join(f"{h:02d}" for h in range(24)) + " |")
-            out.append("| --- |" + " ---: |" * 24)
-            out += [
-                f"| {day} | " + " | ".join("" if v is None else f"{v:,.0f}" for v in vals) + " |"
-                for day, vals in rows
-            ]
-    out.append("")
-    return "\n".join(out)

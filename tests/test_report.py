@@ -3,6 +3,7 @@ report rendered in headless Chromium."""
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import shutil
@@ -19,7 +20,9 @@ from loadtest.config_reader import ConfigError
 from loadtest.profile import load_profile
 from loadtest.report import hgrm, markdown, svg
 from loadtest.report.run_data import load_run
+from loadtest.report.terminal import print_summary
 from loadtest.runner import run
+from loadtest.schema import parse_summary
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -34,6 +37,15 @@ def _golden_run(tmp_path: Path) -> Path:
 def test_markdown_matches_the_golden_file() -> None:
     summary = json.loads((GOLDEN / "summary.json").read_text())
     assert markdown.render(summary) == (GOLDEN / "report.md").read_text()
+
+
+def test_the_end_of_run_table_matches_the_golden_file() -> None:
+    summary = parse_summary((GOLDEN / "summary.json").read_bytes())
+    out = io.StringIO()
+    console = Console(file=out, width=150, color_system=None, highlight=False)
+    print_summary(console, summary, Path("reports/20261124T140000Z-golden"))
+    text = "".join(line.rstrip() + "\n" for line in out.getvalue().splitlines())
+    assert text == (GOLDEN / "report.term.txt").read_text()
 
 
 def test_report_command_renders_md_and_json_from_a_saved_run(

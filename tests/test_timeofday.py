@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from hdrh.histogram import HdrHistogram
 
+from loadtest.report import timeofday_md
 from loadtest.tally import nonzero_buckets
 from loadtest.timeofday import (
     CountRow,
@@ -19,7 +20,6 @@ from loadtest.timeofday import (
     analyse,
     as_json,
     steadiest,
-    to_markdown,
 )
 
 NY = ZoneInfo("America/New_York")
@@ -68,7 +68,7 @@ def test_peak_window_ratio_ci_spikes_and_errors_by_hour() -> None:
     data = as_json(reports, Options())
     assert data["steadiest_first"][0]["target"] == "steady"
     assert "Wed 10" in data["targets"]["spiky"]["cells"]["ttft"]
-    md = to_markdown(reports, Options())
+    md = timeofday_md.render(reports, Options())
     assert "| spiky | ttft |" in md and "Steadiest first" in md and "| Wed |" in md
 
 

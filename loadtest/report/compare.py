@@ -9,15 +9,17 @@ wide, as it should be. Seeded: the same runs give the same interval.
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass, field
 from typing import Any
 
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
 from loadtest.report.run_data import RunData
 from loadtest.schema import StatKey, stat
-from loadtest.tally import Resampler, nonzero_buckets
+from loadtest.tally import BOOTSTRAP_ROUNDS, bootstrap_ci, nonzero_buckets
 
-BOOTSTRAP_ROUNDS = 500  # resamples; the 2.5% and 97.5% points settle well before
 LATENCY = ("ttft", "itl", "e2e")
 PERCENTILES: tuple[tuple[StatKey, float], ...] = (("p50", 50.0), ("p95", 95.0), ("p99", 99.0))
 WITH_CI = ("p95", "p99")
@@ -49,30 +51,6 @@ def _tallies(run: RunData, target: str, metric: str) -> list[dict[int, int]]:
             continue
         out.append(nonzero_buckets(h))
     return out
-
-
-def bootstrap_ci(
-    base: list[dict[int, int]],
-    other: list[dict[int, int]],
-    p: float,
-    rounds: int = BOOTSTRAP_ROUNDS,
-    seed: int = 0,
-) -> tuple[float, float] | None:
-    """95% interval of (other's percentile P / base's) - 1, resampling intervals."""
-    if len(base) < 2 or len(other) < 2:
-        return None
-    rng = random.Random(seed)
-    ratios = []
-    first, second = Resampler(base), Resampler(other)
-    for _ in range(rounds):
-        a = first.percentile(rng, p)
-        b = second.percentile(rng, p)
-        if a and b is not None:
-            ratios.append(b / a - 1)
-    if len(ratios) < rounds // 2:
-        return None
-    ratios.sort()
-    return ratios[int(0.025 * len(ratios))], ratios[min(len(ratios) - 1, int(0.975 * len(ratios)))]
 
 
 def pair_targets(runs: list[RunData]) -> list[tuple[str, list[str]]]:
@@ -163,6 +141,7 @@ def headings(runs: list[RunData]) -> list[str]:
     return ["metric", f"{runs[0].name} (base)", *(r.name for r in runs[1:])]
 
 
+NO_TARGET = "The runs have no target in common."
 NOTE = (
     "Changes are relative to the first run; [a, b] is the bootstrap 95% confidence "
     "interval of the relative change (intervals resampled): if it excludes 0%, the "
@@ -170,10 +149,24 @@ NOTE = (
 )
 
 
+def show(console: Console, runs: list[RunData], table: dict[str, list[Row]]) -> None:
+    """The comparison in a terminal: a rich table per target, then the note."""
+    if not table:
+        console.print(NO_TARGET)
+    for label, rows in table.items():
+        t = Table(title=label, title_justify="left")
+        for i, h in enumerate(headings(runs)):
+            t.add_column(h, justify="left" if i == 0 else "right")
+        for r in rows:
+            t.add_row(*(escape(c) for c in cells(r)))
+        console.print(t)
+    console.print(NOTE, style="dim", markup=False)
+
+
 def to_markdown(runs: list[RunData], table: dict[str, list[Row]]) -> str:
     out = ["## loadtest compare", ""]
     if not table:
-        return "\n".join([*out, "The runs have no target in common.", ""])
+        return "\n".join([*out, NO_TARGET, ""])
     for label, rows in table.items():
         head = headings(runs)
         out += [f"### {label}", "", "| " + " | ".join(head) + " |"]
@@ -195,7 +188,7 @@ def to_html(runs: list[RunData], table: dict[str, list[Row]]) -> str:
         "<h1>loadtest compare</h1>",
     ]
     if not table:
-        parts.append("<p class='warn'>The runs have no target in common.</p>")
+        parts.append(f"<p class='warn'>{NO_TARGET}</p>")
     for label, rows in table.items():
         parts.append(f"<h2>{escape(label)}</h2><table><thead><tr>")
         parts += [f"<th>{escape(h)}</th>" for h in headings(runs)]

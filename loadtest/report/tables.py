@@ -2,20 +2,30 @@
 
 from __future__ import annotations
 
-from loadtest.schema import StatKey, Summary, stat
+from dataclasses import dataclass
 
-# (heading, metric, percentile key) of the per-target latency columns, in ms.
-LATENCY_COLUMNS: tuple[tuple[str, str, StatKey], ...] = (
-    ("TTFT p50", "ttft", "p50"),
-    ("TTFT p95", "ttft", "p95"),
-    ("TTFT p99", "ttft", "p99"),
-    ("ITL p50", "itl", "p50"),
-    ("ITL p99", "itl", "p99"),
-    ("E2E p50", "e2e", "p50"),
-    ("E2E p95", "e2e", "p95"),
-    ("E2E p99", "e2e", "p99"),
+from loadtest.schema import StatKey, Summary, TargetSummary, stat
+
+
+@dataclass(frozen=True)
+class Latency:
+    """A latency metric of the run tables and the percentiles each shows of it (ms)."""
+
+    label: str
+    metric: str
+    keys: tuple[StatKey, ...]  # a column each in the reports (HTML, Markdown)
+    terminal: tuple[StatKey, ...]  # one column, '50/95/99', in the end-of-run table
+
+
+LATENCY = (
+    Latency("TTFT", "ttft", ("p50", "p95", "p99"), ("p50", "p95", "p99")),
+    Latency("ITL", "itl", ("p50", "p99"), ("p50", "p99")),
+    Latency("E2E", "e2e", ("p50", "p95", "p99"), ("p50", "p95")),
 )
-HEADINGS = ("target", "ok", "failed", "req/s", "tok/s", *(c[0] for c in LATENCY_COLUMNS))
+# (heading, metric, percentile key) of the reports' per-target latency columns.
+LATENCY_COLUMNS = tuple((f"{c.label} {k}", c.metric, k) for c in LATENCY for k in c.keys)
+COUNT_HEADINGS = ("target", "ok", "failed", "req/s", "tok/s")
+HEADINGS = (*COUNT_HEADINGS, *(c[0] for c in LATENCY_COLUMNS))
 
 
 def ms(v: float | None) -> str:
@@ -25,21 +35,28 @@ def ms(v: float | None) -> str:
     return f"{v:,.0f}" if v >= 100 else f"{v:.1f}"
 
 
+def count_cells(name: str, t: TargetSummary) -> list[str]:
+    """A target's cells under COUNT_HEADINGS, as every run table shows them."""
+    return [
+        name,
+        str(t["requests"]["completed"]),
+        str(t["requests"]["failed"]),
+        f"{t['rates']['requests_per_s']:.2f}",
+        f"{t['rates']['output_tokens_per_s']:,.0f}",
+    ]
+
+
 def target_rows(summary: Summary) -> list[list[str]]:
     """One row per target, in HEADINGS order."""
-    rows = []
-    for name, t in summary["targets"].items():
-        rows.append(
-            [
-                name,
-                str(t["requests"]["completed"]),
-                str(t["requests"]["failed"]),
-                f"{t['rates']['requests_per_s']:.2f}",
-                f"{t['rates']['output_tokens_per_s']:,.0f}",
-                *(ms(stat(t, metric, key)) for _, metric, key in LATENCY_COLUMNS),
-            ]
-        )
-    return rows
+    return [
+        [*count_cells(name, t), *(ms(stat(t, metric, key)) for _, metric, key in LATENCY_COLUMNS)]
+        for name, t in summary["targets"].items()
+    ]
+
+
+def error_text(t: TargetSummary) -> str:
+    """'class n, class n' of a target's errors; '' when it has none."""
+    return ", ".join(f"{k} {v}" for k, v in t["errors"].items())
 
 
 def error_lines(summary: Summary) -> list[str]:
@@ -47,7 +64,7 @@ def error_lines(summary: Summary) -> list[str]:
     out = []
     for name, t in summary["targets"].items():
         if t["errors"]:
-            out.append(f"{name}: " + ", ".join(f"{k} {v}" for k, v in t["errors"].items()))
+            out.append(f"{name}: {error_text(t)}")
     return out
 
 

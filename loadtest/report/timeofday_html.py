@@ -6,14 +6,8 @@ from html import escape
 
 from loadtest.report import svg
 from loadtest.report.html import CSS
-from loadtest.timeofday import (
-    DAYS,
-    Options,
-    TargetReport,
-    peak_rows,
-    ranking_text,
-    target_notes,
-)
+from loadtest.report.timeofday_text import TITLE, peak_rows, ranking_text, target_notes, zone_line
+from loadtest.timeofday import DAYS, Options, TargetReport
 
 EXTRA_CSS = """
 table.heat td{min-width:34px;text-align:center;font-size:11px;line-height:1.2;padding:3px 2px}
@@ -73,10 +67,8 @@ def bands_chart(name: str, rep: TargetReport, metric: str) -> str:
 def render(reports: dict[str, TargetReport], opts: Options) -> str:
     parts = [
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
-        "<title>loadtest: latency by time of day</title>",
-        f"<style>{CSS}{EXTRA_CSS}</style></head><body>",
-        "<h1>loadtest: latency by time of day</h1>",
-        f"<p class='meta'>Zone {escape(opts.tz)}; peak = {opts.window.describe()}. Every cell and "
+        f"<title>{TITLE}</title><style>{CSS}{EXTRA_CSS}</style></head><body>",
+        f"<h1>{TITLE}</h1><p class='meta'>{escape(zone_line(opts))}. Every cell and "
         "window merges its intervals' histograms.</p>",
         "<h2>Peak against off-peak</h2><table><thead><tr><th>target</th><th>metric</th>"
         "<th>off-peak p50</th><th>p95</th><th>p99</th><th>peak p50</th><th>p95</th><th>p99</th>"

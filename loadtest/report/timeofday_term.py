@@ -8,14 +8,15 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from loadtest.timeofday import (
-    Options,
-    TargetReport,
+from loadtest.report.timeofday_text import (
+    TITLE,
     heat_rows,
     peak_rows,
     ranking_text,
     target_notes,
+    zone_line,
 )
+from loadtest.timeofday import Options, TargetReport
 
 _SHADES = ("green", "yellow", "dark_orange", "red", "bold red")
 _CELL = 5  # characters per heatmap column, its padding included
@@ -37,10 +38,7 @@ def _shade(v: float | None, lo: float, hi: float) -> Text:
 
 def show(console: Console, reports: dict[str, TargetReport], opts: Options) -> None:
     """Print the peak table, the ranking, and each target's notes and heatmaps."""
-    console.print(
-        f"[bold]loadtest: latency by time of day[/]  zone {escape(opts.tz)}; "
-        f"peak = {escape(opts.window.describe())}"
-    )
+    console.print(f"[bold]{TITLE}[/]  {escape(zone_line(opts))}")
     if not reports:
         console.print("No stored intervals in this range (loadtest store list shows the runs).")
         return
