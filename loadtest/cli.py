@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from loadtest import __version__
 from loadtest.errors import ConfigError, ExitCode, LoadtestError, RuntimeFailure
+from loadtest.paths import DEFAULT_STORE
 
 if TYPE_CHECKING:
     from loadtest.profile import Profile
@@ -165,7 +166,7 @@ def _parser() -> argparse.ArgumentParser:
         choices=CLOCKS,
         help="simulator: follow a running `loadtest mock`'s time-warped clock",
     )
-    s.add_argument("--store", help="history file (default reports/loadtest.db)")
+    s.add_argument("--store", help=f"history file (default {DEFAULT_STORE})")
     s.add_argument("--max-running", type=int, help="runs allowed at once (default 1)")
     s.add_argument("--out", help="directory for the run reports (default: the profile's)")
     s.add_argument("--until", help="stop at this instant, or this long after start (7d)")
@@ -184,7 +185,7 @@ def _parser() -> argparse.ArgumentParser:
         help="a run directory, reports/<UTC start>-<profile>; or 'timeofday' for latency by "
         "hour from the run history",
     )
-    rp.add_argument("--store", help="timeofday: the history file (default reports/loadtest.db)")
+    rp.add_argument("--store", help=f"timeofday: the history file (default {DEFAULT_STORE})")
     rp.add_argument("--tz", default="America/New_York", help="timeofday: zone of the hours")
     rp.add_argument("--since", default="7d", help="timeofday: 7d, 24h or an ISO instant")
     rp.add_argument("--target", action="append", default=[], help="timeofday: only these")
@@ -241,7 +242,7 @@ def _parser() -> argparse.ArgumentParser:
     imp.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
     ls = st_sub.add_parser("list", help="list the stored runs")
     for x in (imp, ls):
-        x.add_argument("--store", default=None, help="store file (default reports/loadtest.db)")
+        x.add_argument("--store", default=None, help=f"store file (default {DEFAULT_STORE})")
 
     v = sub.add_parser("validate", help="check a profile and print it resolved")
     v.add_argument("profile", help="profile TOML")
@@ -451,7 +452,7 @@ def _compare(args: argparse.Namespace) -> int:
 def _store(args: argparse.Namespace) -> int:
     from loadtest import store
 
-    with contextlib.closing(store.connect(args.store or store.DEFAULT_PATH)) as db:
+    with contextlib.closing(store.connect(args.store or DEFAULT_STORE)) as db:
         if args.store_command == "import":
             for d in args.run_dirs:
                 n = store.import_run(db, d)
@@ -497,7 +498,7 @@ def _timeofday(args: argparse.Namespace) -> int:
     if not heatmaps or any(k not in ("p50", "p95", "p99") for k in heatmaps):
         raise ConfigError(f"--heatmaps: expected some of p50,p95,p99, got {args.heatmaps!r}")
     opts = timeofday.Options(args.tz, window, args.spike_factor, args.slow_factor, heatmaps)
-    with contextlib.closing(store.connect(args.store or store.DEFAULT_PATH)) as db:
+    with contextlib.closing(store.connect(args.store or DEFAULT_STORE)) as db:
         rows, counts = timeofday.load_intervals(db, tz, since, args.target)
     reports = timeofday.analyse(rows, counts, opts)
     if args.format == "term" and args.output in (None, "-"):
@@ -512,7 +513,7 @@ def _timeofday(args: argparse.Namespace) -> int:
 
         text = timeofday_html.render(reports, opts)
         if args.output is None:
-            args.output = str(Path(args.store or store.DEFAULT_PATH).parent / "timeofday.html")
+            args.output = str(Path(args.store or DEFAULT_STORE).parent / "timeofday.html")
     elif args.format == "json":
         text = orjson.dumps(timeofday.as_json(reports, opts), option=orjson.OPT_INDENT_2).decode()
         text += "\n"

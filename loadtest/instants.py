@@ -1,9 +1,12 @@
-"""UTC instants as every file, header and store row of loadtest writes them:
-ISO 8601 with milliseconds and a Z (2026-11-24T14:00:00.000Z)."""
+"""Time utilities: UTC instants as every file, header and store row of loadtest writes
+them (ISO 8601 with milliseconds and a Z: 2026-11-24T14:00:00.000Z), instants or
+offsets from flags, and time zones by name."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from loadtest.config_reader import parse_duration
 
@@ -34,3 +37,12 @@ def instant_or_offset(text: str, base: datetime, sign: int) -> datetime:
     if seconds is not None:
         return base + timedelta(seconds=sign * seconds)
     return parse_instant(text)
+
+
+@lru_cache(maxsize=64)
+def zone(name: str) -> ZoneInfo:
+    """ZoneInfo by IANA name; ValueError with the name when unknown."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {name!r}") from None

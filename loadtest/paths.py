@@ -1,8 +1,11 @@
-"""File names made from names users give (profiles, targets)."""
+"""Where loadtest keeps things by default, and file names made from names users give
+(profiles, targets)."""
 
 from __future__ import annotations
 
 import re
+
+DEFAULT_STORE = "reports/loadtest.db"  # the run history, when no --store or [schedule] store
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 

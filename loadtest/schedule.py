@@ -11,9 +11,9 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from loadtest.config_reader import ConfigError, Table
+from loadtest.instants import zone
+from loadtest.paths import DEFAULT_STORE
 from loadtest.schema import StatKey, Summary, TargetSummary, stat
-from loadtest.sim.timeofday import zone
-from loadtest.store import DEFAULT_PATH
 
 CLOCKS = ("wall", "simulator")
 DEFAULT_CRON = "0 * * * *"  # hourly, on the hour
@@ -36,7 +36,7 @@ class ScheduleSpec:
     tz: str = "UTC"
     jitter_s: float = 0.0  # each fire waits a random 0..jitter more, so probes don't align
     clock: str = "wall"  # "simulator": cron reads the running simulator's (warped) clock
-    store: str = DEFAULT_PATH
+    store: str = DEFAULT_STORE
     max_running: int = 1  # a fire that finds this many runs still going is skipped
     budget: Budget = field(default_factory=Budget)
 

@@ -21,9 +21,9 @@ import orjson
 from loadtest import hlog
 from loadtest.errors import ConfigError, ErrorClass, RuntimeFailure
 from loadtest.instants import format_instant, parse_instant
+from loadtest.paths import DEFAULT_STORE
 from loadtest.schema import TargetSummary, parse_summary
 
-DEFAULT_PATH = "reports/loadtest.db"
 BUSY_TIMEOUT_S = 30.0
 
 MIGRATIONS: tuple[str, ...] = (
@@ -79,7 +79,7 @@ MIGRATIONS: tuple[str, ...] = (
 )
 
 
-def connect(path: str | Path) -> sqlite3.Connection:
+def connect(path: str | Path = DEFAULT_STORE) -> sqlite3.Connection:
     """Open (creating and migrating as needed) the store at PATH."""
     p = Path(path)
     try:

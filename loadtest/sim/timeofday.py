@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from loadtest.instants import zone as zone  # the lookup lives there; sim.config imports it here
 
 WEEKDAYS = (0, 1, 2, 3, 4)  # Monday=0, as datetime.weekday() counts
 
@@ -51,15 +51,6 @@ class Diurnal:
             return NEUTRAL
         h = local.hour
         return Conditions(self.ttft[h], self.tail[h], self.speed[h])
-
-
-@lru_cache(maxsize=64)
-def zone(name: str) -> ZoneInfo:
-    """ZoneInfo by IANA name; ValueError with the name when unknown."""
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown time zone {name!r}") from None
 
 
 @dataclass(frozen=True)
