@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 DEFAULT_STORE = "reports/loadtest.db"  # the run history, when no --store or [schedule] store
+DEFAULT_PROFILE = "profiles/quickstart.toml"  # `loadtest run` with no profile
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 

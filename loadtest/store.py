@@ -229,19 +229,8 @@ def runs(db: sqlite3.Connection) -> list[StoredRun]:
         " (SELECT COUNT(*) FROM interval_counts c WHERE c.run_id = r.id)"
         " FROM runs r ORDER BY r.start_utc, r.id"
     ).fetchall()
-    return [
-        StoredRun(
-            id=i,
-            run_key=key,
-            target=target,
-            profile=profile,
-            model=model,
-            start_utc=start,
-            status=status,
-            intervals=n,
-        )
-        for i, key, target, profile, model, start, status, n in rows
-    ]
+    keys = ("id", "run_key", "target", "profile", "model", "start_utc", "status", "intervals")
+    return [cast(StoredRun, dict(zip(keys, r, strict=True))) for r in rows]  # the SELECT's order
 
 
 def target_summaries(

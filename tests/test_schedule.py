@@ -234,7 +234,7 @@ def test_the_scheduling_examples_hold_valid_commands_and_profile(tmp_path: Path)
     import re
     import shlex
 
-    from loadtest.cli import _parser
+    from loadtest.cli.parser import build_parser
 
     folder = Path(__file__).resolve().parent.parent / "scripts" / "schedule-examples"
     commands = []
@@ -245,7 +245,7 @@ def test_the_scheduling_examples_hold_valid_commands_and_profile(tmp_path: Path)
             commands.append(m.group(1))
     assert len(commands) >= 5
     for c in commands:
-        _parser().parse_args(shlex.split(c))  # SystemExit on a bad flag
+        build_parser().parse_args(shlex.split(c))  # SystemExit on a bad flag
     toml = re.search(r"```toml\n(.*?)```", (folder / "README.md").read_text(), re.S)
     assert toml is not None
     (tmp_path / "probe.toml").write_text(toml.group(1))

@@ -2,35 +2,28 @@
 
 from __future__ import annotations
 
-from loadtest.report.timeofday_text import (
-    TITLE,
-    heat_rows,
-    peak_rows,
-    ranking_text,
-    target_notes,
-    zone_line,
-)
+from loadtest.report import timeofday_text as text
 from loadtest.timeofday import Options, TargetReport
 
 
 def render(reports: dict[str, TargetReport], opts: Options) -> str:
     """Peak against off-peak per target, the ranking, slow hours and the heatmaps."""
     out = [
-        f"## {TITLE}",
+        f"## {text.TITLE}",
         "",
-        zone_line(opts) + ".",
+        text.zone_line(opts) + ".",
         "",
         "| target | metric | off-peak p50 | p95 | peak p50 | p95 | P95 ratio | 95% CI |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
-    out += ["| " + " | ".join(row) + " |" for row in peak_rows(reports, ("p50", "p95"))]
-    if ranking_text(reports):
-        out += ["", ranking_text(reports)]
+    out += ["| " + " | ".join(row) + " |" for row in text.peak_rows(reports, ("p50", "p95"))]
+    if text.ranking_text(reports):
+        out += ["", text.ranking_text(reports)]
     for t, r in reports.items():
         out += ["", f"### {t}", ""]
-        out += [n + "  " for n in target_notes(r, opts)]
+        out += [n + "  " for n in text.target_notes(r, opts)]
         for key in opts.heatmaps:
-            rows = heat_rows(r, key)
+            rows = text.heat_rows(r, key)
             if not rows:
                 continue
             out += ["", f"TTFT {key.upper()} (ms) by weekday and hour:", ""]

@@ -1,0 +1,238 @@
+"""The `loadtest` argument parser: every command, its flags, and the examples in `--help`."""
+
+from __future__ import annotations
+
+import argparse
+
+from loadtest import __version__
+from loadtest.paths import DEFAULT_PROFILE, DEFAULT_STORE
+
+MOCK_EXAMPLES = """\
+examples:
+  loadtest mock                                  # one worker on an ephemeral port
+  loadtest mock --port 8000 --workers 2          # two processes sharing port 8000
+  loadtest mock --time-warp 1440 --sim-start 2026-11-23T00:00:00-05:00
+                                                 # one simulated day per real minute
+  loadtest mock --config sim.toml --seed 7       # presets, faults and limits from a file
+
+Point the openai SDK at <url>/v1 and the anthropic SDK at <url>; any API key works
+unless api_key_env is set in the config.
+"""
+
+
+RUN_EXAMPLES = """\
+examples:
+  loadtest run                                   # profiles/quickstart.toml: the simulator, 30 s
+  loadtest run profiles/openai-vs-anthropic.toml # real endpoints (keys from the environment)
+  loadtest run my.toml --rate 20 --duration 2m   # open loop at 20 req/s for two minutes
+  loadtest run my.toml --target gpt-4o-mini --requests 200 --out /tmp/runs
+  loadtest run my.toml --threshold 'ttft.p95 < 800ms' --threshold 'errors.rate < 1%'
+                                                 # CI gate: exit 99 when one fails
+
+First Ctrl-C stops new requests and waits for those in flight; a second stops at once.
+Results are written in every case.
+"""
+
+REPORT_EXAMPLES = """\
+examples:
+  loadtest report reports/20261124T034343Z-quickstart            # index.html and hgrm/ again
+  loadtest report reports/20261124T034343Z-quickstart --format md # Markdown on stdout
+  loadtest report RUN --format json -o summary-copy.json
+  loadtest report RUN --format term                              # the end-of-run table
+"""
+
+SCHEDULE_EXAMPLES = """\
+examples:
+  loadtest schedule my.toml                      # the profile's [schedule], or hourly (UTC)
+  loadtest schedule my.toml --cron '*/15 9-17 * * 1-5' --tz America/New_York --jitter 60s
+  loadtest schedule sim.toml --clock simulator --until 7d
+                                                 # a week of a time-warped `loadtest mock`
+
+Each fire runs `loadtest run PROFILE --store DB --quiet` in a child process; its
+results go to the store for `loadtest report timeofday`. SIGTERM or Ctrl-C: no new
+fires, the runs in flight finish. For one-shot probes from cron, a systemd timer or
+CI, see scripts/schedule-examples/.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of every `loadtest` command."""
+    from loadtest.schedule import CLOCKS
+
+    p = argparse.ArgumentParser(
+        prog="loadtest",
+        description="Load and latency tester for streaming LLM APIs: time to first token, "
+        "inter-token latency, throughput, and P95 by time of day.",
+    )
+    p.add_argument("--version", action="version", version=f"loadtest {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    m = sub.add_parser(
+        "mock",
+        help="run the built-in provider simulator",
+        description="Serve OpenAI- and Anthropic-compatible streaming APIs with "
+        "realistic latency, time of day, rate limits and faults.",
+        epilog=MOCK_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    m.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    m.add_argument("--port", type=int, default=0, help="port; 0 picks a free one (default 0)")
+    m.add_argument("--config", metavar="TOML", help="simulator config: presets, limits, faults")
+    m.add_argument("--seed", type=int, help="seed for every random draw (default 0)")
+    m.add_argument(
+        "--time-warp",
+        type=float,
+        metavar="X",
+        help="simulated seconds per real second (1440 = a day per minute)",
+    )
+    m.add_argument(
+        "--sim-start",
+        metavar="ISO",
+        help="simulated instant at start (default: now), e.g. 2026-11-23T09:00-05:00",
+    )
+    m.add_argument(
+        "--workers", type=int, default=1, help="worker processes sharing the port (default 1)"
+    )
+
+    r = sub.add_parser(
+        "run",
+        help="run a load profile and write its report",
+        description="Drive streaming load against the profile's targets and record TTFT, "
+        "inter-token latency and throughput.",
+        epilog=RUN_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    r.add_argument(
+        "profile", nargs="?", default=None, help=f"profile TOML (default {DEFAULT_PROFILE})"
+    )
+    r.add_argument("--rate", type=float, help="open loop at this many requests/s")
+    r.add_argument("--concurrency", type=int, help="closed loop with this many streams")
+    r.add_argument("--duration", help="run length, e.g. 30s, 5m")
+    r.add_argument("--requests", type=int, help="stop after this many requests per target")
+    r.add_argument("--target", help="run only this target of the profile")
+    r.add_argument("--out", help="directory for run reports (default: the profile's, reports)")
+    r.add_argument(
+        "--threshold",
+        action="append",
+        default=[],
+        metavar="EXPR",
+        help="SLO gate, repeatable, e.g. 'ttft.p95 < 800ms', 'errors.rate < 1%%', "
+        "'e2e.p99{target=NAME} < 5s'; any failing exits 99",
+    )
+    r.add_argument(
+        "--abort-on-fail",
+        action="store_true",
+        help="stop early once a threshold can no longer pass (error counts)",
+    )
+    r.add_argument("--store", metavar="DB", help="also add the run to this history (SQLite) file")
+    r.add_argument(
+        "--start-at",
+        metavar="ISO",
+        help="load everything, then wait until this instant to start (used by schedule)",
+    )
+    r.add_argument(
+        "--clock",
+        choices=CLOCKS,
+        default="wall",
+        help="the clock --start-at is read on; simulator: the targeted `loadtest mock`'s",
+    )
+    r.add_argument("--quiet", action="store_true", help="print only the report path")
+    r.add_argument("--no-live", action="store_true", help="plain lines instead of a live table")
+
+    s = sub.add_parser(
+        "schedule",
+        help="run a profile on a cron schedule, adding every run to the store",
+        description="Long-running probe scheduler: at each cron fire, run the profile "
+        "and add the run to the history. Flags win over the profile's [schedule] table.",
+        epilog=SCHEDULE_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    s.add_argument("profile", help="profile TOML")
+    s.add_argument("--cron", help="cron expression, e.g. '0 * * * *' (default: hourly)")
+    s.add_argument("--tz", help="zone the cron expression is read in (default UTC)")
+    s.add_argument("--jitter", help="random extra delay up to this long per fire, e.g. 90s")
+    s.add_argument(
+        "--clock",
+        choices=CLOCKS,
+        help="simulator: follow a running `loadtest mock`'s time-warped clock",
+    )
+    s.add_argument("--store", help=f"history file (default {DEFAULT_STORE})")
+    s.add_argument("--max-running", type=int, help="runs allowed at once (default 1)")
+    s.add_argument("--out", help="directory for the run reports (default: the profile's)")
+    s.add_argument("--until", help="stop at this instant, or this long after start (7d)")
+    s.add_argument("--fires", type=int, help="stop after this many fires")
+
+    rp = sub.add_parser(
+        "report",
+        help="render a saved run again (HTML, Markdown, JSON, terminal)",
+        description="Render the report of a run directory written by loadtest run; "
+        "nothing is re-run.",
+        epilog=REPORT_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    rp.add_argument(
+        "run_dir",
+        help="a run directory, reports/<UTC start>-<profile>; or 'timeofday' for latency by "
+        "hour from the run history",
+    )
+    rp.add_argument("--store", help=f"timeofday: the history file (default {DEFAULT_STORE})")
+    rp.add_argument("--tz", default="America/New_York", help="timeofday: zone of the hours")
+    rp.add_argument("--since", default="7d", help="timeofday: 7d, 24h or an ISO instant")
+    rp.add_argument("--target", action="append", default=[], help="timeofday: only these")
+    rp.add_argument(
+        "--peak",
+        default="Mon-Fri 09-17",
+        help="timeofday: the peak window, days and hours (default 'Mon-Fri 09-17')",
+    )
+    rp.add_argument(
+        "--spike-factor",
+        type=float,
+        default=2.0,
+        help="timeofday: an interval whose TTFT P95 is this many times off-peak's is a spike",
+    )
+    rp.add_argument(
+        "--slow-factor",
+        type=float,
+        default=1.5,
+        help="timeofday: an hour whose TTFT P95 is this many times the median hour's is slow",
+    )
+    rp.add_argument(
+        "--heatmaps",
+        default="p95",
+        help="timeofday: percentiles mapped by weekday and hour, e.g. p50,p95,p99 (default p95)",
+    )
+    rp.add_argument(
+        "--format", choices=("html", "md", "json", "term"), default="html", help="(default html)"
+    )
+    rp.add_argument(
+        "--output",
+        "-o",
+        help="write to this file ('-' for stdout); html defaults to RUN_DIR/index.html",
+    )
+
+    c = sub.add_parser(
+        "compare",
+        help="compare saved runs (for example peak against off-peak)",
+        description="Each metric of the runs side by side, with the change from the first "
+        "run and, for P95 and P99, a bootstrap 95%% confidence interval of that change.",
+    )
+    c.add_argument("runs", nargs="+", metavar="RUN_DIR", help="two or more run directories")
+    c.add_argument(
+        "--format", choices=("term", "md", "html", "json"), default="term", help="(default term)"
+    )
+    c.add_argument("--output", "-o", help="write to this file instead of stdout")
+
+    st = sub.add_parser(
+        "store",
+        help="the run history (SQLite): import saved runs, list them",
+        description="The run history used by time-of-day reports: one SQLite file (WAL).",
+    )
+    st_sub = st.add_subparsers(dest="store_command", required=True, metavar="ACTION")
+    imp = st_sub.add_parser("import", help="add saved run directories to the store")
+    imp.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    ls = st_sub.add_parser("list", help="list the stored runs")
+    for x in (imp, ls):
+        x.add_argument("--store", default=None, help=f"store file (default {DEFAULT_STORE})")
+
+    v = sub.add_parser("validate", help="check a profile and print it resolved")
+    v.add_argument("profile", help="profile TOML")
+    return p

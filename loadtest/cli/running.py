@@ -1,0 +1,135 @@
+"""The commands that run something: `mock` (the simulator), `run` (a profile), `validate`."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from loadtest.errors import ConfigError, ExitCode, RuntimeFailure
+from loadtest.paths import DEFAULT_PROFILE
+
+if TYPE_CHECKING:
+    from loadtest.profile import Profile
+
+
+def mock(args: argparse.Namespace) -> int:
+    """`loadtest mock`: the simulator in the foreground until Ctrl-C."""
+    from loadtest.sim.config import load_config
+    from loadtest.sim.process import serve
+
+    if args.workers < 1:
+        raise ConfigError(f"--workers: expected an integer >= 1, got {args.workers}")
+    if not 0 <= args.port <= 65535:
+        raise ConfigError(f"--port: expected 0-65535, got {args.port}")
+    cfg = load_config(
+        args.config, seed=args.seed, time_warp=args.time_warp, sim_start=args.sim_start
+    )
+
+    def ready(url: str) -> None:
+        warp = f", time warp {cfg.time_warp:g}x" if cfg.time_warp != 1 else ""
+        print(
+            f"loadtest mock listening on {url} ({args.workers} worker"
+            f"{'s' if args.workers > 1 else ''}, seed {cfg.seed}{warp}); Ctrl-C stops",
+            flush=True,
+        )
+
+    try:
+        serve(cfg, args.host, args.port, args.workers, ready)
+    except OSError as exc:
+        raise RuntimeFailure(
+            f"--host/--port: cannot listen on {args.host}:{args.port} ({exc.strerror})"
+        ) from None
+    except KeyboardInterrupt:
+        pass
+    return ExitCode.OK
+
+
+def profile_path(arg: str | None) -> str:
+    """ARG, or the quickstart profile: the checkout's, else the one shipped in the package."""
+    if arg is not None:
+        return arg
+    here = Path(DEFAULT_PROFILE)
+    if here.exists():
+        return str(here)
+    return str(Path(__file__).resolve().parents[1] / "profiles" / "quickstart.toml")
+
+
+def run(args: argparse.Namespace) -> int:
+    """`loadtest run`: a profile with the flags' overrides, then its summary."""
+    from rich.console import Console
+
+    from loadtest import runner
+    from loadtest.config_reader import parse_duration
+    from loadtest.profile import apply_overrides, load_profile
+    from loadtest.report.terminal import print_summary
+
+    duration = None
+    if args.duration is not None:
+        duration = parse_duration(args.duration)
+        if duration is None or duration <= 0:
+            raise ConfigError(
+                f"--duration: expected a duration such as 30s or 5m, got {args.duration!r}"
+            )
+    profile = apply_overrides(
+        load_profile(profile_path(args.profile)),
+        rate=args.rate,
+        concurrency=args.concurrency,
+        duration_s=duration,
+        requests=args.requests,
+        target=args.target,
+        out_dir=args.out,
+        thresholds=tuple(args.threshold),
+        abort_on_fail=args.abort_on_fail,
+    )
+    if args.start_at is not None:
+        wait_for(args.start_at, args.clock, profile)
+    console = Console()
+    run_dir, summary = runner.run(profile, console, live=not args.no_live, quiet=args.quiet)
+    if args.store:
+        from loadtest import store
+
+        with contextlib.closing(store.connect(args.store)) as db:
+            store.import_run(db, run_dir)
+    code = ExitCode.INTERRUPTED if summary["run"]["stopped_by"] == "interrupted" else ExitCode.OK
+    if not code and not summary.get("thresholds_ok", True):
+        code = ExitCode.THRESHOLDS_FAILED
+    try:
+        if args.quiet:
+            print(run_dir)
+        else:
+            print_summary(console, summary, run_dir)
+    except OSError:  # the terminal went away (SIGHUP); the report is on disk
+        return code or ExitCode.HANGUP
+    return code
+
+
+def wait_for(start_at: str, clock: str, profile: Profile) -> None:
+    """Block until START_AT on the chosen clock (`run --start-at`)."""
+    import asyncio
+
+    from loadtest.clocks import wait_for_instant
+    from loadtest.instants import parse_instant
+
+    try:
+        instant = parse_instant(start_at)
+    except ValueError:
+        raise ConfigError(f"--start-at: expected an ISO instant, got {start_at!r}") from None
+    try:
+        asyncio.run(wait_for_instant(clock, profile, instant))
+    except KeyboardInterrupt:
+        raise SystemExit(ExitCode.INTERRUPTED) from None
+
+
+def validate(args: argparse.Namespace) -> int:
+    """`loadtest validate`: the profile, resolved, as JSON."""
+    import dataclasses
+
+    import orjson
+
+    from loadtest.profile import load_profile
+
+    p = load_profile(args.profile)
+    print(orjson.dumps(dataclasses.asdict(p), option=orjson.OPT_INDENT_2).decode())
+    return ExitCode.OK
