@@ -147,4 +147,3 @@ def _drive(spec: ShardSpec, sink: Fanout, console: Console, quiet: bool) -> tupl
     with asyncio.Runner(loop_factory=new_event_loop) as runner:
         result = runner.run(main())
     return result, state["interrupts"] > 0
-
