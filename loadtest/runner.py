@@ -26,6 +26,7 @@ from loadtest.live import LiveView
 from loadtest.loop import new_event_loop
 from loadtest.profile import Profile
 from loadtest.providers.build import builder
+from loadtest.providers.registry import provider
 from loadtest.report.write import write_report
 from loadtest.schema import Summary
 from loadtest.sinks import Fanout, IntervalLog, ResultsFile
@@ -72,7 +73,7 @@ def run(p: Profile, console: Console, live: bool, quiet: bool) -> tuple[Path, Su
         for t in p.targets:
             if t.uses_simulator:
                 assert sim is not None
-                urls[t.name] = sim.base_url if t.kind == "anthropic" else sim.openai_base_url
+                urls[t.name] = sim.base_url + provider(t.kind).sim_prefix
             else:
                 urls[t.name] = t.base_url
         spec = ShardSpec(p, tuple(urls.items()), _env_for(p))
