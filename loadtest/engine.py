@@ -300,7 +300,8 @@ class Engine:
             c["waiting"] -= 1
         try:
             if self._capped(tr, due):
-                return  # beyond the request count: never meant to be sent
+                tr.stopped_by = "requests"  # beyond the count: never meant to be sent
+                return
             if self.stopping or tr.stopped_by:
                 self._never_sent(tr, due, ErrorClass.UNSENT)
                 return
