@@ -12,6 +12,7 @@ from loadtest.report.run_data import RunData
 from loadtest.report.tables import (
     HEADINGS,
     THRESHOLD_HEADINGS,
+    accounting_lines,
     error_lines,
     health_line,
     run_line,
@@ -162,6 +163,9 @@ def render(run: RunData) -> str:
     ]
     if errors:
         parts.append("<p class='warn'>Errors: " + escape("; ".join(errors)) + ".</p>")
+    accounting = accounting_lines(s)
+    if accounting:
+        parts.append("<p class='meta'>Requests: " + escape("; ".join(accounting)) + ".</p>")
     gates = threshold_rows(s)
     if gates:
         ok = s.get("thresholds_ok", True)

@@ -19,6 +19,9 @@ def render(summary: Summary) -> str:
     errors = tables.error_lines(summary)
     if errors:
         out += ["", "Errors: " + "; ".join(errors) + "."]
+    accounting = tables.accounting_lines(summary)
+    if accounting:
+        out += ["", "Requests: " + "; ".join(accounting) + "."]
     gates = tables.threshold_rows(summary)
     if gates:
         failed = sum(1 for g in summary.get("thresholds", []) if not g["ok"])

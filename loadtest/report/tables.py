@@ -68,6 +68,39 @@ def error_lines(summary: Summary) -> list[str]:
     return out
 
 
+def accounting_text(t: TargetSummary) -> str:
+    """Where a target's requests went, when some did not simply complete or fail:
+    'sent 12 = 8 completed + 4 abandoned; never sent: 30 unsent; 9 late'; '' otherwise."""
+    req = t["requests"]
+    warmup, unsent = req.get("warmup", 0), req.get("unsent", 0)
+    if not (req["abandoned"] or req["shed"] or unsent or req["late"] or warmup):
+        return ""
+    parts = [
+        f"{n} {what}"
+        for n, what in (
+            (warmup, "warm-up"),
+            (req["completed"], "completed"),
+            (req["failed"], "failed"),
+            (req["abandoned"], "abandoned"),
+        )
+        if n or what == "completed"
+    ]
+    text = f"sent {req['sent']} = " + " + ".join(parts)
+    never = [f"{n} {what}" for n, what in ((req["shed"], "shed"), (unsent, "unsent")) if n]
+    if never:
+        text += "; never sent: " + ", ".join(never)
+    if req["late"]:
+        text += f"; {req['late']} late"
+    return text
+
+
+def accounting_lines(summary: Summary) -> list[str]:
+    """'target: sent ... = ...' for each target with more than completions and failures."""
+    return [
+        f"{name}: {text}" for name, t in summary["targets"].items() if (text := accounting_text(t))
+    ]
+
+
 def health_line(summary: Summary) -> str:
     """One sentence on whether the client itself was the bottleneck."""
     h = summary["client_health"]

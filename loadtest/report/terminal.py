@@ -13,6 +13,7 @@ from rich.table import Table
 from loadtest.report.tables import (
     COUNT_HEADINGS,
     LATENCY,
+    accounting_lines,
     count_cells,
     error_text,
     health_line,
@@ -60,6 +61,8 @@ def print_summary(console: Console, summary: Summary, run_dir: Path) -> None:
     """The table printed at the end of a run (times in ms), the client's health when it
     was saturated, each threshold's verdict, and where the report is."""
     console.print(summary_table(summary))
+    for line in accounting_lines(summary):
+        console.print(line, highlight=False, markup=False)
     if summary["client_health"]["saturated_intervals"]:
         console.print(f"[bold red]warning:[/] {escape(health_line(summary))}")
     for expr, target, value, verdict in threshold_rows(summary):
