@@ -190,23 +190,24 @@ class Engine:
                 asyncio.create_task(self.selfcheck.probe()),
             ]
             timer = asyncio.get_running_loop().call_later(p.duration_s, self.stop, "duration")
+            work = asyncio.gather(*tasks)
+            stopped = asyncio.create_task(self._stopping.wait())
             try:
-                work = asyncio.gather(*tasks)
-                stopped = asyncio.create_task(self._stopping.wait())
                 either: list[asyncio.Future[Any]] = [work, stopped]
                 await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
-                stopped.cancel()
                 self.stop("done")
                 if not work.done():
                     # Bounded drain: what is still in flight then is abandoned (and counted).
                     await asyncio.wait({work}, timeout=min(p.timeouts.total_s, DRAIN_MAX_S))
             finally:
                 timer.cancel()
-                for t in [*tasks, *helpers]:
+                for t in [*tasks, *helpers, stopped]:
                     t.cancel()
                 # Let every cancelled request run its accounting before the result is taken
                 # (a second Ctrl-C cancels run() itself and lands here too).
-                await asyncio.gather(*tasks, *helpers, return_exceptions=True)
+                await asyncio.gather(*tasks, *helpers, stopped, return_exceptions=True)
+                if work.done() and not work.cancelled():
+                    work.exception()  # seen: a cancelled target is no error to log
                 if self._rolling is not None:
                     await self._rolling
                 await self.sender.close()
