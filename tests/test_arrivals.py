@@ -67,7 +67,9 @@ def test_steps_and_a_pause() -> None:
     ("steps", "kwargs", "message"),
     [([(0.0, 1.0)], {}, "duration must be > 0"), ([(1.0, -1.0)], {}, "rate >= 0")],
 )
-def test_bad_steps(steps, kwargs, message: str) -> None:  # type: ignore[no-untyped-def]
+def test_bad_steps(
+    steps: list[tuple[float, float]], kwargs: dict[str, float], message: str
+) -> None:
     with pytest.raises(ValueError, match=message):
         segments(steps, **kwargs)
 

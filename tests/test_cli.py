@@ -25,7 +25,7 @@ def test_a_busy_port_is_a_runtime_failure(capsys: pytest.CaptureFixture[str]) ->
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        assert main(["mock", "--port", str(port)]) == ExitCode.RUNTIME_FAILURE == 3
+        assert main(["mock", "--port", str(port)]) == ExitCode.RUNTIME_FAILURE.value == 3
     assert f"cannot listen on 127.0.0.1:{port}" in _one_error_line(capsys)
 
 
@@ -55,5 +55,5 @@ def test_a_held_schedule_lock_is_a_runtime_failure(
 def test_bad_input_is_a_user_error(
     argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(argv) == ExitCode.USER_ERROR == 2
+    assert main(argv) == ExitCode.USER_ERROR.value == 2
     assert message in _one_error_line(capsys)

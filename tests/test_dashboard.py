@@ -7,10 +7,10 @@ from array import array
 import pytest
 from rich.console import Console
 
-from loadtest.dashboard import DashboardState, headroom, plain_lines, render, sparkline
+from loadtest.dashboard import DashboardState, Snapshot, headroom, plain_lines, render, sparkline
 from loadtest.errors import ErrorClass
 from loadtest.recorder import Recorder
-from loadtest.records import Health, RequestRecord, TargetStatus
+from loadtest.records import Health, Interval, RequestRecord, TargetStatus
 
 MS = 1_000_000
 
@@ -22,7 +22,7 @@ def _runs() -> dict[str, TargetStatus]:
     }
 
 
-def _interval(rec: Recorder, start_ms: int, ttft_ms: dict[str, int], n: int = 20):  # type: ignore[no-untyped-def]
+def _interval(rec: Recorder, start_ms: int, ttft_ms: dict[str, int], n: int = 20) -> Interval:
     for target, ttft in ttft_ms.items():
         for i in range(n):
             first = (start_ms + ttft + i) * MS
@@ -66,7 +66,7 @@ def test_state_keeps_run_so_far_history_and_errors() -> None:
     assert fast.headroom == "req 12/500"
 
 
-def _draw(snap, width: int) -> str:  # type: ignore[no-untyped-def]
+def _draw(snap: Snapshot, width: int) -> str:
     console = Console(record=True, width=width, force_terminal=True, color_system=None)
     console.print(render(snap))
     return console.export_text()

@@ -231,7 +231,7 @@ def test_stop_on_request_count_never_overshoots() -> None:
 
 def test_open_loop_stops_at_its_request_count() -> None:
     load = Load(mode="open", rate=10.0, max_in_flight=2)
-    result, sink, _, ended = _run(_profile(load, duration_s=60.0, requests=5), lambda t, i: 1.0)
+    result, _, _, ended = _run(_profile(load, duration_s=60.0, requests=5), lambda t, i: 1.0)
     s = result.targets["a"]
     assert (s.sent, s.recorded, s.unsent, s.stopped_by) == (5, 5, 0, "requests")
     assert ended < 5.0  # the target stops once its count is reached, not at the duration

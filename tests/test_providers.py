@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import aiohttp
 import orjson
@@ -15,9 +16,10 @@ from loadtest.sim import wire_anthropic, wire_chat, wire_responses
 from loadtest.sim.plan import Plan, ToolCall
 from loadtest.sim.presets import builtin_table
 from loadtest.sim.process import Simulator
+from loadtest.sim.stream import Encoder
 from loadtest.sse import Event, SSEParser
 
-REASONING = (" think", " more")
+REASONING_TEXT = (" think", " more")
 TEXT = (" Hello", " there", ",", " world")
 TOOL = ToolCall("call_1", "get_weather", '{"city": "Berlin"}')
 TOOL_FRAGMENTS = ('{"ci', 'ty": "', "Berl", 'in"}')
@@ -51,7 +53,7 @@ def kinds_of(parse: EventParser, events: list[Event], r: Reading) -> list[str]:
     return out
 
 
-def _encoders(plan: Plan) -> dict[str, object]:
+def _encoders(plan: Plan) -> dict[str, Encoder]:
     return {
         "openai": wire_chat.ChatEncoder(plan, "m", "x", 0, include_usage=True),
         "openai-responses": wire_responses.ResponsesEncoder(plan, "m", "x", 0),
@@ -66,7 +68,7 @@ def _read(kind: str, body: bytes) -> tuple[list[str], Reading]:
     return kinds, reading
 
 
-def _stream(enc, n: int) -> bytes:  # type: ignore[no-untyped-def]
+def _stream(enc: Encoder, n: int) -> bytes:
     return enc.preamble() + b"".join(enc.event(i) for i in range(n)) + enc.finish()
 
 
@@ -103,7 +105,7 @@ def test_round_trip_through_the_simulator_encoders(
 def test_in_stream_errors_are_classified(kind: str, error: str) -> None:
     plan = _plan((), False)
     enc = _encoders(plan)[kind]
-    body = enc.preamble() + enc.event(0) + enc.error_event()  # type: ignore[attr-defined]
+    body = enc.preamble() + enc.event(0) + enc.error_event()
     kinds, r = _read(kind, body)
     assert kinds[-1] == ERROR and r.error == error and not r.complete
     assert r.events == 1
@@ -112,15 +114,17 @@ def test_in_stream_errors_are_classified(kind: str, error: str) -> None:
 @pytest.mark.parametrize("kind", ["openai", "openai-responses", "anthropic"])
 def test_malformed_events_are_protocol_errors(kind: str) -> None:
     enc = _encoders(_plan((), False))[kind]
-    body = enc.preamble() + enc.malformed() + b"\n\n"  # type: ignore[attr-defined]
+    body = enc.preamble() + enc.malformed() + b"\n\n"
     parser, r = SSEParser(), Reading()
     kinds = kinds_of(PARSERS[kind], parser.feed(body), r)
     assert ERROR in kinds and r.error == ErrorClass.PROTOCOL
     assert "invalid JSON" in r.error_detail
 
 
-def _chunk(delta: dict, finish: str | None = None, usage: dict | None = None) -> Event:
-    obj: dict = {"choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+def _chunk(
+    delta: dict[str, Any], finish: str | None = None, usage: dict[str, int] | None = None
+) -> Event:
+    obj: dict[str, Any] = {"choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
     if usage is not None:
         obj["usage"] = usage
     return Event(b"message", orjson.dumps(obj), b"")
@@ -198,7 +202,7 @@ CHAT_VARIANTS = [
     ("name", "events", "kinds", "expect"), CHAT_VARIANTS, ids=[c[0] for c in CHAT_VARIANTS]
 )
 def test_openai_compatible_variants(
-    name: str, events: list[Event], kinds: list[str], expect: dict
+    name: str, events: list[Event], kinds: list[str], expect: dict[str, object]
 ) -> None:
     r = Reading()
     assert kinds_of(openai_chat.parse_events, events, r) == kinds

@@ -9,6 +9,7 @@ import pytest
 from hdrh.histogram import HdrHistogram
 
 from loadtest import hlog
+from loadtest.errors import ErrorClass
 from loadtest.metrics import E2E, ITL, OUTPUT_TOKENS, TTFT
 from loadtest.recorder import Recorder
 from loadtest.records import RequestRecord
@@ -21,7 +22,7 @@ def _req(
     ttft_ms: float,
     tokens: int = 3,
     gap_ms: float = 10.0,
-    error: str | None = None,
+    error: ErrorClass | None = None,
     e2e_ms: float | None = None,
 ) -> RequestRecord:
     first = int(ttft_ms * MS)
@@ -64,9 +65,9 @@ def test_out_of_range_values_are_clipped_and_counted() -> None:
 
 def test_failures_are_counted_by_class_and_record_no_latency() -> None:
     rec = Recorder(["a"], highest_us=60_000_000, start_ns=0)
-    rec.record(_req("a", 100, error="http_429"))
-    rec.record(_req("a", 100, error="http_429"))
-    rec.record(_req("a", 100, error="timeout_ttft"))
+    rec.record(_req("a", 100, error=ErrorClass.HTTP_429))
+    rec.record(_req("a", 100, error=ErrorClass.HTTP_429))
+    rec.record(_req("a", 100, error=ErrorClass.TIMEOUT_TTFT))
     interval = rec.roll(MS)
     assert interval.counts["a"].failed == 3 and interval.counts["a"].completed == 0
     assert interval.counts["a"].errors == {"http_429": 2, "timeout_ttft": 1}

@@ -8,6 +8,7 @@ import json
 import re
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -71,7 +72,9 @@ def test_report_command_renders_md_and_json_from_a_saved_run(
     ],
     ids=["missing", "empty", "broken", "foreign"],
 )
-def test_bad_run_folders_get_one_line(tmp_path: Path, setup, message: str) -> None:  # type: ignore[no-untyped-def]
+def test_bad_run_folders_get_one_line(
+    tmp_path: Path, setup: Callable[[Path], object], message: str
+) -> None:
     d = tmp_path / "run"
     setup(d)
     with pytest.raises(ConfigError, match=message) as info:

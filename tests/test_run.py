@@ -11,6 +11,7 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hdrh.histogram import HdrHistogram
@@ -20,6 +21,7 @@ from loadtest import hlog
 from loadtest.cli import main
 from loadtest.profile import load_profile
 from loadtest.runner import run
+from loadtest.schema import Summary
 
 OFF_PEAK = "2026-11-22T03:00:00-05:00"
 
@@ -35,11 +37,11 @@ def _profile(tmp: Path, body: str, sim_config: str | None = None) -> Path:
     return path
 
 
-def _run(path: Path) -> tuple[Path, dict]:
+def _run(path: Path) -> tuple[Path, Summary]:
     return run(load_profile(path), Console(quiet=True), live=False, quiet=True)
 
 
-def _lines(run_dir: Path) -> list[dict]:
+def _lines(run_dir: Path) -> list[dict[str, Any]]:
     return [json.loads(x) for x in (run_dir / "results.jsonl").read_text().splitlines()]
 
 
@@ -315,7 +317,9 @@ api_key_env = "LOADTEST_TEST_SECRET"
             assert secret not in f.read_text(errors="replace"), f
 
 
-def test_malformed_profile_is_one_line_and_exit_2(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_malformed_profile_is_one_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text('[[targets]]\nkind = "openai"\nmodel = "m"\nconcurency = 3\n')
     assert main(["run", str(bad)]) == 2
@@ -323,7 +327,7 @@ def test_malformed_profile_is_one_line_and_exit_2(tmp_path: Path, capsys) -> Non
     assert err == f"loadtest: error: {bad}: targets[0].concurency: unknown key\n"
 
 
-def test_validate_prints_the_resolved_profile(capsys) -> None:  # type: ignore[no-untyped-def]
+def test_validate_prints_the_resolved_profile(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["validate", "profiles/quickstart.toml"]) == 0
     resolved = json.loads(capsys.readouterr().out)
     assert [t["model"] for t in resolved["targets"]] == [

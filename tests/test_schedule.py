@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import cast
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -36,6 +37,7 @@ from loadtest.schedule import (
     usage_of,
 )
 from loadtest.scheduler import ProfileLock, Scheduler, lock_path
+from loadtest.schema import TargetSummary
 from loadtest.sim.process import Simulator
 
 NY = ZoneInfo("America/New_York")
@@ -70,7 +72,10 @@ def test_budget_names_the_cap_that_would_be_passed() -> None:
     assert why is not None and "requests" in why and "950 of 1,000" in why
     why = over_budget(b, Usage(0, 0, 1.95), Usage(10, 0, 0.1))
     assert why is not None and "cost" in why and "$1.95 of $2.00" in why
-    block = {"requests": {"sent": 40}, "tokens": {"input": 4000, "output": 1000}}
+    # Only the keys usage_of reads: a partial block of summary.json.
+    block = cast(
+        TargetSummary, {"requests": {"sent": 40}, "tokens": {"input": 4000, "output": 1000}}
+    )
     u = usage_of(block, (0.15, 0.60))
     assert (u.requests, u.tokens) == (40, 5000) and u.cost == pytest.approx(0.0012)
     assert usage_of(block).cost == 0

@@ -9,18 +9,32 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, cast
 
 import anthropic
 import openai
 import pytest
+from anthropic.types import (
+    MessageParam,
+    RawMessageDeltaEvent,
+    ThinkingBlock,
+    ToolParam,
+    ToolUseBlock,
+)
+from openai.types.chat import ChatCompletionFunctionToolParam, ChatCompletionMessageParam
+from openai.types.responses import FunctionToolParam
 
 from loadtest.sim.process import Simulator
 from loadtest.sim.text import count_input_tokens
 
 OFF_PEAK = "2026-11-22T03:00:00-05:00"
-MESSAGES = [{"role": "user", "content": "What's the weather in Berlin?"}]
-WEATHER_SCHEMA = {
+QUESTION = "What's the weather in Berlin?"
+MESSAGES: list[ChatCompletionMessageParam] = [{"role": "user", "content": QUESTION}]
+# The same conversation, in the Messages API's types.
+ANTHROPIC_MESSAGES: list[MessageParam] = [{"role": "user", "content": QUESTION}]
+WEATHER_SCHEMA: dict[str, object] = {
     "type": "object",
     "properties": {
         "city": {"type": "string"},
@@ -31,7 +45,7 @@ WEATHER_SCHEMA = {
 
 
 @pytest.fixture(scope="module")
-def sim() -> Simulator:
+def sim() -> Iterator[Simulator]:
     with Simulator(seed=4, sim_start=OFF_PEAK) as s:
         yield s
 
@@ -80,7 +94,7 @@ def test_chat_non_streaming_exact_length(oai: openai.OpenAI) -> None:
 
 
 def test_chat_stream_helper_tool_call(oai: openai.OpenAI) -> None:
-    tools = [
+    tools: list[ChatCompletionFunctionToolParam] = [
         {"type": "function", "function": {"name": "get_weather", "parameters": WEATHER_SCHEMA}}
     ]
     with oai.chat.completions.stream(
@@ -91,6 +105,7 @@ def test_chat_stream_helper_tool_call(oai: openai.OpenAI) -> None:
     assert "tool_calls.function.arguments.delta" in kinds
     choice = final.choices[0]
     assert choice.finish_reason == "tool_calls"
+    assert choice.message.tool_calls is not None
     call = choice.message.tool_calls[0]
     assert call.function.name == "get_weather" and call.id.startswith("call_")
     args = json.loads(call.function.arguments)
@@ -146,12 +161,17 @@ def test_responses_raw_events_sequence_and_incomplete(oai: openai.OpenAI) -> Non
     assert seqs == list(range(len(events)))
     assert events[0].type == "response.created"
     assert events[-1].type == "response.incomplete"
-    assert events[-1].response.usage.output_tokens == 20
+    usage = events[-1].response.usage
+    assert usage is not None and usage.output_tokens == 20
     assert sum(e.type == "response.output_text.delta" for e in events) == 20
 
 
 def test_responses_function_call_stream(oai: openai.OpenAI) -> None:
-    tools = [{"type": "function", "name": "get_weather", "parameters": WEATHER_SCHEMA}]
+    # The SDK's type requires "strict"; this request leaves it out.
+    tools = cast(
+        "list[FunctionToolParam]",
+        [{"type": "function", "name": "get_weather", "parameters": WEATHER_SCHEMA}],
+    )
     events = list(
         oai.responses.create(
             model="gpt-4o-mini", input="Weather?", tools=tools, tool_choice="required", stream=True
@@ -166,7 +186,7 @@ def test_responses_function_call_stream(oai: openai.OpenAI) -> None:
 
 def test_anthropic_messages_stream(ant: anthropic.Anthropic) -> None:
     with ant.messages.stream(
-        model="claude-3-5-haiku-latest", max_tokens=2000, messages=MESSAGES
+        model="claude-3-5-haiku-latest", max_tokens=2000, messages=ANTHROPIC_MESSAGES
     ) as stream:
         texts = [
             e.delta.text
@@ -176,7 +196,7 @@ def test_anthropic_messages_stream(ant: anthropic.Anthropic) -> None:
         final = stream.get_final_message()
     # The haiku preset packs three tokens into a delta after the first, as Anthropic's does.
     assert len(texts) == 1 + -(-(final.usage.output_tokens - 1) // 3)
-    assert final.usage.input_tokens == count_input_tokens(MESSAGES)
+    assert final.usage.input_tokens == count_input_tokens(ANTHROPIC_MESSAGES)
     assert final.content[0].type == "text" and final.content[0].text == "".join(texts)
     assert final.stop_reason == "end_turn"
 
@@ -187,7 +207,7 @@ def test_anthropic_raw_event_order(ant: anthropic.Anthropic) -> None:
             model="claude-3-5-haiku",
             max_tokens=5,
             stream=True,
-            messages=MESSAGES,
+            messages=ANTHROPIC_MESSAGES,
             extra_body={"ignore_eos": True},
         )
     )
@@ -195,26 +215,28 @@ def test_anthropic_raw_event_order(ant: anthropic.Anthropic) -> None:
     assert kinds[:2] == ["message_start", "content_block_start"]
     assert kinds[-3:] == ["content_block_stop", "message_delta", "message_stop"]
     assert kinds.count("content_block_delta") == 3  # 5 tokens: the first alone, then 3 and 1
-    assert events[-2].delta.stop_reason == "max_tokens"
-    assert events[-2].usage.output_tokens == 5
+    message_delta = cast(RawMessageDeltaEvent, events[-2])  # its kind: just above
+    assert message_delta.delta.stop_reason == "max_tokens"
+    assert message_delta.usage.output_tokens == 5
 
 
 def test_anthropic_tool_use_with_thinking(ant: anthropic.Anthropic) -> None:
-    tools = [{"name": "get_weather", "input_schema": WEATHER_SCHEMA}]
+    tools: list[ToolParam] = [{"name": "get_weather", "input_schema": WEATHER_SCHEMA}]
     with ant.messages.stream(
         model="claude-3-5-haiku",
         max_tokens=2000,
         tools=tools,
         tool_choice={"type": "any"},
-        messages=MESSAGES,
+        messages=ANTHROPIC_MESSAGES,
         thinking={"type": "enabled", "budget_tokens": 1024},
     ) as stream:
         for _ in stream:
             pass
         final = stream.get_final_message()
     assert [b.type for b in final.content] == ["thinking", "tool_use"]
-    assert final.content[0].thinking and final.content[0].signature
-    tool = final.content[1]
+    thinking = cast(ThinkingBlock, final.content[0])  # the kinds of block: just above
+    assert thinking.thinking and thinking.signature
+    tool = cast(ToolUseBlock, final.content[1])
     assert tool.name == "get_weather" and set(tool.input) == {"city", "units"}
     assert final.stop_reason == "tool_use"
 
@@ -222,11 +244,14 @@ def test_anthropic_tool_use_with_thinking(ant: anthropic.Anthropic) -> None:
 def test_anthropic_missing_max_tokens_is_invalid_request(ant: anthropic.Anthropic) -> None:
     with pytest.raises(anthropic.BadRequestError) as info:
         ant.post(
-            "/v1/messages", cast_to=object, body={"model": "claude-3-5-haiku", "messages": MESSAGES}
+            "/v1/messages",
+            cast_to=object,
+            body={"model": "claude-3-5-haiku", "messages": ANTHROPIC_MESSAGES},
         )
     assert info.value.status_code == 400
-    assert info.value.body["error"]["type"] == "invalid_request_error"
-    assert "max_tokens" in info.value.body["error"]["message"]
+    body = cast("dict[str, Any]", info.value.body)
+    assert body["error"]["type"] == "invalid_request_error"
+    assert "max_tokens" in body["error"]["message"]
 
 
 def test_openai_bad_request_names_the_param(oai: openai.OpenAI) -> None:
@@ -272,7 +297,7 @@ def test_async_clients_stream(sim: Simulator) -> None:
         async with aant.messages.stream(
             model="claude-3-5-haiku",
             max_tokens=6,
-            messages=MESSAGES,
+            messages=ANTHROPIC_MESSAGES,
             extra_body={"ignore_eos": True},
         ) as s:
             final = await s.get_final_message()
@@ -298,10 +323,13 @@ def test_strict_models_and_api_key_check(tmp_path: Path) -> None:
             bad.chat.completions.create(model="gpt-4o-nano", messages=MESSAGES, max_tokens=1)
         assert secret not in json.dumps(denied.value.body)
         with pytest.raises(anthropic.AuthenticationError) as denied_a:
-            bad_a.messages.create(model="claude-3-5-haiku", max_tokens=1, messages=MESSAGES)
-        assert denied_a.value.body["error"]["type"] == "authentication_error"
+            bad_a.messages.create(
+                model="claude-3-5-haiku", max_tokens=1, messages=ANTHROPIC_MESSAGES
+            )
+        body_a = cast("dict[str, Any]", denied_a.value.body)
+        assert body_a["error"]["type"] == "authentication_error"
         assert secret not in json.dumps(denied_a.value.body)
         with pytest.raises(openai.NotFoundError):
             good.chat.completions.create(model="no-such-model", messages=MESSAGES, max_tokens=1)
         with pytest.raises(anthropic.NotFoundError):
-            good_a.messages.create(model="no-such-model", max_tokens=1, messages=MESSAGES)
+            good_a.messages.create(model="no-such-model", max_tokens=1, messages=ANTHROPIC_MESSAGES)

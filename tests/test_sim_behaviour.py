@@ -6,8 +6,10 @@ import asyncio
 import itertools
 import statistics
 import time
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import orjson
@@ -24,7 +26,7 @@ PRESETS = {p.name: p for p in BUILTIN}
 
 
 @pytest.fixture(scope="module")
-def sim() -> Simulator:
+def sim() -> Iterator[Simulator]:
     with Simulator(seed=11, sim_start=OFF_PEAK) as s:
         yield s
 
@@ -238,7 +240,7 @@ tpm = 0
     )
     with Simulator(cfg, seed=1) as s:
 
-        async def run() -> tuple[list, list, object, object]:
+        async def run() -> tuple[list[Result], list[Result], tuple[Result, Result], Result]:
             async with aiohttp.ClientSession() as session:
                 url = s.openai_base_url + "/chat/completions"
                 body = chat("limited", 1, stream=False)
@@ -282,8 +284,8 @@ def test_time_warp_maps_real_time_and_peak_hours_raise_ttft() -> None:
     warp = 3600.0
     with Simulator(seed=2, time_warp=warp, sim_start=start) as s:
 
-        async def run() -> list:
-            out = []
+        async def run() -> list[Result]:
+            out: list[Result] = []
             t_end = time.monotonic() + 7.5
             async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=60)) as sess:
 
@@ -356,7 +358,7 @@ slowdown = 0.2
 def test_several_workers_share_one_port_and_one_clock() -> None:
     with Simulator(seed=1, workers=2) as s:
 
-        async def run() -> list[dict]:
+        async def run() -> list[dict[str, Any]]:
             infos = []
             for _ in range(40):  # a new connection each time, so the kernel spreads them
                 async with (
@@ -451,7 +453,9 @@ def _text_and_usage(api: str, r: Result) -> tuple[list[str], int | None]:
     return texts, usage
 
 
-def _streams(tmp_path: Path, n: int, extra: tuple[tuple[str, dict], ...] = ()) -> list[Result]:
+def _streams(
+    tmp_path: Path, n: int, extra: tuple[tuple[str, dict[str, Any]], ...] = ()
+) -> list[Result]:
     cfg = write_config(tmp_path, PACKING.format(n=n))
     bodies = list(PACKED_BODIES.values()) + list(extra)
     with Simulator(cfg, seed=4, sim_start=OFF_PEAK) as s:
@@ -501,16 +505,14 @@ def test_several_tokens_per_event_in_every_wire_format(tmp_path: Path) -> None:
 
 
 def test_bad_requests_get_400_naming_the_field(sim: Simulator) -> None:
-    async def run() -> list:
+    async def run() -> tuple[Result, Result, tuple[int, Any]]:
         async with aiohttp.ClientSession() as sess:
             url = sim.openai_base_url + "/chat/completions"
-            out = [
-                await request(sess, url, {"model": "gpt-4o-mini", "messages": "nope"}),
-                await request(sess, url, chat("gpt-4o-mini", 1) | {"max_tokens": -1}),
-            ]
+            bad_messages = await request(sess, url, {"model": "gpt-4o-mini", "messages": "nope"})
+            bad_max = await request(sess, url, chat("gpt-4o-mini", 1) | {"max_tokens": -1})
             async with sess.post(url, data=b"{not json") as resp:
-                out.append((resp.status, await resp.json()))
-            return out
+                bad_json = (resp.status, await resp.json())
+            return bad_messages, bad_max, bad_json
 
     bad_messages, bad_max, bad_json = asyncio.run(run())
     assert bad_messages.status == 400

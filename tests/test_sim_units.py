@@ -9,6 +9,7 @@ import math
 import random
 import statistics
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -19,8 +20,9 @@ from loadtest.sim.capacity import Capacity, CapacityGate
 from loadtest.sim.config import load_config
 from loadtest.sim.faults import FaultChoice, Faults, FaultWindow, choose
 from loadtest.sim.plan import Plan, gap_params, make_plan, sample_ttft_s
-from loadtest.sim.presets import BUILTIN, Z95, builtin_table
+from loadtest.sim.presets import BUILTIN, Z95, Preset, builtin_table
 from loadtest.sim.ratelimit import (
+    BucketState,
     Limits,
     RateLimiter,
     anthropic_headers,
@@ -148,7 +150,9 @@ enabled = false
     assert mine is not None and mine.name == "mine"
     assert mine.ttft_median_ms == 500 and mine.limits == PRESETS["gpt-4o-mini"].limits
     assert mine.diurnal is not None and mine.diurnal.ttft[8:12] == (2.0,) * 4
-    assert mine.diurnal.ttft[12] == 1.0 and mine.diurnal.tail == PRESETS["gpt-4o-mini"].diurnal.tail
+    builtin_diurnal = PRESETS["gpt-4o-mini"].diurnal
+    assert builtin_diurnal is not None
+    assert mine.diurnal.ttft[12] == 1.0 and mine.diurnal.tail == builtin_diurnal.tail
     flat = table.lookup("flat")
     assert flat is not None and flat.diurnal is None
     assert all(p.faults.http_500 == 0.02 for p in cfg.presets)
@@ -204,7 +208,8 @@ def test_preset_lookup(name: str, expected: str | None) -> None:
 
 def test_unknown_model_falls_back_unless_strict() -> None:
     t = builtin_table()
-    assert t.resolve("mystery", strict=False).name == "default"
+    fallback = t.resolve("mystery", strict=False)
+    assert fallback is not None and fallback.name == "default"
     assert t.resolve("mystery", strict=True) is None
 
 
@@ -246,21 +251,26 @@ def test_diurnal_peak_follows_local_time_and_weekdays(utc: str, peak: bool) -> N
 # --- rate limits ---------------------------------------------------------------------------
 
 
+def _remaining(state: BucketState | None) -> int:
+    assert state is not None
+    return state.remaining
+
+
 def test_bucket_counts_down_refuses_and_refills() -> None:
     lim = RateLimiter(Limits(rpm=6, tpm=0), now_s=0.0)
-    remaining = [lim.admit(10, 0.0).requests.remaining for _ in range(6)]
+    remaining = [_remaining(lim.admit(10, 0.0).requests) for _ in range(6)]
     assert remaining == [5, 4, 3, 2, 1, 0]
     refused = lim.admit(10, 0.0)
     assert not refused.allowed and refused.limited_by == "requests"
     assert refused.retry_after_s == pytest.approx(10.0)  # 6/min refills one every 10 s
     assert not lim.admit(10, 9.9).allowed
     assert lim.admit(10, 10.0).allowed
-    assert lim.admit(10, 70.0).requests.remaining == 5  # full again after a minute
+    assert _remaining(lim.admit(10, 70.0).requests) == 5  # full again after a minute
 
 
 def test_token_bucket_charges_tokens() -> None:
     lim = RateLimiter(Limits(rpm=0, tpm=1000), now_s=0.0)
-    assert lim.admit(600, 0.0).tokens.remaining == 400
+    assert _remaining(lim.admit(600, 0.0).tokens) == 400
     refused = lim.admit(600, 0.0)
     assert not refused.allowed and refused.limited_by == "tokens"
     assert refused.retry_after_s == pytest.approx(200 / (1000 / 60))
@@ -300,7 +310,7 @@ def test_fault_kinds_appear_at_their_rates_and_nowhere_else() -> None:
         if p is not None:
             counts[p.kind] = counts.get(p.kind, 0) + 1
             if p.kind != "http_500":
-                assert 1 <= p.at_token < 50
+                assert p.at_token is not None and 1 <= p.at_token < 50
     assert set(counts) == {"http_500", "stall", "disconnect"}
     for kind, rate in (("http_500", 0.05), ("stall", 0.10), ("disconnect", 0.02)):
         assert counts[kind] / n == pytest.approx(rate, rel=0.1)
@@ -313,14 +323,20 @@ def test_fault_window_bounds_and_freeze() -> None:
     assert choose(faults, rng, 10.0, 10) == FaultChoice("http_500")
     assert choose(faults, rng, 15.0, 10) is None
     freeze = choose(faults, rng, 21.5, 10)
-    assert freeze == FaultChoice("stall", 0, pytest.approx(2.5))
+    assert freeze == FaultChoice("stall", 0, pytest.approx(2.5))  # type: ignore[arg-type]
 
 
 # --- plans ---------------------------------------------------------------------------------
 
 
-def _req(**kw) -> SimRequest:
-    base = {"api": "chat", "model": "m", "stream": True, "max_tokens": 100, "input_tokens": 10}
+def _req(**kw: Any) -> SimRequest:
+    base: dict[str, Any] = {
+        "api": "chat",
+        "model": "m",
+        "stream": True,
+        "max_tokens": 100,
+        "input_tokens": 10,
+    }
     return SimRequest(**(base | kw))
 
 
@@ -330,6 +346,7 @@ def test_ttft_draws_match_the_preset_and_the_peak() -> None:
     off = sorted(sample_ttft_s(p, NEUTRAL, 0, rng) for _ in range(20_000))
     assert statistics.median(off) == pytest.approx(0.380, rel=0.03)
     assert off[int(0.95 * len(off))] == pytest.approx(0.900, rel=0.05)
+    assert p.diurnal is not None
     peak = p.diurnal.conditions(datetime(2026, 11, 23, 15, 0, tzinfo=UTC))
     hot = sorted(sample_ttft_s(p, peak, 0, rng) for _ in range(20_000))
     assert 2.0 < hot[int(0.95 * len(hot))] < 3.0
@@ -371,7 +388,7 @@ def test_tool_plans_carry_the_arguments_as_fragments() -> None:
     assert never.tool is None
 
 
-def _packed(preset_name: str, n: int):
+def _packed(preset_name: str, n: int) -> Preset:
     return dataclasses.replace(PRESETS[preset_name], tokens_per_event=n)
 
 

@@ -149,7 +149,7 @@ def test_a_corrupt_store_is_a_runtime_failure(
 ) -> None:
     junk = tmp_path / "junk.db"
     junk.write_bytes(b"not a database at all" * 100)
-    assert main(["store", "list", "--store", str(junk)]) == ExitCode.RUNTIME_FAILURE == 3
+    assert main(["store", "list", "--store", str(junk)]) == ExitCode.RUNTIME_FAILURE.value == 3
     err = capsys.readouterr().err
     assert err.startswith("loadtest: error: ") and err.count("\n") == 1
     assert "junk.db: not a loadtest store" in err
@@ -228,6 +228,7 @@ def test_runs_against_a_time_warped_simulator_are_stamped_in_its_time(tmp_path: 
     )
     run_dir, summary = run(load_profile(prof), Console(quiet=True), live=False, quiet=True)
     clock = summary["run"]["sim_clock"]
+    assert clock is not None
     assert clock["rate"] == pytest.approx(3600, rel=0.05)  # one simulated hour a second
     # 09:00 in New York when the simulator started; its start-up takes some real time,
     # and each real second is a simulated hour

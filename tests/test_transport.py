@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -58,7 +59,7 @@ FAST = Timeouts(connect_s=2, ttft_s=1.5, idle_s=1.0, total_s=10)
 
 
 @pytest.fixture(scope="module")
-def sim(tmp_path_factory: pytest.TempPathFactory) -> Simulator:
+def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Simulator]:
     cfg: Path = tmp_path_factory.mktemp("sim") / "sim.toml"
     cfg.write_text(CONFIG)
     with Simulator(cfg, seed=1, sim_start="2026-11-22T03:00:00-05:00") as s:
