@@ -63,6 +63,9 @@ def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Simulator]:
     cfg: Path = tmp_path_factory.mktemp("sim") / "sim.toml"
     cfg.write_text(CONFIG)
     with Simulator(cfg, seed=1, sim_start="2026-11-22T03:00:00-05:00") as s:
+        # A simulator's first request pays for its lazy set-up (~15 ms, measured with
+        # curl too); the timing tests below are about the client, so it goes first here.
+        _one(s.base_url, "fixed")
         yield s
 
 
@@ -92,7 +95,9 @@ def test_success_stamps_the_timeline_and_recovers_the_injected_ttft(sim: Simulat
         assert r.sent_ns < r.first_byte_ns <= r.first_token_ns <= r.last_token_ns <= r.end_ns
         assert r.output_tokens == 20 and not r.tokens_counted and len(r.event_ns) == 20
         m = derive(r)
-        assert m["ttft"] == pytest.approx(200_000, abs=5_000)  # us
+        # Never early; late by the trip to the server and two processes' scheduling on a
+        # shared two-core VM (measured 1-6 ms, before and after the provider refactor).
+        assert 200_000 <= m["ttft"] <= 210_000  # us
         assert m["tpot"] == pytest.approx(10_000, abs=1_000)
 
 
