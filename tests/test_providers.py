@@ -75,7 +75,7 @@ def _stream(enc: Encoder, n: int) -> bytes:
 @pytest.mark.parametrize("kind", ["openai", "openai-responses", "anthropic"])
 @pytest.mark.parametrize(
     ("reasoning", "tool"),
-    [((), False), ((), True), (REASONING, False)],
+    [((), False), ((), True), (REASONING_TEXT, False)],
     ids=["text", "tool", "reasoning"],
 )
 def test_round_trip_through_the_simulator_encoders(
