@@ -97,7 +97,7 @@ def test_due_requests_never_sent_are_shed_or_unsent_and_each_has_a_line(
 
 def test_accounting_text_names_only_what_happened() -> None:
     req = {"sent": 12, "recorded": 12, "completed": 10, "failed": 2, "late": 0, "shed": 0}
-    t = {"requests": req | {"abandoned": 0}}
+    t = {"requests": req | {"abandoned": 0, "warmup": 4}}
     assert accounting_text(t) == ""  # type: ignore[arg-type]  # a partial target block
     t = {"requests": req | {"sent": 19, "abandoned": 3, "warmup": 4, "unsent": 7, "late": 5}}
     assert accounting_text(t) == (  # type: ignore[arg-type]

@@ -69,11 +69,12 @@ def error_lines(summary: Summary) -> list[str]:
 
 
 def accounting_text(t: TargetSummary) -> str:
-    """Where a target's requests went, when some did not simply complete or fail:
-    'sent 12 = 8 completed + 4 abandoned; never sent: 30 unsent; 9 late'; '' otherwise."""
+    """Where a target's requests went, when some were cut off, never sent or late:
+    'sent 12 = 8 completed + 4 abandoned; never sent: 30 unsent; 9 late'; '' otherwise
+    (a warm-up alone is no news)."""
     req = t["requests"]
     warmup, unsent = req.get("warmup", 0), req.get("unsent", 0)
-    if not (req["abandoned"] or req["shed"] or unsent or req["late"] or warmup):
+    if not (req["abandoned"] or req["shed"] or unsent or req["late"]):
         return ""
     parts = [
         f"{n} {what}"
