@@ -14,12 +14,13 @@ from typing import IO, Any, Protocol
 import orjson
 
 from loadtest import hlog
-from loadtest.metrics import unit_of
+from loadtest.metrics import METRICS, unit_of
 from loadtest.records import Health, Interval, RequestRecord, TargetStatus
 
 RESULTS_FILE = "results.jsonl"
 INTERVAL_LOG = "intervals.hlog"
 _COUNTS = ("output_tokens", "output_speed")  # in the record already, or not per line
+_SCALE = {m: unit_of(m)[1] for m in METRICS}  # once, not per request and metric
 
 
 class Sink(Protocol):
@@ -64,7 +65,7 @@ class ResultsFile:
         }
         for k, v in metrics.items():
             if k not in _COUNTS:
-                line[k] = round(v / unit_of(k)[1], 3)
+                line[k] = round(v / _SCALE[k], 3)
         if detail:
             line["detail"] = detail
         self.file.write(orjson.dumps(line) + b"\n")
