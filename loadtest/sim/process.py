@@ -67,9 +67,29 @@ def run_worker(
         runner.run(_serve(cfg, sock, worker, anchor, ready))
 
 
+PARENT_ENV = "LOADTEST_SIM_PARENT"  # set by Simulator: the pid the simulator must not outlive
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """Have the kernel send this process SIGTERM when its parent dies (Linux), so a
+    parent killed with kill -9 or by the OOM killer leaves no simulator behind; exit now
+    if the parent is already gone. Elsewhere a no-op: stop() still ends it."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
+    if os.getppid() != parent_pid:  # it died before the request took effect
+        os._exit(1)
+
+
 def _child(
     cfg: SimConfig, host: str, port: int, worker: int, anchor: float, ready: mp.synchronize.Event
 ) -> None:
+    assert mp.parent_process() is not None
+    die_with_parent(mp.parent_process().pid or 0)  # type: ignore[union-attr]
     with contextlib.suppress(KeyboardInterrupt):
         run_worker(cfg, host, port, worker, anchor, ready.set)
 
@@ -83,6 +103,8 @@ def serve(
     ephemeral port for the workers to join, and the kernel balances connections
     among the listening ones only.
     """
+    if PARENT_ENV in os.environ:  # started by Simulator: live no longer than it
+        die_with_parent(int(os.environ.pop(PARENT_ENV)))
     anchor = time.time()
     if port != 0:
         # Without this, a second simulator on the same port would silently join the
@@ -193,9 +215,18 @@ class Simulator:
         return self.base_url + "/v1"
 
     def start(self) -> Simulator:
-        """Start the subprocess and wait until it accepts connections."""
+        """Start the subprocess and wait until it accepts connections.
+
+        It runs in a session of its own, so a terminal's Ctrl-C reaches only the run
+        (which drains its requests against a simulator still serving them, then stops
+        it), and it dies with this process, however that one ends."""
         proc = self._proc = subprocess.Popen(
-            self._args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=self._env
+            self._args,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**self._env, PARENT_ENV: str(os.getpid())},
+            start_new_session=True,
         )
         first: queue.Queue[str] = queue.Queue()
         # Both pipes are drained for the life of the process so it never blocks on a full pipe.
