@@ -24,12 +24,15 @@ Its clocks are injected too, so tests drive its decisions on virtual time.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from loadtest.arrivals import offsets, segments
+from loadtest.backoff import FatalStreak, retry_delay_s
 from loadtest.errors import ErrorClass
 from loadtest.loop import short_gc_pauses
 from loadtest.metrics import derive
@@ -92,6 +95,7 @@ class _TargetRun:
     counters: dict[str, int] = field(default_factory=lambda: dict.fromkeys(_COUNTERS, 0))
     stopped_by: str = ""
     slots: asyncio.Semaphore | None = None
+    fatal: FatalStreak = field(default_factory=FatalStreak)
 
 
 @dataclass
@@ -243,12 +247,20 @@ class Engine:
         top = int(max(level for _, level in load.levels(duration)))
 
         async def worker(k: int) -> None:
+            rng = random.Random(self.p.seed * 7919 + k)  # backoff jitter, reproducible
+            failures = 0
             while not self.stopping and not tr.stopped_by:
                 now = self.clock()
                 if k >= load.level_at((now - self.start_ns) / 1e9, duration):
                     await asyncio.sleep(PARKED_POLL_S)
                     continue
-                await self._one(tr, now)
+                r = await self._one(tr, now)
+                if r is None or r.error is None:
+                    failures = 0
+                    continue
+                failures += 1  # a failed request: wait before the next (see loadtest.backoff)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), retry_delay_s(r, failures, rng))
 
         await asyncio.gather(*(worker(k) for k in range(top)))
 
@@ -326,13 +338,14 @@ class Engine:
             and tr.counters["measured_started"] >= requests
         )
 
-    async def _one(self, tr: _TargetRun, intended: int) -> None:
+    async def _one(self, tr: _TargetRun, intended: int) -> RequestRecord | None:
+        """Send one request of TR and account for it; None when the count forbade it."""
         c = tr.counters
         measured = intended >= self.warmup_end_ns
         if measured:
             if self._capped(tr, intended):
                 tr.stopped_by = "requests"
-                return
+                return None
             c["measured_started"] += 1  # at the start, so concurrent workers can't overshoot
         else:
             c["warmup"] += 1
@@ -360,12 +373,16 @@ class Engine:
                 and c["failed"] / c["recorded"] > self.p.error_budget
             ):
                 tr.stopped_by = "error_budget"
+        fatal = tr.fatal.seen(r, detail)
+        if fatal is not None and not tr.stopped_by:
+            tr.stopped_by = fatal
         if r.sim_time is not None:
             # The simulator's clock, sampled: the first and latest readings give its
             # offset and rate (time warp) for stamping the run in simulated time.
             mark = (r.sent_ns, r.sim_time)
             self.sim_marks = [self.sim_marks[0], mark] if self.sim_marks else [mark]
         self.sink.request(r, metrics, detail, measured)
+        return r
 
     def _cut_off(self, tr: _TargetRun, r: RequestRecord, measured: bool) -> None:
         """A request cancelled in flight: abandoned if it went out, else unsent."""

@@ -33,6 +33,8 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "loop",
             "arrivals",
             "hlog",
+            "backoff",
+            "redact",
         ),
     ),
     ("configuration", ("thresholds", "schedule", "providers", "profile", "workload")),
