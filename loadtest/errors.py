@@ -32,6 +32,10 @@ class ErrorClass(StrEnum):
     STREAM_ERROR = "stream_error"  # an error event inside a 200 stream
     TRUNCATED = "truncated"  # the stream ended early or inside an event
     PROTOCOL = "protocol"  # an event that is not the JSON object the API defines
+    # Anything else that went wrong on our side of the request: an exception no other
+    # class names (aiohttp refusing a URL or a header value, a bug), mapped, not raised,
+    # so that one odd request never stops a target's workers. The detail has its type.
+    CLIENT_ERROR = "client_error"
     # Not failures of the server: requests the run itself cut short or never sent.
     ABANDONED = "abandoned"  # sent, still in flight when the drain ended (or a 2nd Ctrl-C)
     SHED = "shed"  # due, never sent: the open-loop backlog was full
@@ -58,9 +62,11 @@ class ExitCode(IntEnum):
     FAILED = 1  # the command ran and what it ran failed (every scheduled run failed)
     USER_ERROR = 2
     RUNTIME_FAILURE = 3
+    NOTHING_COMPLETED = 4  # the run finished, but a target recorded only failures
     THRESHOLDS_FAILED = 99  # as k6 exits when a threshold fails
     HANGUP = 129  # the terminal went away before the summary could be printed
     INTERRUPTED = 130  # Ctrl-C (the run's files are written)
+    TERMINATED = 143  # SIGTERM, 128 + 15 as a shell reports it (the run's files are written)
 
 
 class LoadtestError(Exception):

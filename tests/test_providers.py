@@ -11,7 +11,7 @@ import pytest
 
 from loadtest.errors import ErrorClass
 from loadtest.providers import PARSERS, EventParser, anthropic, openai_chat, openai_responses
-from loadtest.providers.reading import Reading
+from loadtest.providers.reading import Reading, wrong_shape
 from loadtest.sim import wire_anthropic, wire_chat, wire_responses
 from loadtest.sim.plan import Plan, ToolCall
 from loadtest.sim.presets import builtin_table
@@ -291,3 +291,102 @@ def test_live_simulator_usage_matches_what_it_intended() -> None:
         preset = presets.lookup(str(bodies[kind][1]["model"]))
         assert preset is not None
         assert reading.events == 1 + -(-(intended - 1) // preset.tokens_per_event)
+
+
+# Valid JSON of the wrong shape: each is a protocol error naming the field, never an
+# exception out of the reader (one stopped the target's workers, silently).
+WRONG_SHAPES = [
+    ("openai", b'{"choices":"abc"}', "choices is a string, not an array"),
+    ("openai", b'{"choices":5}', "choices is an integer, not an array"),
+    ("openai", b'{"choices":[7]}', "choices[0] is an integer, not an object"),
+    ("openai", b'{"choices":[{"delta":[1]}]}', "choices[0].delta is an array, not an object"),
+    (
+        "openai",
+        b'{"choices":[{"delta":{"tool_calls":{"a":1}}}]}',
+        "choices[0].delta.tool_calls is an object, not an array",
+    ),
+    ("openai", b'{"choices":[],"usage":"x"}', "usage is a string, not an object"),
+    (
+        "openai",
+        b'{"choices":[],"usage":{"completion_tokens":"9"}}',
+        "usage.completion_tokens is a string, not an integer",
+    ),
+    (
+        "openai",
+        b'{"choices":[],"usage":{"completion_tokens":9,"prompt_tokens":3.0}}',
+        "usage.prompt_tokens is a number, not an integer",
+    ),
+    ("anthropic", b'{"type":"message_start","message":"m"}', "message is a string, not an object"),
+    (
+        "anthropic",
+        b'{"type":"message_start","message":{"usage":{"input_tokens":true}}}',
+        "message.usage.input_tokens is a boolean, not an integer",
+    ),
+    (
+        "anthropic",
+        b'{"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":"12"}}',
+        "usage.output_tokens is a string, not an integer",
+    ),
+    ("anthropic", b'{"type":"content_block_delta","delta":["x"]}', "delta is an array"),
+    (
+        "anthropic",
+        b'{"type":"content_block_delta","delta":{"type":["text_delta"]}}',
+        "delta.type is an array, not a string",
+    ),
+    ("anthropic", b'{"type":"error","error":"overloaded"}', "error is a string, not an object"),
+    (
+        "openai-responses",
+        b'{"type":["response.output_text.delta"],"delta":"a"}',
+        "type is an array, not a string",
+    ),
+    ("openai-responses", b'{"type":"response.completed","response":[1]}', "response is an array"),
+    (
+        "openai-responses",
+        b'{"type":"response.completed","response":{"usage":{"output_tokens":"7"}}}',
+        "response.usage.output_tokens is a string, not an integer",
+    ),
+    (
+        "openai-responses",
+        b'{"type":"response.incomplete","response":{"incomplete_details":"max"}}',
+        "response.incomplete_details is a string, not an object",
+    ),
+    (
+        "openai-responses",
+        b'{"type":"response.failed","response":{"error":"boom"}}',
+        "response.error is a string, not an object",
+    ),
+]
+
+# One content event of each kind, sent in the same read before the wrong-shaped one.
+GOOD_TOKEN = {
+    "openai": b'{"choices":[{"delta":{"content":"a"}}]}',
+    "anthropic": b'{"type":"content_block_delta","delta":{"type":"text_delta","text":"a"}}',
+    "openai-responses": b'{"type":"response.output_text.delta","delta":"a"}',
+}
+
+
+@pytest.mark.parametrize(
+    ("kind", "data", "field"), WRONG_SHAPES, ids=[f"{k}: {d.decode()}" for k, d, _ in WRONG_SHAPES]
+)
+def test_valid_json_of_the_wrong_shape_is_a_protocol_error_naming_the_field(
+    kind: str, data: bytes, field: str
+) -> None:
+    r = Reading()
+    good = Event(b"message", GOOD_TOKEN[kind], b"")
+    PARSERS[kind]([good, Event(b"message", data, b""), good], r)  # one read
+    assert r.error == ErrorClass.PROTOCOL, r.error_detail
+    assert field in r.error_detail and repr(data[:20])[:-1] in r.error_detail, r.error_detail
+    assert r.events == 1  # the event before it counted, none after it (reading stops there)
+    # a token count that is not an int never reaches the record (the sums would break)
+    for n in (r.usage_output_tokens, r.usage_input_tokens, r.output_tokens):
+        assert n is None or type(n) is int
+
+
+def test_a_wrong_shape_no_field_explains_names_the_exception() -> None:
+    # When no field of the shape is wrong (a reader's own bug), the detail still says what
+    # was raised, and on which event.
+    r = Reading()
+    wrong_shape(r, AttributeError("'str' object has no attribute 'get'"), b'{"a":1}', {})
+    assert r.error == ErrorClass.PROTOCOL
+    assert "AttributeError: 'str' object has no attribute 'get'" in r.error_detail
+    assert "b'{\"a\":1}'" in r.error_detail

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,10 +12,12 @@ import pytest
 
 from loadtest.metrics import derive
 from loadtest.profile import Lengths, Target, Timeouts, Workload
-from loadtest.providers import PARSERS
+from loadtest.providers import PARSERS, EventParser
 from loadtest.providers.build import builder
+from loadtest.providers.reading import Reading
 from loadtest.records import RequestRecord
 from loadtest.sim.process import Simulator
+from loadtest.sse import Event
 from loadtest.transport import new_session, proxy_for, send
 from loadtest.workload import PromptSource
 
@@ -213,3 +216,66 @@ def test_a_stream_that_never_stalls_but_runs_too_long_is_timeout_total(sim: Simu
     r, detail = asyncio.run(run())
     assert r.error == "timeout_total", detail
     assert 1.1e9 < r.end_ns - r.sent_ns < 1.5e9 and len(r.event_ns) >= 5
+
+
+def _send_with(
+    sim: Simulator, parse: EventParser, headers: dict[str, str] | None = None
+) -> tuple[RequestRecord, str, RequestRecord]:
+    """One request with PARSE (and extra HEADERS), then a plain one on the same session."""
+
+    async def run() -> tuple[RequestRecord, str, RequestRecord]:
+        t = Target("fixed", "openai", "fixed", "sim", "UNSET_VAR")
+        plain = builder(t, WORK, sim.base_url + "/v1", env={})
+        b = dataclasses.replace(plain, headers={**plain.headers, **(headers or {})})
+        prompt = PromptSource(WORK, seed=1).prompt(0)
+        r, after = RequestRecord("fixed", intended_ns=0), RequestRecord("fixed", intended_ns=0)
+        async with new_session(FAST, 2) as session:
+            detail = await send(session, b, prompt, parse, FAST, r)
+            await send(session, plain, prompt, PARSERS["openai"], FAST, after)
+        return r, detail, after
+
+    return asyncio.run(run())
+
+
+def _broken_parser(events: list[Event], r: Reading) -> None:
+    raise ZeroDivisionError("a reader's bug")
+
+
+@pytest.mark.parametrize(
+    ("case", "parse", "headers", "detail"),
+    [
+        # aiohttp refuses a header value with a newline (ValueError) before sending it
+        ("header", PARSERS["openai"], {"x-note": "a\nb"}, "ValueError: "),
+        ("reader", _broken_parser, None, "ZeroDivisionError: a reader's bug"),
+    ],
+)
+def test_any_other_exception_is_the_requests_client_error(
+    sim: Simulator,
+    case: str,
+    parse: EventParser,
+    headers: dict[str, str] | None,
+    detail: str,
+) -> None:
+    r, got, after = _send_with(sim, parse, headers)
+    assert r.error == "client_error" and got.startswith(detail), got
+    assert r.end_ns >= r.sent_ns > 0  # stamped like every other ending
+    assert after.error is None  # and the next request goes on
+
+
+def test_cancelling_a_request_is_not_mapped_to_an_error(sim: Simulator) -> None:
+    # The engine abandons requests by cancelling them: that must reach it as it is.
+    async def run() -> RequestRecord:
+        t = Target("fslow", "openai", "fslow", "sim", "UNSET_VAR")
+        b = builder(t, WORK, sim.base_url + "/v1", env={})
+        r = RequestRecord("fslow", intended_ns=0)
+        prompt = PromptSource(WORK, seed=1).prompt(0)
+        async with new_session(FAST, 1) as session:
+            task = asyncio.create_task(send(session, b, prompt, PARSERS["openai"], FAST, r))
+            await asyncio.sleep(0.3)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+        return r
+
+    r = asyncio.run(run())
+    assert r.error is None and r.sent_ns > 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from loadtest.errors import ErrorClass
 from loadtest.providers.base import Provider, SplitSystemBody, Supports
-from loadtest.providers.reading import Reading, load_object
+from loadtest.providers.reading import Reading, Shape, count, load_object, wrong_shape
 from loadtest.sse import Event
 
 # Delta types that carry generated output: the field holding it, and whether it is reasoning.
@@ -17,37 +17,49 @@ _DELTA_FIELDS = {
 
 def parse_events(events: list[Event], r: Reading) -> None:
     """Read the events of one network read into R, in order; stop at an error."""
-    for event in events:
-        obj = load_object(event.data, r)
-        if obj is None:
-            return
-        kind = obj.get("type")
-        if kind == "content_block_delta":
-            delta = obj.get("delta") or {}
-            field = _DELTA_FIELDS.get(delta.get("type", ""))
-            # signature_delta, citations and empty deltas are not output
-            if field is not None and delta.get(field[0]):
-                r.events += 1
-                r.reasoning_events += field[1]
-        elif kind == "message_start":
-            usage = (obj.get("message") or {}).get("usage") or {}
-            r.usage_input_tokens = usage.get("input_tokens", r.usage_input_tokens)
-        elif kind == "message_delta":
-            usage = obj.get("usage") or {}
-            r.usage_output_tokens = usage.get("output_tokens", r.usage_output_tokens)
-            r.usage_input_tokens = usage.get("input_tokens") or r.usage_input_tokens
-            stop = (obj.get("delta") or {}).get("stop_reason")
-            if stop:
-                r.finish_reason = stop
-        elif kind == "message_stop":
-            r.done = True
-        elif kind == "error":
-            err = obj.get("error") or {}
-            overloaded = err.get("type") == "overloaded_error"
-            cls = ErrorClass.OVERLOADED if overloaded else ErrorClass.STREAM_ERROR
-            r.fail(cls, str(err.get("message") or err.get("type") or obj))
-            return
-        # ping, content_block_start/stop and unknown future events change nothing
+    try:
+        for event in events:
+            obj = load_object(event.data, r)
+            if obj is None:
+                return
+            kind = obj.get("type")
+            if kind == "content_block_delta":
+                delta = obj.get("delta") or {}
+                field = _DELTA_FIELDS.get(delta.get("type", ""))
+                # signature_delta, citations and empty deltas are not output
+                if field is not None and delta.get(field[0]):
+                    r.events += 1
+                    r.reasoning_events += field[1]
+            elif kind == "message_start":
+                usage = (obj.get("message") or {}).get("usage") or {}
+                r.usage_input_tokens = count(usage.get("input_tokens", r.usage_input_tokens))
+            elif kind == "message_delta":
+                usage = obj.get("usage") or {}
+                r.usage_output_tokens = count(usage.get("output_tokens", r.usage_output_tokens))
+                r.usage_input_tokens = count(usage.get("input_tokens")) or r.usage_input_tokens
+                stop = (obj.get("delta") or {}).get("stop_reason")
+                if stop:
+                    r.finish_reason = stop
+            elif kind == "message_stop":
+                r.done = True
+            elif kind == "error":
+                err = obj.get("error") or {}
+                overloaded = err.get("type") == "overloaded_error"
+                cls = ErrorClass.OVERLOADED if overloaded else ErrorClass.STREAM_ERROR
+                r.fail(cls, str(err.get("message") or err.get("type") or obj))
+                return
+            # ping, content_block_start/stop and unknown future events change nothing
+    except (TypeError, AttributeError, KeyError) as exc:  # valid JSON of the wrong shape
+        wrong_shape(r, exc, event.data, _SHAPE)
+
+
+# The fields the reader goes into (see reading.Shape).
+_SHAPE: Shape = {
+    "delta": {"type": str},
+    "message": {"usage": {"input_tokens": int}},
+    "usage": {"output_tokens": int, "input_tokens": int},
+    "error": {},
+}
 
 
 API_VERSION = "2023-06-01"  # the anthropic-version header every request must carry

@@ -14,7 +14,7 @@ from typing import Any
 
 from loadtest.errors import ErrorClass
 from loadtest.providers.base import ChatBody, Provider, Supports, bearer
-from loadtest.providers.reading import Reading, load_object
+from loadtest.providers.reading import Reading, Shape, count, load_object, wrong_shape
 from loadtest.sse import Event
 
 
@@ -22,36 +22,47 @@ def parse_events(events: list[Event], r: Reading) -> None:
     """Read the events of one network read into R, in order; stop at an error.
 
     One call per read, not per event: this loop is the client's hottest code."""
-    for event in events:
-        data = event.data
-        if data == b"[DONE]":
-            r.done = True
-            continue
-        obj = load_object(data, r)
-        if obj is None:
-            return
-        choices = obj.get("choices")
-        if choices:
-            for choice in choices:
-                delta = choice.get("delta")
-                if delta:
-                    if delta.get("content") or _has_arguments(delta):
-                        r.events += 1
-                    elif delta.get("reasoning_content") or delta.get("reasoning"):
-                        r.events += 1
-                        r.reasoning_events += 1
-                finish = choice.get("finish_reason")
-                if finish:
-                    r.finish_reason = finish
-        else:
-            err = obj.get("error")
-            if err is not None or obj.get("object") == "error":
-                r.fail(ErrorClass.STREAM_ERROR, _message(err if err is not None else obj))
+    try:
+        for event in events:
+            data = event.data
+            if data == b"[DONE]":
+                r.done = True
+                continue
+            obj = load_object(data, r)
+            if obj is None:
                 return
-        usage = obj.get("usage")
-        if usage:
-            r.usage_output_tokens = usage.get("completion_tokens", r.usage_output_tokens)
-            r.usage_input_tokens = usage.get("prompt_tokens", r.usage_input_tokens)
+            choices = obj.get("choices")
+            if choices:
+                for choice in choices:
+                    delta = choice.get("delta")
+                    if delta:
+                        if delta.get("content") or _has_arguments(delta):
+                            r.events += 1
+                        elif delta.get("reasoning_content") or delta.get("reasoning"):
+                            r.events += 1
+                            r.reasoning_events += 1
+                    finish = choice.get("finish_reason")
+                    if finish:
+                        r.finish_reason = finish
+            else:
+                err = obj.get("error")
+                if err is not None or obj.get("object") == "error":
+                    r.fail(ErrorClass.STREAM_ERROR, _message(err if err is not None else obj))
+                    return
+            usage = obj.get("usage")
+            if usage:
+                out = usage.get("completion_tokens", r.usage_output_tokens)
+                r.usage_output_tokens = count(out)
+                r.usage_input_tokens = count(usage.get("prompt_tokens", r.usage_input_tokens))
+    except (TypeError, AttributeError, KeyError) as exc:  # valid JSON of the wrong shape
+        wrong_shape(r, exc, event.data, _SHAPE)
+
+
+# The fields the reader goes into (see reading.Shape); `error` may be anything.
+_SHAPE: Shape = {
+    "choices": [{"delta": {"tool_calls": [{"function": {}}]}}],
+    "usage": {"completion_tokens": int, "prompt_tokens": int},
+}
 
 
 def _has_arguments(delta: dict[str, Any]) -> bool:

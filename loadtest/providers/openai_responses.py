@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from loadtest.errors import ErrorClass
 from loadtest.providers.base import Provider, SplitSystemBody, Supports, bearer
-from loadtest.providers.reading import Reading, load_object
+from loadtest.providers.reading import Reading, Shape, count, load_object, wrong_shape
 from loadtest.sse import Event
 
 # Delta events that carry generated output; True for reasoning.
@@ -20,28 +20,42 @@ _TERMINAL = {"response.completed": "completed", "response.incomplete": "incomple
 
 def parse_events(events: list[Event], r: Reading) -> None:
     """Read the events of one network read into R, in order; stop at an error."""
-    for event in events:
-        obj = load_object(event.data, r)
-        if obj is None:
-            return
-        kind = obj.get("type", "")
-        reasoning = _TOKEN_EVENTS.get(kind)
-        if reasoning is not None:
-            if obj.get("delta"):
-                r.events += 1
-                r.reasoning_events += reasoning
-        elif kind in _TERMINAL:
-            response = obj.get("response") or {}
-            usage = response.get("usage") or {}
-            r.usage_output_tokens = usage.get("output_tokens", r.usage_output_tokens)
-            r.usage_input_tokens = usage.get("input_tokens", r.usage_input_tokens)
-            details = response.get("incomplete_details") or {}
-            r.finish_reason = details.get("reason") or _TERMINAL[kind]
-            r.done = True
-        elif kind in ("error", "response.failed"):
-            err = (obj.get("response") or {}).get("error") or obj
-            r.fail(ErrorClass.STREAM_ERROR, str(err.get("message") or err.get("code") or kind))
-            return
+    try:
+        for event in events:
+            obj = load_object(event.data, r)
+            if obj is None:
+                return
+            kind = obj.get("type", "")
+            reasoning = _TOKEN_EVENTS.get(kind)
+            if reasoning is not None:
+                if obj.get("delta"):
+                    r.events += 1
+                    r.reasoning_events += reasoning
+            elif kind in _TERMINAL:
+                response = obj.get("response") or {}
+                usage = response.get("usage") or {}
+                r.usage_output_tokens = count(usage.get("output_tokens", r.usage_output_tokens))
+                r.usage_input_tokens = count(usage.get("input_tokens", r.usage_input_tokens))
+                details = response.get("incomplete_details") or {}
+                r.finish_reason = details.get("reason") or _TERMINAL[kind]
+                r.done = True
+            elif kind in ("error", "response.failed"):
+                err = (obj.get("response") or {}).get("error") or obj
+                r.fail(ErrorClass.STREAM_ERROR, str(err.get("message") or err.get("code") or kind))
+                return
+    except (TypeError, AttributeError, KeyError) as exc:  # valid JSON of the wrong shape
+        wrong_shape(r, exc, event.data, _SHAPE)
+
+
+# The fields the reader goes into (see reading.Shape).
+_SHAPE: Shape = {
+    "type": str,
+    "response": {
+        "usage": {"output_tokens": int, "input_tokens": int},
+        "incomplete_details": {},
+        "error": {},
+    },
+}
 
 
 PROVIDER = Provider(

@@ -1,9 +1,18 @@
-"""What a provider's event parser accumulates from one response's events."""
+"""What a provider's event parser accumulates from one response's events.
+
+A server can send valid JSON of the wrong shape (`choices` a string, `usage` a list, a
+token count as text). The readers do not check types event by event (theirs is the
+client's hottest loop): each catches the TypeError, AttributeError or KeyError that a
+wrong shape raises around its loop, and `wrong_shape` then finds the field by walking
+the event against the kind's `Shape`, only on that error path. Token counts are the
+exception, checked where read (`count`): a string there raises nothing, and would
+poison every sum later.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
 import orjson
 
@@ -57,3 +66,60 @@ def load_object(data: bytes, r: Reading) -> dict[str, Any] | None:
         r.fail(ErrorClass.PROTOCOL, f"event is not an object: {data[:80]!r}")
         return None
     return obj
+
+
+# What the API defines for the fields a reader goes into: a dict for an object (with the
+# fields to check inside it; {} checks only that it is one), a one-item list for an array
+# of that, a type for a leaf. Fields left out are not checked.
+Shape: TypeAlias = dict[str, "Shape"] | list["Shape"] | type
+
+_KIND_NAMES = {dict: "an object", list: "an array", str: "a string", int: "an integer"}
+
+
+def count(value: Any) -> int | None:
+    """VALUE as a token count: an int or None; a TypeError (a protocol error) otherwise."""
+    if value is None or type(value) is int:
+        return value
+    raise TypeError(f"token count is {_kind(value)}")
+
+
+def wrong_shape(r: Reading, exc: Exception, data: bytes, shape: Shape) -> None:
+    """Record a protocol error on R for event DATA, whose JSON is not of SHAPE (the reader
+    raised EXC on it): the detail names the first field of the wrong type."""
+    where = _misfit(orjson.loads(data), shape, "")
+    why = where or f"{type(exc).__name__}: {exc}"
+    r.fail(ErrorClass.PROTOCOL, f"event of the wrong shape, {why}: {data[:80]!r}")
+
+
+def _misfit(value: Any, shape: Shape, path: str) -> str | None:
+    if isinstance(shape, dict):
+        if not isinstance(value, dict):
+            return f"{path or 'the event'} is {_kind(value)}, not an object"
+        for key, sub in shape.items():
+            v = value.get(key)
+            # The readers pass over null, and over an empty or false object or array.
+            if v is None or (not v and not isinstance(sub, type)):
+                continue
+            found = _misfit(v, sub, f"{path}.{key}" if path else key)
+            if found:
+                return found
+        return None
+    if isinstance(shape, list):
+        if not isinstance(value, list):
+            return f"{path} is {_kind(value)}, not an array"
+        for i, item in enumerate(value):
+            found = _misfit(item, shape[0], f"{path}[{i}]")
+            if found:
+                return found
+        return None
+    if type(value) is not shape:
+        return f"{path} is {_kind(value)}, not {_KIND_NAMES.get(shape, shape.__name__)}"
+    return None
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, float):
+        return "a number"
+    return _KIND_NAMES.get(type(value), type(value).__name__)
