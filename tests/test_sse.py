@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import random
+import tracemalloc
 
 import pytest
 
-from loadtest.sse import Event, SSEParser
+from loadtest.sse import MAX_EVENT, Event, EventTooLarge, SSEParser
 
 M = b"message"
 
@@ -138,3 +139,77 @@ def test_bulk_and_general_events_mixed_in_one_read_keep_their_order_and_ids() ->
             got += p.feed(body[i : i + n])
             i += n
         assert got + p.close() == expected and not p.truncated
+
+
+def _pieces(data: bytes, n: int) -> list[bytes]:
+    return [data[i : i + n] for i in range(0, len(data), n)]
+
+
+def test_a_long_line_in_many_reads_costs_linear_work() -> None:
+    # Work counted as the bytes each read allocates (deterministic, unlike a clock):
+    # re-joining the pending line on every read allocated ~115x the line for 900 KiB in
+    # 4 KiB reads (quadratic: 225 reads, each copying all before it); now ~4x in all.
+    size = 900 * 1024
+    line = b"data: " + b"x" * (size - 6)
+    chunks = [*_pieces(line, 4096), b"\n\n"]
+    p = SSEParser()
+    work = 0
+    events: list[Event] = []
+    tracemalloc.start()
+    try:
+        for c in chunks:
+            before = tracemalloc.get_traced_memory()[0]
+            tracemalloc.reset_peak()
+            events += p.feed(c)
+            work += tracemalloc.get_traced_memory()[1] - before
+    finally:
+        tracemalloc.stop()
+    assert events == [Event(M, line[6:], b"")]
+    assert work < 8 * size, work / size
+
+
+@pytest.mark.parametrize("read", [1 << 30, 4096, 1000, 7])
+@pytest.mark.parametrize("end", [b"\n", b"\r\n", b"\r"])
+def test_a_line_may_be_as_long_as_the_limit_and_not_one_byte_more(read: int, end: bytes) -> None:
+    limit = MAX_EVENT if read >= 1000 else 4096
+    line = b"data: " + b"y" * (limit - 6)
+    p = SSEParser(limit)
+    for c in _pieces(line, read):
+        assert p.feed(c) == []
+    assert p.feed(end) + p.feed(end) + p.close() == [Event(M, line[6:], b"")]
+    p = SSEParser(limit)
+    with pytest.raises(EventTooLarge, match=r"line larger than .* without a line end") as e:
+        for c in _pieces(line + b"y", read):
+            p.feed(c)
+    if limit == MAX_EVENT:
+        assert str(e.value) == "line larger than 1 MiB without a line end"
+
+
+def test_an_event_of_many_lines_is_bounded_but_a_stream_of_many_events_is_not() -> None:
+    lines = b"data: 0123456789\n" * 100  # 1,100 bytes held: 100 values of 10 and their LFs
+    p = SSEParser(2000)
+    with pytest.raises(EventTooLarge, match="event larger than 2000 bytes without its end"):
+        for c in _pieces(lines * 2, 64):
+            p.feed(c)
+    p = SSEParser(2000)
+    got = [e for c in _pieces((lines + b"\n") * 50, 64) for e in p.feed(c)]
+    assert len(got) == 50 and got[0].data == b"\n".join([b"0123456789"] * 100)
+    assert p.close() == [] and not p.truncated
+
+
+def test_a_limit_events_fit_is_never_reached_however_the_reads_are_cut() -> None:
+    # Each event holds 15 bytes of data and a line is at most 16 bytes long.
+    body = b"".join(
+        b'event: e%d\r\ndata: {"i": %d}\r\ndata: more\r\n: c\r\n\r\n' % (i % 3, i % 10)
+        for i in range(100)
+    )
+    rng = random.Random(3)
+    for _ in range(50):
+        p = SSEParser(32)
+        got: list[Event] = []
+        i = 0
+        while i < len(body):
+            n = rng.randint(1, 200)
+            got += p.feed(body[i : i + n])
+            i += n
+        assert len(got + p.close()) == 100 and not p.truncated
