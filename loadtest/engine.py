@@ -49,6 +49,7 @@ MIN_FOR_BUDGET = 20  # the error budget is judged once this many requests are re
 DRAIN_MAX_S = 30.0  # after stop(), in-flight requests get at most this long to finish
 MAX_BACKLOG = 10_000  # due requests waiting for an in-flight slot; beyond this they are shed
 PARKED_POLL_S = 0.05  # how often a parked closed-loop worker looks at the step again
+WORKER_DIED = "worker died"  # the start of stopped_by when a target's task raised
 
 
 class Sender(Protocol):
@@ -199,6 +200,9 @@ class Engine:
             try:
                 either: list[asyncio.Future[Any]] = [work, stopped]
                 await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+                died = work.exception() if work.done() and not work.cancelled() else None
+                if died is not None:  # a bug, or a sink that cannot write: never silent
+                    self.stop(f"{WORKER_DIED} ({type(died).__name__}: {str(died)[:200]})")
                 self.stop("done")
                 if not work.done():
                     # Bounded drain: what is still in flight then is abandoned (and counted).
@@ -359,6 +363,10 @@ class Engine:
         except asyncio.CancelledError:
             self._cut_off(tr, r, measured)
             raise
+        except Exception as exc:  # a Sender's own bug is this request's error, not the worker's
+            r.end_ns = r.end_ns or self.clock()
+            r.error = ErrorClass.CLIENT_ERROR
+            detail = f"{type(exc).__name__}: {str(exc)[:200]}"
         finally:
             c["in_flight"] -= 1
         metrics = derive(r)  # once per request, for the histograms and the results file

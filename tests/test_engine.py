@@ -332,3 +332,39 @@ def test_a_fatal_streak_is_broken_by_a_success() -> None:
     profile = _profile(Load(concurrency=1), duration_s=30.0)
     result, _, _, _ = _run(profile, lambda t, i: 0.1, fail=lambda t, i: i % 5 != 4, status=401)
     assert result.targets["a"].stopped_by == "duration"
+
+
+def test_a_sender_that_raises_fails_that_request_and_the_worker_goes_on() -> None:
+    def service(target: str, i: int) -> float:
+        if i % 3 == 0:
+            raise TypeError("'int' object is not subscriptable")
+        return 0.1
+
+    result, sink, _, _ = _run(_profile(Load(concurrency=2), duration_s=2.0), service)
+    s = result.targets["a"]
+    outcomes = sink.outcomes()
+    assert outcomes["client_error"] > 0 and outcomes["ok"] > 0 and s.stopped_by == "duration"
+    detail_errors = [r for r, _ in sink.records if r.error == "client_error"]
+    assert all(r.end_ns >= r.sent_ns > 0 for r in detail_errors)
+
+
+def test_a_worker_that_dies_stops_the_run_and_says_why() -> None:
+    class BrokenSink(Collect):
+        def request(
+            self, r: RequestRecord, metrics: dict[str, int], detail: str, measured: bool
+        ) -> None:
+            if len(self.records) == 3:
+                raise OSError(28, "No space left on device")
+            super().request(r, metrics, detail, measured)
+
+    loop = VirtualTimeLoop()
+    fake = FakeServer(loop, lambda t, i: 0.1)
+    clocks = Clocks(perf_ns=loop.ns, wall_s=lambda: 1.8e9, cpu_s=lambda: 0.0)
+    spec = ShardSpec(_profile(Load(concurrency=1), duration_s=60.0), (("a", "x"),))
+    eng = Engine(spec, BrokenSink(), fake, clocks)
+    try:
+        result = loop.run_until_complete(eng.run())
+    finally:
+        loop.close()
+    assert result.stopped_by.startswith("worker died (OSError: [Errno 28] No space left")
+    assert loop.elapsed < 1.0  # stopped at once, not after the 60 s
