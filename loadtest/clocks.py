@@ -82,7 +82,8 @@ def simulator_origin(profile: Profile) -> str:
             'target\'s base_url (http://...), not "sim", which starts a fresh simulator per run'
         )
     u = urlsplit(target.base_url)
-    return f"{u.scheme}://{u.netloc}"
+    # Without a user and password: the simulator takes none, and errors show this origin.
+    return f"{u.scheme}://{u.netloc.rpartition('@')[2]}"
 
 
 def clock_for(kind: str, profile: Profile, session: aiohttp.ClientSession) -> Clock:

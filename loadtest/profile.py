@@ -11,8 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from loadtest import redact
 from loadtest.arrivals import ARRIVALS
 from loadtest.config_reader import ConfigError, Table, load_toml
+from loadtest.providers.build import basic_auth_clash
 from loadtest.providers.registry import kinds, provider
 from loadtest.schedule import ScheduleSpec, read_schedule
 from loadtest.thresholds import Threshold, parse, parse_all
@@ -103,7 +105,7 @@ class Target:
     params: tuple[tuple[str, Any], ...] = ()  # extra request body fields
     load: Load | None = None  # overrides the profile's load for this target
     # Kinds whose key is optional (openai-compatible: local servers often need none):
-    # without an explicit api_key_env, a missing variable sends no key instead of failing.
+    # without an explicit api_key_env no key is sent, whatever the environment holds.
     api_key_required: bool = True
     stream_usage: bool = True  # ask Chat Completions targets for the usage chunk
     # USD per million tokens, for the scheduler's daily cost budget
@@ -255,8 +257,11 @@ def _target(t: Table, default_load: Load, env: Mapping[str, str]) -> Target:
         raise t.error("model", "a model name")
     default_base = env.get(p.base_url_env) or p.default_base_url
     base_url = t.string("base_url", default_base)
-    if base_url != SIM and not base_url.startswith(("http://", "https://")):
-        raise t.error("base_url", f'an http(s) URL or "{SIM}" for the built-in simulator', base_url)
+    if base_url != SIM and not redact.is_http_url(base_url):
+        # Echoed only without a user or password: a "/" in a password would hide the host.
+        got = base_url if "@" not in base_url else ...
+        hint = "a URL with a host; percent-encode / ? # @ in a password"
+        raise t.error("base_url", f'an http(s) URL or "{SIM}" for the simulator ({hint})', got)
     headers = t.table("headers")
     header_items: list[tuple[str, str]] = []
     if headers is not None:
@@ -266,20 +271,24 @@ def _target(t: Table, default_load: Load, env: Mapping[str, str]) -> Target:
     params = t.table("params")
     param_items = tuple((k, params.raw(k)) for k in params) if params is not None else ()
     load = t.table("load")
+    key_env = t.string("api_key_env", p.key_env)
     target = Target(
         name=t.string("name", model),
         kind=kind,
         model=model,
         base_url=base_url.rstrip("/"),
-        api_key_env=t.string("api_key_env", p.key_env),
+        api_key_env=key_env,
         headers=tuple(header_items),
         params=param_items,
         load=_load(load, default_load) if load is not None else None,
-        api_key_required=not p.key_optional or t.has("api_key_env"),
+        # A kind whose key is optional sends one only from a variable the profile names.
+        api_key_required=not p.key_optional or bool(key_env),
         stream_usage=t.boolean("stream_usage", True),
         input_price=t.number("input_price", 0.0, min=0) if t.has("input_price") else None,
         output_price=t.number("output_price", 0.0, min=0) if t.has("output_price") else None,
     )
+    if refusal := basic_auth_clash(target):
+        raise ConfigError(f"{t.where('base_url')}: {refusal}")
     if not target.stream_usage and not p.supports.stream_options:
         takers = kinds(lambda x: x.supports.stream_options)
         raise t.error("stream_usage", f"only for {' and '.join(takers)} targets", False)

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 import orjson
 from rich.console import Console
 
+from loadtest import redact
 from loadtest.engine import Engine, RunResult, ShardSpec
 from loadtest.live import LiveView
 from loadtest.loop import new_event_loop
@@ -80,8 +81,8 @@ def run(p: Profile, console: Console, live: bool, quiet: bool) -> tuple[Path, Su
         for t in p.targets:  # a missing API key fails here, before any file is written
             builder(t, p.workload, urls[t.name], dict(spec.env))
         run_dir = run_dir_for(p, None)
-        (run_dir / "profile.json").write_bytes(
-            orjson.dumps(dataclasses.asdict(p), option=orjson.OPT_INDENT_2)
+        (run_dir / "profile.json").write_bytes(  # no URL password, no credential header
+            orjson.dumps(redact.profile(dataclasses.asdict(p)), option=orjson.OPT_INDENT_2)
         )
         view = LiveView(console, p.name, p.duration_s, live and console.is_terminal and not quiet)
         if quiet:

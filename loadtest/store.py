@@ -18,7 +18,7 @@ from typing import TypedDict, cast
 
 import orjson
 
-from loadtest import hlog
+from loadtest import hlog, redact
 from loadtest.errors import ConfigError, ErrorClass, RuntimeFailure
 from loadtest.instants import format_instant, parse_instant
 from loadtest.paths import DEFAULT_STORE
@@ -155,6 +155,9 @@ def import_run(db: sqlite3.Connection, run_dir: str | Path) -> int:
     with _write(db):
         for name, t in summary["targets"].items():
             spec = targets.get(name, {})
+            # Redacted again: a run directory written before redaction may hold a password.
+            base_url = spec.get("base_url")
+            t = {**t, "base_url": redact.url(t.get("base_url", ""))}
             cur = db.execute(
                 "INSERT OR IGNORE INTO runs (run_key, target, profile, kind, model, base_url,"
                 " start_utc, end_utc, duration_s, host, versions, status, client_health,"
@@ -165,7 +168,7 @@ def import_run(db: sqlite3.Connection, run_dir: str | Path) -> int:
                     summary["profile"],
                     spec.get("kind"),
                     spec.get("model"),
-                    spec.get("base_url"),
+                    redact.url(base_url) if isinstance(base_url, str) else base_url,
                     start_utc,
                     _at(start_utc, run["duration_s"], rate) if sim else run["end_utc"],
                     run["duration_s"],

@@ -10,7 +10,7 @@ from importlib import metadata
 
 from hdrh.histogram import HdrHistogram
 
-from loadtest import __version__
+from loadtest import __version__, redact
 from loadtest.engine import RunResult
 from loadtest.instants import format_epoch, parse_instant
 from loadtest.metrics import METRICS, unit_of
@@ -63,7 +63,7 @@ def summarize(result: RunResult, profile: Profile, interrupted: bool = False) ->
         targets[name] = {
             "kind": target.kind,
             "model": target.model,
-            "base_url": target.base_url,
+            "base_url": redact.url(target.base_url),  # never a user or password
             "load": {
                 "mode": load.mode,
                 "concurrency": load.concurrency,

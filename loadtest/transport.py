@@ -20,6 +20,7 @@ from itertools import repeat as _repeat
 
 import aiohttp
 
+from loadtest import redact
 from loadtest.errors import ErrorClass, classify_status
 from loadtest.profile import Profile, Timeouts
 from loadtest.providers.base import EventParser
@@ -189,6 +190,9 @@ class HttpSender:
             t.name: builder(t, profile.workload, base_urls[t.name], env) for t in profile.targets
         }
         self.proxies = {name: proxy_for(b.url) for name, b in self.builders.items()}
+        # Every target's, for every detail: a few more strings to look for on the error
+        # path, and no detail can hold a key of another target either.
+        self.secrets = tuple({s for b in self.builders.values() for s in b.secrets})
         self.sessions: dict[str, aiohttp.ClientSession] = {}
 
     async def open(self) -> None:
@@ -203,8 +207,9 @@ class HttpSender:
             self.sessions[t.name] = new_session(self.profile.timeouts, conns)
 
     async def send(self, target: str, prompt: Prompt, r: RequestRecord) -> str:
-        """One streaming request to TARGET (see send())."""
-        return await send(
+        """One streaming request to TARGET (see send()); its error detail scrubbed of
+        every key and password in use and of credential headers a server echoed."""
+        detail = await send(
             self.sessions[target],
             self.builders[target],
             prompt,
@@ -214,6 +219,10 @@ class HttpSender:
             self.clock,
             self.proxies[target],
         )
+        # Here, the one place that holds every target's keys, and before any sink (the
+        # results file, the live view, a shard's pipe) sees the detail. send() cuts
+        # details short; scrub() also drops a secret cut off at the end.
+        return redact.scrub(detail, self.secrets) if detail else detail
 
     async def close(self) -> None:
         """Close every session."""

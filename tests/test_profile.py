@@ -96,7 +96,7 @@ def test_defaults_follow_the_environment(tmp_path: Path) -> None:
     [
         ("openai", "OPENAI_API_KEY", "OPENAI_BASE_URL", "https://api.openai.com/v1"),
         ("openai-responses", "OPENAI_API_KEY", "OPENAI_BASE_URL", "https://api.openai.com/v1"),
-        ("openai-compatible", "OPENAI_API_KEY", "OPENAI_BASE_URL", "https://api.openai.com/v1"),
+        ("openai-compatible", "", "OPENAI_BASE_URL", "https://api.openai.com/v1"),  # no key
         ("anthropic", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "https://api.anthropic.com"),
     ],
 )

@@ -128,8 +128,9 @@ def validate(args: argparse.Namespace) -> int:
 
     import orjson
 
+    from loadtest import redact
     from loadtest.profile import load_profile
 
-    p = load_profile(args.profile)
-    print(orjson.dumps(dataclasses.asdict(p), option=orjson.OPT_INDENT_2).decode())
+    p = redact.profile(dataclasses.asdict(load_profile(args.profile)))  # no URL password
+    print(orjson.dumps(p, option=orjson.OPT_INDENT_2).decode())
     return ExitCode.OK

@@ -53,15 +53,15 @@ class Provider:
 
     kind: str  # as profiles name it
     path: str  # appended to the base URL
-    key_env: str  # the API key's default environment variable
+    key_env: str  # the API key's default environment variable ("" for none)
     base_url_env: str  # overrides default_base_url when set
     default_base_url: str
     auth: Auth
     shape: BodyShape
     parse_events: EventParser
     supports: Supports
-    # Without an explicit api_key_env, a missing key sends no key instead of failing
-    # (local servers rarely need one).
+    # Without an explicit api_key_env no key is sent, and none is needed (local servers
+    # rarely need one); with one, its variable must be set.
     key_optional: bool = False
     # Where the built-in simulator serves this API, under its root: the base URL of a
     # target with base_url = "sim" (OpenAI's SDKs put /v1 in the base URL, Anthropic's not).

@@ -3,7 +3,8 @@
 They speak Chat Completions, and their streams are read by the Chat reader, which
 handles how they differ from OpenAI (see openai_chat). What differs in the request:
 `max_tokens` (not every server knows max_completion_tokens), `ignore_eos` when the
-workload asks for exact lengths, and no key needed unless `api_key_env` names one.
+workload asks for exact lengths, and no key unless `api_key_env` names one: such a
+server gets no OPENAI_API_KEY (the user's OpenAI key) just because it is set.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from loadtest.providers.base import ChatBody
 PROVIDER = dataclasses.replace(
     openai_chat.PROVIDER,
     kind="openai-compatible",
+    key_env="",  # none: only a variable the profile names
     shape=ChatBody(max_tokens="max_tokens"),
     supports=dataclasses.replace(openai_chat.PROVIDER.supports, reasoning=True, ignore_eos=True),
     key_optional=True,
