@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import tomllib
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -9,7 +10,7 @@ from typing import Any
 
 from loadtest.errors import ConfigError
 
-__all__ = ["ConfigError", "Table", "load_toml", "parse_duration"]
+__all__ = ["ConfigError", "Table", "load_toml", "parse_duration", "parse_size"]
 
 
 def load_toml(path: str | Path) -> Table:
@@ -81,6 +82,8 @@ class Table:
         v = self.raw(key)
         if isinstance(v, bool) or not isinstance(v, int | float):
             raise self.error(key, "a number", v)
+        if not math.isfinite(v):  # TOML has nan and inf; a rate of inf is a runaway load
+            raise self.error(key, "a finite number", v)
         bounds = _bounds_text(min, max, positive)
         if (positive and v <= 0) or (min is not None and v < min) or (max is not None and v > max):
             raise self.error(key, f"a number {bounds}", v)
@@ -95,6 +98,16 @@ class Table:
         if seconds is None or (positive and seconds <= 0) or seconds < 0:
             raise self.error(key, "a duration such as 30s, 250ms or 5m", v)
         return seconds
+
+    def size(self, key: str, default: int) -> int:
+        """Bytes, at least one, from an integer or a string like '1MiB', '64 KiB', '1MB'."""
+        if key not in self.data:
+            return default
+        v = self.raw(key)
+        n = parse_size(v)
+        if n is None or n < 1:
+            raise self.error(key, "a size such as 1MiB, 256KiB or 100000 (bytes)", v)
+        return n
 
     def integer(self, key: str, default: int, *, min: int | None = None) -> int:
         """An int, at least MIN."""
@@ -137,7 +150,10 @@ class Table:
         if (
             not isinstance(v, list)
             or len(v) != length
-            or not all(isinstance(x, int | float) and not isinstance(x, bool) for x in v)
+            or not all(
+                isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
+                for x in v
+            )
         ):
             raise self.error(key, f"an array of {length} numbers", v)
         if any(x < min for x in v):
@@ -186,17 +202,43 @@ def parse_duration(value: object) -> float | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, int | float):
-        return float(value)
+        return float(value) if math.isfinite(value) else None
     if not isinstance(value, str):
         return None
     text = value.strip().lower()
     for unit in ("ms", "s", "m", "h", "d"):  # "ms" before "m" and "s"
         if text.endswith(unit):
             try:
-                return float(text[: -len(unit)]) * _UNITS[unit]
+                seconds = float(text[: -len(unit)]) * _UNITS[unit]
             except ValueError:
                 return None
+            return seconds if math.isfinite(seconds) else None  # 'infs', 'nanm'
     return None
+
+
+_SIZES = {"kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "kb": 1000, "mb": 10**6, "gb": 10**9}
+
+
+def parse_size(value: object) -> int | None:
+    """Bytes from an integer or '<number>[B|KiB|MiB|GiB|KB|MB|GB]'; None when it is neither."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if not isinstance(value, str):
+        return None
+    text = value.strip().lower()
+    scale = 1
+    for unit, factor in _SIZES.items():
+        if text.endswith(unit):
+            text, scale = text[: -len(unit)], factor
+            break
+    else:
+        text = text.removesuffix("b")
+    try:
+        return int(float(text.strip()) * scale)
+    except (ValueError, OverflowError):  # not a number, or inf
+        return None
 
 
 def _quote(key: str) -> str:
