@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -12,6 +13,7 @@ from loadtest.paths import DEFAULT_PROFILE
 
 if TYPE_CHECKING:
     from loadtest.profile import Profile
+    from loadtest.schema import Summary
 
 
 def mock(args: argparse.Namespace) -> int:
@@ -92,17 +94,47 @@ def run(args: argparse.Namespace) -> int:
 
         with contextlib.closing(store.connect(args.store)) as db:
             store.import_run(db, run_dir)
-    code = ExitCode.INTERRUPTED if summary["run"]["stopped_by"] == "interrupted" else ExitCode.OK
-    if not code and not summary.get("thresholds_ok", True):
-        code = ExitCode.THRESHOLDS_FAILED
+    code, why = outcome(summary)
     try:
         if args.quiet:
             print(run_dir)
         else:
             print_summary(console, summary, run_dir)
+        if why:  # after the table, where it is the last line seen (and the scheduler's)
+            print(f"loadtest: {why}", file=sys.stderr, flush=True)
     except OSError:  # the terminal went away (SIGHUP); the report is on disk
         return code or ExitCode.HANGUP
     return code
+
+
+def outcome(summary: Summary) -> tuple[ExitCode, str]:
+    """The exit code of a run that wrote its summary, and the one line saying why when it
+    is not a plain success (none for Ctrl-C and thresholds: the table says those)."""
+    from loadtest.engine import WORKER_DIED
+
+    stopped = summary["run"]["stopped_by"]
+    if stopped == "interrupted":
+        return ExitCode.INTERRUPTED, ""
+    if stopped.startswith(WORKER_DIED):  # a bug of ours: the run stopped there
+        return ExitCode.FAILED, f"{stopped}; the run stopped there, its files are written"
+    if stopped == "terminated":
+        return ExitCode.TERMINATED, (
+            "terminated by SIGTERM: in-flight requests drained, the run's files are written"
+        )
+    # A run whose every request failed measured no latency at all: it must not pass for
+    # a finished one (it did, with "stopped by done" and exit 0).
+    empty = []
+    for name, t in summary["targets"].items():
+        req = t["requests"]
+        if req["recorded"] and not req["completed"]:
+            top = sorted(t["errors"].items(), key=lambda kv: -kv[1])[:3]
+            errors = ", ".join(f"{n} {cls}" for cls, n in top)
+            empty.append(f"{name}: all {req['recorded']} failed ({errors or 'no class'})")
+    if empty:
+        return ExitCode.NOTHING_COMPLETED, "no request completed: " + "; ".join(empty)
+    if not summary.get("thresholds_ok", True):
+        return ExitCode.THRESHOLDS_FAILED, ""
+    return ExitCode.OK, ""
 
 
 def wait_for(start_at: str, clock: str, profile: Profile) -> None:
