@@ -8,6 +8,11 @@ skipped and counted, never piled up; a daily budget, read back from the store so
 restart does not reset it, skips fires that would overspend. SIGTERM or Ctrl-C stops
 new fires and waits for the runs in flight.
 
+A run counts as done when it exits 0 or 99 (a threshold failed: logged so); any other
+exit (4: a target completed no request, 143: SIGTERM from elsewhere, 1: a worker died)
+counts as failed, logged with the last line of its stderr, though its files and its
+row in the store are kept.
+
 The clock is the wall clock, or with `clock = "simulator"` the running simulator's
 (its /sim/info endpoint): under a time warp, cron fires in simulated time, the same
 time the runs are stamped with.
@@ -291,12 +296,20 @@ class Scheduler:
             self.counts.cancelled += 1
             self.log(f"run of {self._when(due)} cancelled before it started")
             return
-        if summary is None:
+        code = proc.returncode
+        # The scheduler's own stop reaches its children too when it comes to the whole
+        # group (a terminal's Ctrl-C, a service manager's SIGTERM): a run cut short so.
+        cut_short = self.stop.is_set() and code in (ExitCode.INTERRUPTED, ExitCode.TERMINATED)
+        finished = code in (ExitCode.OK, ExitCode.THRESHOLDS_FAILED) or cut_short
+        if summary is None or not finished:
+            # No summary, or one from a run that failed: a target recorded only failures
+            # (exit 4), SIGTERM from elsewhere (143), Ctrl-C (130), a worker died.
             self.counts.failed += 1
             why = err.decode(errors="replace").strip().splitlines()
             self.log(
-                f"run of {self._when(due)} failed (exit {proc.returncode}): "
+                f"run of {self._when(due)} failed (exit {code}): "
                 + (why[-1] if why else "no output")
+                + (f" -> {run_dir}" if summary is not None else "")
             )
             return
         self.counts.runs += 1
@@ -304,7 +317,8 @@ class Scheduler:
             (usage_of(t, self._prices.get(n, (None, None))) for n, t in summary["targets"].items()),
             Usage(),
         )
-        gate = " thresholds FAILED," if proc.returncode == ExitCode.THRESHOLDS_FAILED else ""
+        gate = " thresholds FAILED," if code == ExitCode.THRESHOLDS_FAILED else ""
+        gate = f" cut short by the stop (exit {code})," if cut_short else gate
         self.log(
             f"run of {self._when(due)} done in {summary['run']['duration_s']:.1f} s,{gate} "
             f"{headline(summary)} -> {run_dir}"

@@ -134,7 +134,14 @@ def plain() -> Iterator[Simulator]:
         yield sim
 
 
-def _probe(tmp: Path, sim: Simulator, requests: int, rate: float, schedule: str = "") -> Path:
+def _probe(
+    tmp: Path,
+    sim: Simulator,
+    requests: int,
+    rate: float,
+    schedule: str = "",
+    model: str = "gpt-4o-mini",
+) -> Path:
     p = tmp / "probe.toml"
     p.write_text(
         f"""name = "probe"
@@ -151,7 +158,7 @@ output_tokens = 4
 [[targets]]
 name = "mini"
 kind = "openai-compatible"
-model = "gpt-4o-mini"
+model = "{model}"
 base_url = "{sim.openai_base_url}"
 {schedule}
 """
@@ -198,6 +205,23 @@ def test_daily_budget_skips_fires_that_would_overspend(tmp_path: Path, plain: Si
     assert (counts.runs, counts.skipped_budget) == (1, 2), text
     assert "daily requests budget: 6 of 10 spent, the next run needs about 6" in text
     assert "mini: 6/6 ok, ttft p50" in text  # the headline of the run that ran
+
+
+def test_a_run_whose_every_request_failed_counts_as_failed(tmp_path: Path) -> None:
+    cfg = tmp_path / "sim.toml"
+    cfg.write_text('[models.f500]\nbase = "gpt-4o-mini"\n[models.f500.faults]\nhttp_500 = 1.0\n')
+    db = tmp_path / "h.db"
+    with Simulator(cfg, seed=4) as sim:
+        profile = load_profile(_probe(tmp_path, sim, requests=4, rate=50, model="f500"))
+        spec = ScheduleSpec(cron="* * * * * *", store=str(db))
+        lines: list[str] = []
+        counts = asyncio.run(Scheduler(profile, spec, max_fires=1, log=lines.append).run())
+    text = "\n".join(lines)
+    assert (counts.runs, counts.failed) == (0, 1), text
+    assert (
+        "failed (exit 4): loadtest: no request completed: mini: all 4 failed (4 http_5xx)" in text
+    )
+    assert len(_stored(db)) == 1  # its files and its row are kept all the same
 
 
 def test_sigterm_lets_the_run_in_flight_finish(tmp_path: Path, plain: Simulator) -> None:
