@@ -31,7 +31,7 @@ class ErrorClass(StrEnum):
     OVERLOADED = "overloaded"  # HTTP 529, or Anthropic's overloaded_error in the stream
     STREAM_ERROR = "stream_error"  # an error event inside a 200 stream
     TRUNCATED = "truncated"  # the stream ended early or inside an event
-    PROTOCOL = "protocol"  # an event that is not the JSON object the API defines
+    PROTOCOL = "protocol"  # a malformed event, a 200 that is no event stream, one too large
     # Anything else that went wrong on our side of the request: an exception no other
     # class names (aiohttp refusing a URL or a header value, a bug), mapped, not raised,
     # so that one odd request never stops a target's workers. The detail has its type.

@@ -17,6 +17,7 @@ from loadtest.config_reader import ConfigError, Table, load_toml
 from loadtest.providers.build import basic_auth_clash
 from loadtest.providers.registry import kinds, provider
 from loadtest.schedule import ScheduleSpec, read_schedule
+from loadtest.sse import MAX_EVENT
 from loadtest.thresholds import Threshold, parse, parse_all
 
 SIM = "sim"  # base_url of targets served by the built-in simulator
@@ -161,6 +162,7 @@ class Profile:
     load: Load = Load()
     workload: Workload = Workload()
     timeouts: Timeouts = Timeouts()
+    max_event_bytes: int = MAX_EVENT  # one SSE line or event, at most: past it, `protocol`
     duration_s: float = 30.0
     requests: int = 0  # stop after this many per target; 0 = no limit
     warmup_s: float = 0.0
@@ -233,6 +235,7 @@ def _profile(t: Table, path: Path, env: Mapping[str, str]) -> Profile:
         load=load,
         workload=_workload(t.table("workload")),
         timeouts=_timeouts(t.table("timeouts")),
+        max_event_bytes=t.size("max_event_size", MAX_EVENT),
         duration_s=t.duration("duration", 30.0),
         requests=t.integer("requests", 0, min=0),
         warmup_s=t.duration("warmup", 0.0, positive=False),

@@ -27,7 +27,7 @@ from loadtest.providers.base import EventParser
 from loadtest.providers.build import RequestBuilder, builder
 from loadtest.providers.reading import Reading
 from loadtest.records import RequestRecord
-from loadtest.sse import SSEParser
+from loadtest.sse import MAX_EVENT, EventTooLarge, SSEParser
 from loadtest.workload import Prompt
 
 Clock = Callable[[], int]
@@ -81,8 +81,12 @@ async def send(
     r: RequestRecord,
     clock: Clock = time.perf_counter_ns,
     proxy: str | None = None,
+    max_event: int = MAX_EVENT,
 ) -> str:
-    """Send one request and fill R; returns a short detail for errors ("" on success)."""
+    """Send one request and fill R; returns a short detail for errors ("" on success).
+
+    A 200 that says it is not an event stream, and a line or event over MAX_EVENT bytes,
+    are `protocol` errors and end the request there (the connection is dropped)."""
     reading = Reading()
     body = b.body(prompt)
     loop = asyncio.get_running_loop()
@@ -102,7 +106,16 @@ async def send(
                     r.error = classify_status(resp.status)
                     r.end_ns = clock()
                     return f"HTTP {resp.status}: {text.strip()[:200] or '(empty body)'}"
-                parser = SSEParser()
+                # An HTML page, a whole JSON completion (a server that ignored `stream`),
+                # NDJSON: named for what they are, not left to end as `truncated`. No
+                # content-type at all passes: it claims nothing, and the SDKs read those.
+                ctype = resp.headers.get("Content-Type")
+                if ctype is not None and resp.content_type != "text/event-stream":
+                    head = await resp.content.read(4096)
+                    r.error = ErrorClass.PROTOCOL
+                    r.end_ns = clock()
+                    return _not_an_event_stream(ctype, head)
+                parser = SSEParser(max_event)
                 stamps = r.event_ns  # one per content event
                 read = resp.content.readany
                 recheck_ns = 0  # when the idle deadline is next moved forward
@@ -137,6 +150,10 @@ async def send(
                 r.end_ns = clock()
                 if parser.truncated and reading.error is None and not reading.done:
                     reading.fail(ErrorClass.TRUNCATED, "stream ended inside an event")
+    except EventTooLarge as exc:  # a stream with no line end, or one huge event
+        r.end_ns = clock()
+        r.error = ErrorClass.PROTOCOL
+        return str(exc)
     except aiohttp.ConnectionTimeoutError as exc:
         r.end_ns = clock()
         r.error = ErrorClass.CONNECT
@@ -218,6 +235,7 @@ class HttpSender:
             r,
             self.clock,
             self.proxies[target],
+            self.profile.max_event_bytes,
         )
         # Here, the one place that holds every target's keys, and before any sink (the
         # results file, the live view, a shard's pipe) sees the detail. send() cuts
@@ -228,6 +246,12 @@ class HttpSender:
         """Close every session."""
         for s in self.sessions.values():
             await s.close()
+
+
+def _not_an_event_stream(content_type: str, head: bytes) -> str:
+    start = head[:100].decode("utf-8", "replace")
+    body = f"body starts {start!r}" if start else "(empty body)"
+    return f"HTTP 200 with content-type {content_type[:80]!r}, not text/event-stream; {body}"
 
 
 def _finish(r: RequestRecord, reading: Reading) -> bool:

@@ -181,3 +181,21 @@ def test_flags_override_the_profile() -> None:
         apply_overrides(p, target="nope")
     with pytest.raises(ConfigError, match="--rate: expected a number > 0"):
         apply_overrides(p, rate=0)
+
+
+@pytest.mark.parametrize(
+    ("value", "size"),
+    [('"1MiB"', 1 << 20), ('"64 KiB"', 65536), ("100000", 100_000), ('"2MB"', 2_000_000)],
+)
+def test_max_event_size_is_a_size_in_bytes(tmp_path: Path, value: str, size: int) -> None:
+    p = load_profile(_write(tmp_path, f"max_event_size = {value}\n" + TARGET), env={})
+    assert p.max_event_bytes == size
+
+
+@pytest.mark.parametrize("bad", ['"big"', "0", '"-1KiB"', "true", '"inf MiB"', "1.5"])
+def test_max_event_size_defaults_to_1_mib_and_refuses_what_is_no_size(
+    tmp_path: Path, bad: str
+) -> None:
+    assert load_profile(_write(tmp_path, TARGET), env={}).max_event_bytes == 1 << 20
+    with pytest.raises(ConfigError, match="max_event_size: expected a size such as 1MiB"):
+        load_profile(_write(tmp_path, f"max_event_size = {bad}\n" + TARGET), env={})
