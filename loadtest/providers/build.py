@@ -110,9 +110,8 @@ def basic_auth_clash(t: Target, base_url: str | None = None) -> str:
     "" when there is nothing to refuse. The profile refuses it when read."""
     if not redact.has_userinfo(t.base_url if base_url is None else base_url):
         return ""
-    keyed = (t.api_key_required or t.uses_simulator) and "authorization" in provider(t.kind).auth(
-        "key"
-    )
+    sends_key = t.api_key_required or t.uses_simulator
+    keyed = sends_key and "authorization" in provider(t.kind).auth("key")
     if not keyed and not any(k.lower() == "authorization" for k, _ in t.headers):
         return ""
     return (
