@@ -30,7 +30,8 @@ examples:
                                                  # CI gate: exit 99 when one fails
 
 First Ctrl-C stops new requests and waits for those in flight; a second stops at once.
-Results are written in every case.
+Results are written in every case. Exit codes: 0 done, 4 a target completed no request,
+99 a threshold failed, 130 Ctrl-C, 143 SIGTERM, 1 a worker died (README: Exit codes).
 """
 
 REPORT_EXAMPLES = """\
