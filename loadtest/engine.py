@@ -283,6 +283,8 @@ class Engine:
                     break
                 # Plain sleeps (no task per arrival), short enough to notice a stop in a pause.
                 delay = (due - self.clock()) / 1e9
+                if delay <= 0:  # behind schedule: yield, or a huge rate never lets a stop in
+                    await asyncio.sleep(0)
                 while delay > 0 and not self.stopping:
                     await asyncio.sleep(min(delay, 0.25))
                     delay = (due - self.clock()) / 1e9

@@ -227,27 +227,38 @@ def _profile(t: Table, path: Path, env: Mapping[str, str]) -> Profile:
                 f"{path}: schedule.budget.cost: expected input_price and output_price "
                 f"(USD per million tokens) on every target, missing on {', '.join(unpriced)}"
             )
-    return Profile(
-        name=t.string("name", path.stem),
-        path=str(path),
-        description=t.string("description", ""),
-        targets=tuple(targets),
-        load=load,
-        workload=_workload(t.table("workload")),
-        timeouts=_timeouts(t.table("timeouts")),
-        max_event_bytes=t.size("max_event_size", MAX_EVENT),
-        duration_s=t.duration("duration", 30.0),
-        requests=t.integer("requests", 0, min=0),
-        warmup_s=t.duration("warmup", 0.0, positive=False),
-        interval_s=t.duration("interval", 5.0),
-        error_budget=t.number("error_budget", 1.0, min=0, max=1),
-        seed=t.integer("seed", 0),
-        simulator=spec,
-        out_dir=t.string("out", "reports"),
-        thresholds=parse_all(t.strings("thresholds", ()), f"{path}: thresholds") + tuple(gates),
-        abort_on_fail=t.boolean("abort_on_fail", False),
-        schedule=schedule,
+    return _warmup_fits(
+        Profile(
+            name=t.string("name", path.stem),
+            path=str(path),
+            description=t.string("description", ""),
+            targets=tuple(targets),
+            load=load,
+            workload=_workload(t.table("workload")),
+            timeouts=_timeouts(t.table("timeouts")),
+            max_event_bytes=t.size("max_event_size", MAX_EVENT),
+            duration_s=t.duration("duration", 30.0),
+            requests=t.integer("requests", 0, min=0),
+            warmup_s=t.duration("warmup", 0.0, positive=False),
+            interval_s=t.duration("interval", 5.0),
+            error_budget=t.number("error_budget", 1.0, min=0, max=1),
+            seed=t.integer("seed", 0),
+            simulator=spec,
+            out_dir=t.string("out", "reports"),
+            thresholds=parse_all(t.strings("thresholds", ()), f"{path}: thresholds") + tuple(gates),
+            abort_on_fail=t.boolean("abort_on_fail", False),
+            schedule=schedule,
+        ),
+        f"{path}: warmup",
     )
+
+
+def _warmup_fits(p: Profile, where: str) -> Profile:
+    """P, if its warm-up leaves some of the run to measure (else nothing is recorded)."""
+    if p.warmup_s >= p.duration_s:
+        fits = f"a warm-up shorter than the duration ({p.duration_s:g} s)"
+        raise ConfigError(f"{where}: expected {fits}, got {p.warmup_s:g} s")
+    return p
 
 
 def _target(t: Table, default_load: Load, env: Mapping[str, str]) -> Target:
@@ -413,7 +424,7 @@ def apply_overrides(
             load = dataclasses.replace(load, mode="closed", concurrency=concurrency, steps=())
         return load
 
-    if rate is not None and rate <= 0:
+    if rate is not None and not 0 < rate < math.inf:
         raise ConfigError(f"--rate: expected a number > 0, got {rate:g}")
     if concurrency is not None and concurrency < 1:
         raise ConfigError(f"--concurrency: expected an integer >= 1, got {concurrency}")
@@ -435,4 +446,4 @@ def apply_overrides(
         changes["thresholds"] = p.thresholds + tuple(parse(e) for e in thresholds)
     if abort_on_fail:
         changes["abort_on_fail"] = True
-    return dataclasses.replace(p, **changes)
+    return _warmup_fits(dataclasses.replace(p, **changes), "--duration")
