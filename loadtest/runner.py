@@ -57,8 +57,13 @@ def _env_for(p: Profile) -> tuple[tuple[str, str], ...]:
     )
 
 
-def run(p: Profile, console: Console, live: bool, quiet: bool) -> tuple[Path, Summary]:
-    """Run profile P to completion (or Ctrl-C); returns the run directory and summary."""
+def run(
+    p: Profile, console: Console, live: bool, quiet: bool, preflight: bool = False
+) -> tuple[Path, Summary]:
+    """Run profile P to completion (or Ctrl-C); returns the run directory and summary.
+
+    PREFLIGHT: first one request per target (preflight.check), which stops the run
+    before any load and any file when a target refuses it for good."""
     sim: Simulator | None = None
     urls: dict[str, str] = {}
     if any(t.uses_simulator for t in p.targets):
@@ -80,6 +85,12 @@ def run(p: Profile, console: Console, live: bool, quiet: bool) -> tuple[Path, Su
         spec = ShardSpec(p, tuple(urls.items()), _env_for(p))
         for t in p.targets:  # a missing API key fails here, before any file is written
             builder(t, p.workload, urls[t.name], dict(spec.env))
+        if preflight:
+            from loadtest import preflight as pre
+
+            for line in pre.check(p, urls, dict(spec.env)):
+                if not quiet:
+                    console.print(f"warning: {line}", markup=False, highlight=False)
         run_dir = run_dir_for(p, None)
         (run_dir / "profile.json").write_bytes(  # no URL password, no credential header
             orjson.dumps(redact.profile(dataclasses.asdict(p)), option=orjson.OPT_INDENT_2)

@@ -138,6 +138,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     r.add_argument("--quiet", action="store_true", help="print only the report path")
     r.add_argument("--no-live", action="store_true", help="plain lines instead of a live table")
+    r.add_argument(
+        "--no-preflight",
+        action="store_true",
+        help="skip the one request sent to each target before the load (by default a "
+        "connect error or an HTTP 400/401/403/404/422 there stops the run, exit 2)",
+    )
 
     s = sub.add_parser(
         "schedule",

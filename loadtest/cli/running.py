@@ -88,7 +88,9 @@ def run(args: argparse.Namespace) -> int:
     if args.start_at is not None:
         wait_for(args.start_at, args.clock, profile)
     console = Console()
-    run_dir, summary = runner.run(profile, console, live=not args.no_live, quiet=args.quiet)
+    run_dir, summary = runner.run(
+        profile, console, live=not args.no_live, quiet=args.quiet, preflight=not args.no_preflight
+    )
     if args.store:
         from loadtest import store
 
