@@ -74,7 +74,7 @@ def test_a_refused_preflight_stops_the_run_before_any_load(
         code = main(["run", str(_profile(tmp_path, server.url)), "--quiet", "--no-live"])
         assert server.count == 1  # the preflight request, and no load after it
     out, err = capsys.readouterr()
-    assert code == ExitCode.USER_ERROR == 2
+    assert code == ExitCode.USER_ERROR.value == 2
     assert out == ""
     lines = err.splitlines()
     assert len(lines) == 1, err
