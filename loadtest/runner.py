@@ -1,6 +1,7 @@
 """`loadtest run`: simulator if needed, the engine, files written as it goes, the summary.
 
-Files land in <out>/<UTC start>-<profile>/: profile.json (the resolved profile),
+Files land in <out>/<UTC start>-<profile>/: run.json (the run's unique id, written
+first), profile.json (the resolved profile),
 results.jsonl (one line per request, flushed every interval), intervals.hlog (one
 line per target and metric per interval, flushed as each closes), summary.json
 (written at the end in every case: a crash or Ctrl-C loses at most the open interval),
@@ -14,6 +15,7 @@ import contextlib
 import dataclasses
 import os
 import signal
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -28,6 +30,7 @@ from loadtest.loop import new_event_loop
 from loadtest.profile import Profile
 from loadtest.providers.build import builder
 from loadtest.providers.registry import provider
+from loadtest.rebuild import RUN_FILE
 from loadtest.report.write import write_report
 from loadtest.schema import Summary
 from loadtest.sinks import Fanout, IntervalLog, ResultsFile
@@ -92,6 +95,8 @@ def run(
                 if not quiet:
                     console.print(f"warning: {line}", markup=False, highlight=False)
         run_dir = run_dir_for(p, None)
+        run_id = uuid.uuid4().hex  # on disk before the load: a killed run is still keyed
+        (run_dir / RUN_FILE).write_bytes(orjson.dumps({"id": run_id}))
         (run_dir / "profile.json").write_bytes(  # no URL password, no credential header
             orjson.dumps(redact.profile(dataclasses.asdict(p)), option=orjson.OPT_INDENT_2)
         )
@@ -107,7 +112,7 @@ def run(
                 log.close()
             # Written before the view lets go of the terminal: if that terminal is gone
             # (SIGHUP), writing to it fails, and the files must already be complete.
-            summary = summarize(result, p, interrupted)
+            summary = summarize(result, p, interrupted, run_id)
             (run_dir / "summary.json").write_bytes(
                 orjson.dumps(summary, option=orjson.OPT_INDENT_2)
             )

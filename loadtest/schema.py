@@ -110,6 +110,8 @@ class SimClock(TypedDict):
 class RunInfo(TypedDict):
     """When, where and how long the run ran."""
 
+    id: NotRequired[str]  # unique, made when the run starts (also in run.json)
+    incomplete: NotRequired[bool]  # rebuilt from the files of a killed run
     start_utc: str
     end_utc: str
     duration_s: float

@@ -2,9 +2,12 @@
 
 Each import is one `BEGIN IMMEDIATE` transaction: concurrent writers queue on the
 database lock (busy timeout), and a writer that dies mid-import leaves nothing behind.
-A run is keyed by its directory name and target, so importing it again changes
-nothing. The schema version lives in `PRAGMA user_version`; MIGRATIONS are applied in
-order, each in its own transaction, when a store is opened.
+A run is keyed by its run id (`run.id` of summary.json, made when the run starts; a
+run written before ids existed is keyed by its directory name) and target, so importing
+it again changes nothing, and two runs whose directories share a name are both kept. A
+directory without summary.json (a killed run) is imported from its rebuilt summary.
+The schema version lives in `PRAGMA user_version`; MIGRATIONS are applied in order,
+each in its own transaction, when a store is opened.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from typing import TypedDict, cast
 
 import orjson
 
-from loadtest import hlog, redact
+from loadtest import hlog, rebuild, redact
 from loadtest.errors import ConfigError, ErrorClass, RuntimeFailure
 from loadtest.instants import format_instant, parse_instant
 from loadtest.paths import DEFAULT_STORE
@@ -76,6 +79,38 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE runs ADD COLUMN clock TEXT NOT NULL DEFAULT 'wall';
     ALTER TABLE runs ADD COLUMN clock_rate REAL NOT NULL DEFAULT 1.0;
     """,
+    # 3: keyed by the run's id, not its directory name (runs stored before keep the name
+    # as their id). SQLite cannot drop a UNIQUE constraint: the table is rebuilt, with
+    # foreign keys off (connect turns them on after migrating), so its rows keep their ids.
+    """
+    CREATE TABLE runs_v3 (
+        id INTEGER PRIMARY KEY,
+        run_id TEXT NOT NULL,
+        run_key TEXT NOT NULL,
+        target TEXT NOT NULL,
+        profile TEXT NOT NULL,
+        kind TEXT,
+        model TEXT,
+        base_url TEXT,
+        start_utc TEXT NOT NULL,
+        end_utc TEXT NOT NULL,
+        duration_s REAL NOT NULL,
+        host TEXT,
+        versions TEXT,
+        status TEXT NOT NULL,
+        client_health TEXT,
+        summary TEXT NOT NULL,
+        clock TEXT NOT NULL DEFAULT 'wall',
+        clock_rate REAL NOT NULL DEFAULT 1.0,
+        UNIQUE (run_id, target)
+    );
+    INSERT INTO runs_v3 SELECT id, run_key, run_key, target, profile, kind, model, base_url,
+        start_utc, end_utc, duration_s, host, versions, status, client_health, summary,
+        clock, clock_rate FROM runs;
+    DROP TABLE runs;
+    ALTER TABLE runs_v3 RENAME TO runs;
+    CREATE INDEX runs_by_start ON runs (start_utc);
+    """,
 )
 
 
@@ -86,8 +121,8 @@ def connect(path: str | Path = DEFAULT_STORE) -> sqlite3.Connection:
         p.parent.mkdir(parents=True, exist_ok=True)
         db = sqlite3.connect(p, timeout=BUSY_TIMEOUT_S, isolation_level=None)
         db.execute("PRAGMA journal_mode=WAL")
+        _migrate(db)  # foreign keys still off: a migration may rebuild a table
         db.execute("PRAGMA foreign_keys=ON")
-        _migrate(db)
     except sqlite3.DatabaseError as exc:
         raise RuntimeFailure(f"{p}: not a loadtest store ({exc})") from None
     except OSError as exc:
@@ -132,11 +167,15 @@ def import_run(db: sqlite3.Connection, run_dir: str | Path) -> int:
     """Add the run in RUN_DIR (every target); returns how many targets were new."""
     d = Path(run_dir)
     try:
-        summary = parse_summary((d / "summary.json").read_bytes())
+        if (d / "summary.json").is_file() or not (d / rebuild.RESULTS).is_file():
+            summary = parse_summary((d / "summary.json").read_bytes())
+        else:
+            summary = rebuild.rebuild_summary(d)  # a killed run: marked incomplete
         profile = orjson.loads((d / "profile.json").read_bytes())
     except (OSError, ValueError) as exc:  # orjson's JSONDecodeError is a ValueError
         raise ConfigError(f"{d}: not a complete run directory ({exc})") from None
     run = summary["run"]
+    key = run.get("id") or d.name  # written before run ids: the directory's name
     # A run against the simulator is stamped in the simulator's time (time warp included),
     # so that a simulated week lands in the hours it simulated.
     sim = run.get("sim_clock")
@@ -159,10 +198,12 @@ def import_run(db: sqlite3.Connection, run_dir: str | Path) -> int:
             base_url = spec.get("base_url")
             t = {**t, "base_url": redact.url(t.get("base_url", ""))}
             cur = db.execute(
-                "INSERT OR IGNORE INTO runs (run_key, target, profile, kind, model, base_url,"
-                " start_utc, end_utc, duration_s, host, versions, status, client_health,"
-                " summary, clock, clock_rate) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "INSERT OR IGNORE INTO runs (run_id, run_key, target, profile, kind, model,"
+                " base_url, start_utc, end_utc, duration_s, host, versions, status,"
+                " client_health, summary, clock, clock_rate)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
+                    key,
                     d.name,
                     name,
                     summary["profile"],
@@ -216,6 +257,7 @@ class StoredRun(TypedDict):
     """One row of `loadtest store list`: a stored run of one target."""
 
     id: int
+    run_id: str  # the run's id (its directory's name for a run written before ids)
     run_key: str  # the run directory's name
     target: str
     profile: str
@@ -228,11 +270,14 @@ class StoredRun(TypedDict):
 def runs(db: sqlite3.Connection) -> list[StoredRun]:
     """Every stored run and target, oldest first, with its interval count."""
     rows = db.execute(
-        "SELECT r.id, r.run_key, r.target, r.profile, r.model, r.start_utc, r.status,"
+        "SELECT r.id, r.run_id, r.run_key, r.target, r.profile, r.model, r.start_utc, r.status,"
         " (SELECT COUNT(*) FROM interval_counts c WHERE c.run_id = r.id)"
         " FROM runs r ORDER BY r.start_utc, r.id"
     ).fetchall()
-    keys = ("id", "run_key", "target", "profile", "model", "start_utc", "status", "intervals")
+    keys = (
+        *("id", "run_id", "run_key", "target", "profile", "model", "start_utc", "status"),
+        "intervals",
+    )
     return [cast(StoredRun, dict(zip(keys, r, strict=True))) for r in rows]  # the SELECT's order
 
 

@@ -46,8 +46,10 @@ def stats(h: HdrHistogram, scale: float, unit: str) -> MetricStats:
     }
 
 
-def summarize(result: RunResult, profile: Profile, interrupted: bool = False) -> Summary:
-    """The content of summary.json."""
+def summarize(
+    result: RunResult, profile: Profile, interrupted: bool = False, run_id: str = ""
+) -> Summary:
+    """The content of summary.json; RUN_ID: the run's unique id (`run.id`), when it has one."""
     seconds = max(1e-9, (result.end_ns - result.start_ns) / 1e9)
     measured_s = max(1e-9, seconds - profile.warmup_s)
     targets: dict[str, TargetSummary] = {}
@@ -110,7 +112,7 @@ def summarize(result: RunResult, profile: Profile, interrupted: bool = False) ->
         }
     health = result.health
     gates = evaluate(profile.thresholds, targets)
-    return {
+    summary: Summary = {
         "profile": profile.name,
         "profile_path": profile.path,
         "run": {
@@ -144,6 +146,9 @@ def summarize(result: RunResult, profile: Profile, interrupted: bool = False) ->
         "thresholds": gates,
         "thresholds_ok": all(g["ok"] for g in gates),
     }
+    if run_id:
+        summary["run"]["id"] = run_id
+    return summary
 
 
 def sim_clock(marks: list[tuple[int, str]], start_ns: int) -> SimClock | None:

@@ -51,7 +51,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "summary",
         ),
     ),
-    ("history", ("store", "timeofday", "clocks", "scheduler")),
+    ("history", ("store", "rebuild", "timeofday", "clocks", "scheduler")),
     ("presentation", ("dashboard", "live", "report")),
     ("application", ("runner", "cli", "__main__", "__init__")),
 )

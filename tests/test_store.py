@@ -206,9 +206,9 @@ def test_a_version_1_store_is_migrated_and_keeps_its_runs(tmp_path: Path) -> Non
     con.commit()
     con.close()
     db = store.connect(path)
-    assert db.execute("PRAGMA user_version").fetchone()[0] == len(store.MIGRATIONS) == 2
-    assert db.execute("SELECT run_key, clock, clock_rate FROM runs").fetchall() == [
-        ("r", "wall", 1.0)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == len(store.MIGRATIONS) == 3
+    assert db.execute("SELECT run_id, run_key, clock, clock_rate FROM runs").fetchall() == [
+        ("r", "r", "wall", 1.0)  # stored before run ids: the directory's name is its id
     ]
 
 

@@ -1,4 +1,5 @@
-"""A saved run read back from its directory: summary.json, profile.json, intervals.hlog."""
+"""A saved run read back from its directory: summary.json, profile.json, intervals.hlog
+(a killed run, without summary.json, has it rebuilt by `loadtest.rebuild`)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 
 from hdrh.histogram import HdrHistogram
 
-from loadtest import hlog
+from loadtest import hlog, rebuild
 from loadtest.config_reader import ConfigError
 from loadtest.schema import Summary, parse_summary
 
@@ -46,11 +47,17 @@ def load_run(path: str | Path) -> RunData:
     if not d.is_dir():
         raise ConfigError(f"{d}: not a run directory")
     if not summary_path.is_file():
-        raise ConfigError(f"{d}: no summary.json (not a run directory, or the run was killed)")
-    try:
-        summary = parse_summary(summary_path.read_bytes())
-    except ValueError as exc:
-        raise ConfigError(f"{summary_path}: {exc}") from None
+        if not (d / rebuild.RESULTS).is_file() or not (d / "profile.json").is_file():
+            raise ConfigError(f"{d}: no summary.json and no results.jsonl: not a run directory")
+        try:  # a killed run: its summary rebuilt from the files, marked incomplete
+            summary = rebuild.rebuild_summary(d)
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"{d}: cannot rebuild the summary of a killed run ({exc})") from None
+    else:
+        try:
+            summary = parse_summary(summary_path.read_bytes())
+        except ValueError as exc:
+            raise ConfigError(f"{summary_path}: {exc}") from None
     names = {hlog.target_tag(t): t for t in summary["targets"]}
     intervals, totals = _read_log(d / "intervals.hlog", names)
     return RunData(d, summary, intervals, totals)
@@ -65,13 +72,17 @@ def _read_log(
     totals: dict[str, dict[str, HdrHistogram]] = {}
     if not path.is_file():
         return [], totals
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    text = path.read_text(encoding="utf-8")
+    lines = text.splitlines()
+    for n, line in enumerate(lines, 1):
         if not line.startswith("Tag="):
             continue
         try:
             tag, start, length, _, encoded = hlog.parse_line(line)
             h = HdrHistogram.decode(encoded)
         except (ValueError, TypeError) as exc:
+            if n == len(lines) and not text.endswith("\n"):
+                break  # the last line, cut short by a kill mid-write
             raise ConfigError(f"{path}:{n}: not an interval line ({exc})") from None
         tagged, _, metric = tag.rpartition("/")
         target = names.get(tagged, tagged)

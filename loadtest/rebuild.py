@@ -1,0 +1,260 @@
+"""The summary of a run that never wrote summary.json (killed), rebuilt from its files.
+
+A run writes run.json (its id) and profile.json before the load starts, then appends
+results.jsonl (one line per request) and intervals.hlog (one line per target and metric
+per interval) as each interval closes. From them this rebuilds what summary.json would
+have said: the counts, errors and tokens of every target from results.jsonl, and the
+metrics' percentiles from the histograms of the log, so at most the open interval is
+lost. The summary is marked incomplete (`run.stopped_by` "incomplete", `run.incomplete`).
+A line cut short by the kill (the last one of a file) is skipped. Client health, clipped
+values and thresholds were never written as the run went: they are empty.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import orjson
+from hdrh.histogram import HdrHistogram
+
+from loadtest import hlog
+from loadtest.errors import ErrorClass
+from loadtest.instants import format_epoch
+from loadtest.metrics import E2E, METRICS, unit_of
+from loadtest.schema import IntervalRow, MetricStats, Rates, RunInfo, Summary, TargetSummary
+from loadtest.summary import stats
+
+RUN_FILE = "run.json"
+RESULTS = "results.jsonl"
+LOG = "intervals.hlog"
+INCOMPLETE = "incomplete"
+LATE_MS = 10.0  # as the engine counts a request late
+_START = re.compile(r"#\[StartTime: ([0-9.]+)")
+_RUN_IMPOSED = {ErrorClass.ABANDONED, ErrorClass.SHED, ErrorClass.UNSENT}
+
+
+def _json_lines(path: Path) -> list[dict[str, Any]]:
+    """The objects of a JSON-lines file; a line that does not parse (cut short) is skipped."""
+    out = []
+    if path.is_file():
+        for raw in path.read_bytes().splitlines():
+            try:
+                line = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                continue
+            if isinstance(line, dict):
+                out.append(line)
+    return out
+
+
+def _log(path: Path) -> tuple[float | None, list[tuple[str, float, float, bytes]]]:
+    """(the log's StartTime, (tag, start s, length s, histogram) of each whole line)."""
+    start: float | None = None
+    lines = []
+    if path.is_file():
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            if m := _START.match(line):
+                start = float(m.group(1))
+            elif line.startswith("Tag="):
+                try:
+                    tag, s, length, _, encoded = hlog.parse_line(line)
+                    HdrHistogram.decode(encoded)
+                except (ValueError, TypeError):
+                    continue  # cut short by the kill
+                lines.append((tag, s, length, encoded))
+    return start, lines
+
+
+def rebuild_summary(run_dir: str | Path) -> Summary:
+    """The summary of the run in RUN_DIR from run.json, profile.json, results.jsonl and
+    intervals.hlog; OSError or ValueError when profile.json is missing or broken."""
+    d = Path(run_dir)
+    profile = orjson.loads((d / "profile.json").read_bytes())
+    if not isinstance(profile, dict):
+        raise ValueError("profile.json is not a profile")
+    run_file = _json_lines(d / RUN_FILE)
+    run_id = str(run_file[0].get("id", "")) if run_file else ""
+    log_start, log_lines = _log(d / LOG)
+    results = _json_lines(d / RESULTS)
+    start_s = log_start if log_start is not None else (d / RESULTS).stat().st_mtime
+    spans = sorted({(s, length) for _, s, length, _ in log_lines})
+    last_ms = max(
+        [(s + length) * 1000 for s, length in spans]
+        + [_end_ms(r) for r in results if isinstance(r.get("intended_ms"), int | float)],
+        default=0.0,
+    )
+    seconds = max(1e-9, last_ms / 1000)
+    warmup_s = float(profile.get("warmup_s", 0.0))
+    default_load = profile.get("load") or {}
+    targets: dict[str, TargetSummary] = {}
+    by_target: dict[str, list[dict[str, Any]]] = {}
+    for r in results:
+        by_target.setdefault(str(r.get("target")), []).append(r)
+    for spec in profile.get("targets", []):
+        name = spec["name"]
+        load = spec.get("load") or default_load
+        totals = _totals(log_lines, hlog.target_tag(name))
+        targets[name] = _target(spec, load, by_target.get(name, []), totals, spans)
+        targets[name]["rates"] = _rates(targets[name], max(1e-9, seconds - warmup_s))
+    run: RunInfo = {
+        "incomplete": True,
+        "start_utc": format_epoch(start_s),
+        "end_utc": format_epoch(start_s + seconds),
+        "duration_s": round(seconds, 3),
+        "warmup_s": warmup_s,
+        "stopped_by": INCOMPLETE,
+        "host": "",
+        "platform": "",
+        "versions": {},
+    }
+    if run_id:
+        run["id"] = run_id
+    return {
+        "profile": str(profile.get("name", d.name)),
+        "profile_path": str(profile.get("path", "")),
+        "run": run,
+        "client_health": {
+            "loop_lag_max_ms": 0.0,
+            "cpu_percent_max": 0.0,
+            "saturated_intervals": 0,
+            "intervals": 0,
+        },
+        "targets": targets,
+    }
+
+
+def _end_ms(r: dict[str, Any]) -> float:
+    """When the request of line R ended (ms from the run's start), as near as the line says."""
+    sent = r.get("sent_ms")
+    e2e = r.get(E2E)
+    if isinstance(sent, int | float):
+        return float(sent) + (float(e2e) if isinstance(e2e, int | float) else 0.0)
+    return float(r["intended_ms"])
+
+
+def _totals(
+    lines: list[tuple[str, float, float, bytes]], target_tag: str
+) -> dict[str, HdrHistogram]:
+    """Metric -> the sum of TARGET_TAG's interval histograms."""
+    out: dict[str, HdrHistogram] = {}
+    for tag, _, _, encoded in lines:
+        tagged, _, metric = tag.rpartition("/")
+        if tagged != target_tag:
+            continue
+        h = HdrHistogram.decode(encoded)
+        if metric in out:
+            out[metric].add(h)
+        else:
+            out[metric] = h
+    return out
+
+
+def _target(
+    spec: dict[str, Any],
+    load: dict[str, Any],
+    lines: list[dict[str, Any]],
+    totals: dict[str, HdrHistogram],
+    spans: list[tuple[float, float]],
+) -> TargetSummary:
+    """One target's block from its results lines and summed histograms."""
+    n: Counter[str] = Counter()
+    errors: Counter[str] = Counter()
+    tokens: Counter[str] = Counter()
+    rows = [_empty_row(s, length) for s, length in spans]
+    for r in lines:
+        error, measured, went_out = r.get("error"), bool(r.get("measured")), r.get("sent_ms")
+        went_out = went_out is not None
+        n["sent"] += went_out
+        if not measured:
+            n["warmup"] += went_out
+            continue
+        if error in _RUN_IMPOSED:
+            n[str(error)] += 1
+            continue
+        n["recorded"] += 1
+        sent, intended = r.get("sent_ms"), r.get("intended_ms")
+        if isinstance(sent, int | float) and isinstance(intended, int | float):
+            n["late"] += sent - intended >= LATE_MS
+        row = _row_of(rows, _end_ms(r) / 1000)
+        if error:
+            n["failed"] += 1
+            errors[str(error)] += 1
+            if row is not None:
+                row["failed"] += 1
+                row["errors"][str(error)] = row["errors"].get(str(error), 0) + 1
+            continue
+        n["completed"] += 1
+        if row is not None:
+            row["completed"] += 1
+        tokens["input"] += int(r.get("input_tokens") or 0)
+        tokens["output"] += int(r.get("output_tokens") or 0)
+        tokens["counted"] += bool(r.get("tokens_counted"))
+    metrics: dict[str, MetricStats] = {}
+    for m in METRICS:
+        unit, scale = unit_of(m)
+        metrics[m] = stats(totals[m], scale, unit) if m in totals else {"unit": unit, "count": 0}
+    mode = str(load.get("mode", "closed"))
+    return {
+        "kind": str(spec.get("kind", "")),
+        "model": str(spec.get("model", "")),
+        "base_url": str(spec.get("base_url", "")),
+        "load": {
+            "mode": mode,
+            "concurrency": int(load.get("concurrency", 0)),
+            "rate": float(load.get("rate", 0.0)) if mode == "open" else None,
+        },
+        "requests": {
+            "sent": n["sent"],
+            "warmup": n["warmup"],
+            "recorded": n["recorded"],
+            "completed": n["completed"],
+            "failed": n["failed"],
+            "abandoned": n[ErrorClass.ABANDONED],
+            "late": n["late"],
+            "shed": n[ErrorClass.SHED],
+            "unsent": n[ErrorClass.UNSENT],
+        },
+        "rates": {"requests_per_s": 0.0, "output_tokens_per_s": 0.0, "error_rate": 0.0},
+        "tokens": {
+            "input": tokens["input"],
+            "output": tokens["output"],
+            "requests_with_counted_tokens": tokens["counted"],
+        },
+        "errors": dict(sorted(errors.items())),
+        "clipped": {},
+        "stopped_by": INCOMPLETE,
+        "metrics": metrics,
+        "intervals": rows,
+    }
+
+
+def _empty_row(start_s: float, length_s: float) -> IntervalRow:
+    return {
+        "start_s": start_s,
+        "length_s": length_s,
+        "completed": 0,
+        "failed": 0,
+        "errors": {},
+        "rate_limit": {},
+    }
+
+
+def _row_of(rows: list[IntervalRow], at_s: float) -> IntervalRow | None:
+    """The interval row whose span holds AT_S; None past the log's last (the open one)."""
+    for row in rows:
+        if row["start_s"] <= at_s < row["start_s"] + row["length_s"]:
+            return row
+    return None
+
+
+def _rates(t: TargetSummary, measured_s: float) -> Rates:
+    """The rates block of T over MEASURED_S seconds."""
+    q = t["requests"]
+    return {
+        "requests_per_s": round(q["completed"] / measured_s, 3),
+        "output_tokens_per_s": round(t["tokens"]["output"] / measured_s, 3),
+        "error_rate": round(q["failed"] / q["recorded"], 5) if q["recorded"] else 0.0,
+    }
