@@ -15,6 +15,7 @@ import contextlib
 import dataclasses
 import os
 import signal
+import sys
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,6 +26,7 @@ from rich.console import Console
 
 from loadtest import redact
 from loadtest.engine import Engine, RunResult, ShardSpec
+from loadtest.errors import RuntimeFailure
 from loadtest.live import LiveView
 from loadtest.loop import new_event_loop
 from loadtest.profile import Profile
@@ -33,7 +35,7 @@ from loadtest.providers.registry import provider
 from loadtest.rebuild import RUN_FILE
 from loadtest.report.write import write_report
 from loadtest.schema import Summary
-from loadtest.sinks import Fanout, IntervalLog, ResultsFile
+from loadtest.sinks import Fanout, IntervalLog, ResultsFile, check_folder, stop_reason
 from loadtest.summary import summarize
 
 if TYPE_CHECKING:
@@ -49,8 +51,48 @@ def run_dir_for(p: Profile, out: str | None) -> Path:
     while d.exists():
         n += 1
         d = base / f"{stamp}-{p.name}-{n}"
-    d.mkdir(parents=True)
+    try:
+        d.mkdir(parents=True)
+    except OSError as exc:
+        raise RuntimeFailure(f"{d}: cannot make the run's folder ({exc.strerror})") from None
     return d
+
+
+class WriteStop:
+    """What a sink's failed write does: one line on stderr, then the engine stops (and
+    drains); the sink itself has stopped writing, so the run goes on to its summary."""
+
+    def __init__(self) -> None:
+        self.engine: Engine | None = None
+        self.said = False
+
+    def __call__(self, name: str, exc: OSError) -> None:
+        if not self.said:
+            self.said = True
+            why = exc.strerror or str(exc)
+            print(
+                f"loadtest: {name}: {why[:1].lower()}{why[1:]}; writing stopped, the run drains",
+                file=sys.stderr,
+                flush=True,
+            )
+        if self.engine is not None:
+            self.engine.stop(stop_reason(name, exc))
+
+
+def write_summary(run_dir: Path, summary: Summary) -> None:
+    """summary.json, whole or not at all (a temporary file renamed into place); a
+    RuntimeFailure of one line when it cannot be written."""
+    path, tmp = run_dir / "summary.json", run_dir / ".summary.json.tmp"
+    try:
+        tmp.write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise RuntimeFailure(
+            f"{path}: cannot write the summary ({exc.strerror}); results.jsonl and "
+            "intervals.hlog keep what was recorded"
+        ) from None
 
 
 def _env_for(p: Profile) -> tuple[tuple[str, str], ...]:
@@ -88,6 +130,7 @@ def run(
         spec = ShardSpec(p, tuple(urls.items()), _env_for(p))
         for t in p.targets:  # a missing API key fails here, before any file is written
             builder(t, p.workload, urls[t.name], dict(spec.env))
+        check_folder(Path(p.out_dir), "out_dir (--out)")  # before any request goes out
         if preflight:
             from loadtest import preflight as pre
 
@@ -103,31 +146,43 @@ def run(
         view = LiveView(console, p.name, p.duration_s, live and console.is_terminal and not quiet)
         if quiet:
             view = LiveView(Console(quiet=True), p.name, p.duration_s, False)
-        results, log = ResultsFile(run_dir), IntervalLog(run_dir)
+        stop = WriteStop()
+        results, log = ResultsFile(run_dir, stop), IntervalLog(run_dir, stop)
         with view:
             try:
-                result, interrupted = _drive(spec, Fanout([results, log, view]), console, quiet)
+                result, interrupted = _drive(
+                    spec, Fanout([results, log, view]), console, quiet, stop
+                )
             finally:
                 results.close()
                 log.close()
             # Written before the view lets go of the terminal: if that terminal is gone
             # (SIGHUP), writing to it fails, and the files must already be complete.
             summary = summarize(result, p, interrupted, run_id)
-            (run_dir / "summary.json").write_bytes(
-                orjson.dumps(summary, option=orjson.OPT_INDENT_2)
+            write_summary(run_dir, summary)
+        try:
+            write_report(run_dir)
+        except OSError as exc:  # the summary and the data files stay; the report can be redone
+            print(
+                f"loadtest: report: cannot write in {run_dir} ({exc.strerror}); summary.json "
+                f"is written (`loadtest report {run_dir}` later)",
+                file=sys.stderr,
+                flush=True,
             )
-        write_report(run_dir)
         return run_dir, summary
     finally:
         if sim is not None:
             sim.stop()
 
 
-def _drive(spec: ShardSpec, sink: Fanout, console: Console, quiet: bool) -> tuple[RunResult, bool]:
+def _drive(
+    spec: ShardSpec, sink: Fanout, console: Console, quiet: bool, stop: WriteStop
+) -> tuple[RunResult, bool]:
     state = {"interrupts": 0}
 
     async def main() -> RunResult:
         engine = Engine(spec, sink)
+        stop.engine = engine
         loop = asyncio.get_running_loop()
         task = asyncio.current_task()
         assert task is not None

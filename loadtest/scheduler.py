@@ -71,8 +71,13 @@ class ProfileLock:
         self._file: IO[str] | None = None
 
     def __enter__(self) -> ProfileLock:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        f = self.path.open("a+", encoding="utf-8")
+        try:  # before the first fire: a lock that cannot be made is said at once
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            f = self.path.open("a+", encoding="utf-8")
+        except OSError as exc:
+            raise RuntimeFailure(
+                f"{self.profile}: cannot make the schedule's lock {self.path} ({exc.strerror})"
+            ) from None
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

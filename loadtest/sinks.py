@@ -1,19 +1,29 @@
 """Where a run's results go as it goes: small sinks, each owning one output, fanned out.
 
 Each implements the Sink protocol the engine calls (start, request, interval); `Fanout` hands
-every call to each of its sinks in order. Files are flushed as each interval closes,
-so a crash or a kill loses at most the open interval.
+every call to each of its sinks in order. Files are written as each interval closes, one
+batch of whole lines, so a crash or a kill loses at most the open interval.
+
+A write that fails (a full disk, a file system gone read-only) never raises into the
+engine: the file is cut back to its last whole line and closed, no more is written to
+it, and the `on_fail` callback hears of it once (the runner prints one line and stops
+the run, which drains).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import contextlib
+import errno
+import os
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import Any, Protocol
 
 import orjson
 
 from loadtest import hlog
+from loadtest.errors import RuntimeFailure
 from loadtest.metrics import METRICS, unit_of
 from loadtest.records import Health, Interval, RequestRecord, TargetStatus
 
@@ -21,6 +31,58 @@ RESULTS_FILE = "results.jsonl"
 INTERVAL_LOG = "intervals.hlog"
 _COUNTS = ("output_tokens", "output_speed")  # in the record already, or not per line
 _SCALE = {m: unit_of(m)[1] for m in METRICS}  # once, not per request and metric
+
+OnFail = Callable[[str, OSError], None]  # (the file's name, what the write raised)
+
+
+class LineFile:
+    """A file appended in batches of whole lines: after a failed write it is cut back to
+    the last complete batch, closed, and written no more."""
+
+    def __init__(self, path: Path, on_fail: OnFail | None = None) -> None:
+        self.name = path.name
+        self.on_fail = on_fail
+        self.fd: int | None = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        self.pending: list[bytes] = []
+        self.good = 0  # bytes on disk that end with a whole line
+        self.failed: OSError | None = None
+
+    def add(self, data: bytes) -> None:
+        """Queue DATA (whole lines) for the next flush."""
+        if self.fd is not None:
+            self.pending.append(data)
+
+    def flush(self) -> None:
+        """Write what was queued; on a failure, cut back, close and tell on_fail once."""
+        if self.fd is None or not self.pending:
+            return
+        batch = memoryview(b"".join(self.pending))
+        self.pending.clear()
+        try:
+            while batch:
+                n = os.write(self.fd, batch)
+                batch = batch[n:]
+        except OSError as exc:
+            self._fail(exc)
+            return
+        self.good = os.lseek(self.fd, 0, os.SEEK_CUR)
+
+    def _fail(self, exc: OSError) -> None:
+        fd, self.fd, self.failed = self.fd, None, exc
+        assert fd is not None
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, self.good)  # no half line: what stays is readable
+        with contextlib.suppress(OSError):
+            os.close(fd)
+        if self.on_fail is not None:
+            self.on_fail(self.name, exc)
+
+    def close(self) -> None:
+        """Write what is queued, then close the file."""
+        self.flush()
+        if self.fd is not None:
+            fd, self.fd = self.fd, None
+            os.close(fd)
 
 
 class Sink(Protocol):
@@ -39,8 +101,8 @@ class ResultsFile:
     """results.jsonl: one line per request, whatever its outcome; times in ms from the
     run's start (None for what never happened, e.g. `sent_ms` of a shed request)."""
 
-    def __init__(self, run_dir: Path) -> None:
-        self.file: IO[bytes] = open(run_dir / RESULTS_FILE, "wb")  # noqa: SIM115
+    def __init__(self, run_dir: Path, on_fail: OnFail | None = None) -> None:
+        self.file = LineFile(run_dir / RESULTS_FILE, on_fail)
         self.start_ns = 0
 
     def start(self, wall_s: float, start_ns: int) -> None:
@@ -68,28 +130,29 @@ class ResultsFile:
                 line[k] = round(v / _SCALE[k], 3)
         if detail:
             line["detail"] = detail
-        self.file.write(orjson.dumps(line) + b"\n")
+        self.file.add(orjson.dumps(line) + b"\n")
 
     def interval(self, iv: Interval, health: Health, status: Mapping[str, TargetStatus]) -> None:
-        """Flush what the interval added."""
+        """Write what the interval added."""
         self.file.flush()
 
     def close(self) -> None:
-        """Flush and close the file."""
+        """Write what is left and close the file."""
         self.file.close()
 
 
 class IntervalLog:
     """intervals.hlog: one HdrHistogram log line per target and metric per interval."""
 
-    def __init__(self, run_dir: Path) -> None:
-        self.file: IO[str] = open(run_dir / INTERVAL_LOG, "w", encoding="utf-8")  # noqa: SIM115
+    def __init__(self, run_dir: Path, on_fail: OnFail | None = None) -> None:
+        self.file = LineFile(run_dir / INTERVAL_LOG, on_fail)
         self.start_ns = 0
 
     def start(self, wall_s: float, start_ns: int) -> None:
         """Write the log header; interval starts count from START_NS."""
         self.start_ns = start_ns
-        self.file.write(hlog.header(wall_s))
+        self.file.add(hlog.header(wall_s).encode())
+        self.file.flush()
 
     def request(
         self, r: RequestRecord, metrics: dict[str, int], detail: str, measured: bool
@@ -97,9 +160,8 @@ class IntervalLog:
         """Nothing per request: the log holds histograms."""
 
     def interval(self, iv: Interval, health: Health, status: Mapping[str, TargetStatus]) -> None:
-        """Append the interval's lines and flush."""
-        for text in hlog.lines(iv, self.start_ns):
-            self.file.write(text)
+        """Append the interval's lines, as one batch."""
+        self.file.add("".join(hlog.lines(iv, self.start_ns)).encode())
         self.file.flush()
 
     def close(self) -> None:
@@ -129,3 +191,28 @@ class Fanout:
         """An interval has closed."""
         for s in self.sinks:
             s.interval(iv, health, status)
+
+
+def check_folder(folder: Path, what: str) -> None:
+    """Make FOLDER and write a probe file in it; a RuntimeFailure naming it (WHAT: the flag
+    or setting that chose it) when it cannot be, before any request is sent."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".loadtest-probe-", dir=folder)
+        try:
+            os.write(fd, b"x\n")
+        finally:
+            os.close(fd)
+            os.unlink(probe)
+    except OSError as exc:
+        raise RuntimeFailure(f"{what}: cannot write in {folder} ({exc.strerror or exc})") from None
+
+
+WRITE_STOPS = ("disk full", "write failed")  # how stopped_by starts after a failed write
+
+
+def stop_reason(name: str, exc: OSError) -> str:
+    """The run's stopped_by after writing NAME failed with EXC."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"disk full ({name})"
+    return f"write failed ({name}: {exc.strerror or exc})"

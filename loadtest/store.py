@@ -12,6 +12,7 @@ each in its own transaction, when a store is opened.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -114,15 +115,41 @@ MIGRATIONS: tuple[str, ...] = (
 )
 
 
+def _read_only(p: Path) -> sqlite3.Connection:
+    """The store at P opened read-only (it cannot be written: a read-only mount or
+    folder): listed and reported, never migrated; imports fail with SQLite's words."""
+    try:
+        try:
+            db = sqlite3.connect(f"{p.resolve().as_uri()}?mode=ro", uri=True)
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+        except sqlite3.OperationalError:  # WAL with no -shm it may make: nobody can write
+            db = sqlite3.connect(f"{p.resolve().as_uri()}?mode=ro&immutable=1", uri=True)
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+    except sqlite3.DatabaseError as exc:
+        raise RuntimeFailure(f"{p}: not a loadtest store ({exc})") from None
+    if version != len(MIGRATIONS):
+        db.close()
+        raise RuntimeFailure(
+            f"{p}: read-only, and of schema version {version}, not {len(MIGRATIONS)}: "
+            "open it once where it can be written to migrate it"
+        )
+    return db
+
+
 def connect(path: str | Path = DEFAULT_STORE) -> sqlite3.Connection:
-    """Open (creating and migrating as needed) the store at PATH."""
+    """Open (creating and migrating as needed) the store at PATH; read-only when it
+    cannot be written."""
     p = Path(path)
+    if p.is_file() and not (os.access(p, os.W_OK) and os.access(p.parent, os.W_OK)):
+        return _read_only(p)
     try:
         p.parent.mkdir(parents=True, exist_ok=True)
         db = sqlite3.connect(p, timeout=BUSY_TIMEOUT_S, isolation_level=None)
         db.execute("PRAGMA journal_mode=WAL")
         _migrate(db)  # foreign keys still off: a migration may rebuild a table
         db.execute("PRAGMA foreign_keys=ON")
+    except sqlite3.OperationalError as exc:  # full, read-only, locked: each transaction whole
+        raise RuntimeFailure(f"{p}: cannot write the store ({exc})") from None
     except sqlite3.DatabaseError as exc:
         raise RuntimeFailure(f"{p}: not a loadtest store ({exc})") from None
     except OSError as exc:

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import sqlite3
 from pathlib import Path
 
 from loadtest.cli.output import emit
-from loadtest.errors import ConfigError, ExitCode
+from loadtest.errors import ConfigError, ExitCode, RuntimeFailure
 from loadtest.paths import DEFAULT_STORE
 
 
@@ -64,7 +65,12 @@ def store_runs(args: argparse.Namespace) -> int:
     with contextlib.closing(store.connect(args.store or DEFAULT_STORE)) as db:
         if args.store_command == "import":
             for d in args.run_dirs:
-                n = store.import_run(db, d)
+                try:  # one transaction per run: a full or read-only store keeps no half
+                    n = store.import_run(db, d)
+                except sqlite3.Error as exc:
+                    raise RuntimeFailure(
+                        f"{args.store or DEFAULT_STORE}: cannot add {d} ({exc})"
+                    ) from None
                 print(
                     f"{d}: {n} target{'s' if n != 1 else ''} added" if n else f"{d}: already stored"
                 )

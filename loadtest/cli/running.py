@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import sqlite3
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -85,18 +86,26 @@ def run(args: argparse.Namespace) -> int:
         thresholds=tuple(args.threshold),
         abort_on_fail=args.abort_on_fail,
     )
+    if args.store:  # before any request: a run that cannot be stored is found out now
+        check_store(args.store)
     if args.start_at is not None:
         wait_for(args.start_at, args.clock, profile)
     console = Console()
+    stored = ""
     run_dir, summary = runner.run(
         profile, console, live=not args.no_live, quiet=args.quiet, preflight=not args.no_preflight
     )
     if args.store:
         from loadtest import store
 
-        with contextlib.closing(store.connect(args.store)) as db:
-            store.import_run(db, run_dir)
+        try:
+            with contextlib.closing(store.connect(args.store)) as db:
+                store.import_run(db, run_dir)
+        except (RuntimeFailure, sqlite3.Error) as exc:  # a full or read-only store
+            stored = f"--store {args.store}: cannot add the run ({exc}); it stays in {run_dir}"
     code, why = outcome(summary)
+    if stored:
+        code, why = code or ExitCode.RUNTIME_FAILURE, "; ".join(filter(None, (why, stored)))
     try:
         if args.quiet:
             print(run_dir)
@@ -109,14 +118,34 @@ def run(args: argparse.Namespace) -> int:
     return code
 
 
+def check_store(path: str) -> None:
+    """`--store PATH` can be written: the file opened for writing, or (none yet) its
+    folder made and written in; else a RuntimeFailure naming it."""
+    import os
+
+    from loadtest.sinks import check_folder
+
+    p = Path(path)
+    if not p.exists():
+        check_folder(p.parent, f"--store {path}")
+        return
+    try:
+        os.close(os.open(p, os.O_RDWR))
+    except OSError as exc:
+        raise RuntimeFailure(f"--store {path}: cannot write the store ({exc.strerror})") from None
+
+
 def outcome(summary: Summary) -> tuple[ExitCode, str]:
     """The exit code of a run that wrote its summary, and the one line saying why when it
     is not a plain success (none for Ctrl-C and thresholds: the table says those)."""
     from loadtest.engine import WORKER_DIED
+    from loadtest.sinks import WRITE_STOPS
 
     stopped = summary["run"]["stopped_by"]
     if stopped == "interrupted":
         return ExitCode.INTERRUPTED, ""
+    if stopped.startswith(WRITE_STOPS):  # its one line was printed when writing stopped
+        return ExitCode.RUNTIME_FAILURE, ""
     if stopped.startswith(WORKER_DIED):  # a bug of ours: the run stopped there
         return ExitCode.FAILED, f"{stopped}; the run stopped there, its files are written"
     if stopped == "terminated":
