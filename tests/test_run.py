@@ -72,6 +72,7 @@ base_url = "sim"
     )
     run_dir, summary = _run(path)
     assert {p.name for p in run_dir.iterdir()} == {
+        "run.json",
         "profile.json",
         "results.jsonl",
         "intervals.hlog",
