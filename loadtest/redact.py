@@ -11,6 +11,7 @@ a text is dropped too.
 
 from __future__ import annotations
 
+import functools
 import re
 import urllib.parse
 from collections.abc import Iterable
@@ -108,6 +109,13 @@ def headers(items: Iterable[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
 def variants(secrets: Iterable[str]) -> tuple[str, ...]:
     """Each secret as a text may hold it: as is, percent-encoded, JSON-escaped; longest
     first, so a secret that contains another is removed whole."""
+    return _variants(tuple(secrets))
+
+
+@functools.lru_cache(maxsize=16)
+def _variants(secrets: tuple[str, ...]) -> tuple[str, ...]:
+    # Cached: a run scrubs every failed request's detail with the same few keys, and
+    # quoting them again for each failure was work repeated on the request path.
     out: set[str] = set()
     for s in secrets:
         if s:
