@@ -21,6 +21,7 @@ import asyncio
 import dataclasses
 from collections.abc import Mapping
 
+from loadtest import backoff
 from loadtest.errors import ErrorClass, UserError
 from loadtest.loop import new_event_loop
 from loadtest.profile import Profile
@@ -29,7 +30,9 @@ from loadtest.transport import HttpSender
 from loadtest.workload import Prompt, PromptSource
 
 MAX_TOKENS = 8
-FATAL_STATUSES = frozenset({400, 401, 403, 404, 422})
+# The statuses that stop a target during the load, and 422: a field the server refuses,
+# which a preflight names before the load (the load's streak does not count it).
+FATAL_STATUSES = backoff.FATAL_STATUSES | {422}
 FATAL_CLASSES = frozenset({ErrorClass.CONNECT, ErrorClass.PROTOCOL, ErrorClass.CLIENT_ERROR})
 SLACK_S = 1.0  # past the TTFT timeout, so that send() names its own timeout first
 
