@@ -249,13 +249,15 @@ class Engine:
     async def _closed_loop(self, tr: _TargetRun) -> None:
         load, duration = tr.load, self.p.duration_s
         top = int(max(level for _, level in load.levels(duration)))
+        stepped = bool(load.steps)
 
         async def worker(k: int) -> None:
             rng = random.Random(self.p.seed * 7919 + k)  # backoff jitter, reproducible
             failures = 0
             while not self.stopping and not tr.stopped_by:
                 now = self.clock()
-                if k >= load.level_at((now - self.start_ns) / 1e9, duration):
+                # Without steps every worker always runs: no level lookup per request.
+                if stepped and k >= load.level_at((now - self.start_ns) / 1e9, duration):
                     await asyncio.sleep(PARKED_POLL_S)
                     continue
                 r = await self._one(tr, now)
