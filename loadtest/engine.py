@@ -3,8 +3,9 @@
 A shard (a picklable ShardSpec in, intervals and records out through a Sink) is the
 unit of work, so a later step can run shards in several processes. Within a shard:
 
-- closed loop: one worker per stream and target, each sending its next request as soon
-  as the previous one ends; stepped concurrency parks the extra workers;
+- closed loop: one worker per stream and target, started as the level first asks for
+  it (loadtest.pool), each sending its next request as soon as the previous one ends;
+  stepped concurrency parks the extra workers;
 - open loop: an absolute schedule of intended send times (loadtest.arrivals). When
   `max_in_flight` requests are already out, a due request waits for a slot and is
   counted late (its latency from the intended time shows the wait); beyond a backlog
@@ -36,6 +37,7 @@ from loadtest.backoff import FatalStreak, retry_delay_s
 from loadtest.errors import ErrorClass
 from loadtest.loop import short_gc_pauses
 from loadtest.metrics import derive
+from loadtest.pool import follow_level
 from loadtest.profile import Load, Profile
 from loadtest.recorder import Recorder
 from loadtest.records import Health, Interval, RequestRecord, TargetCounts, TargetStatus
@@ -248,7 +250,6 @@ class Engine:
 
     async def _closed_loop(self, tr: _TargetRun) -> None:
         load, duration = tr.load, self.p.duration_s
-        top = int(max(level for _, level in load.levels(duration)))
         stepped = bool(load.steps)
 
         async def worker(k: int) -> None:
@@ -268,7 +269,13 @@ class Engine:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), retry_delay_s(r, failures, rng))
 
-        await asyncio.gather(*(worker(k) for k in range(top)))
+        def level() -> int:
+            return int(load.level_at((self.clock() - self.start_ns) / 1e9, duration))
+
+        def over() -> bool:
+            return self.stopping or bool(tr.stopped_by)
+
+        await follow_level(level, worker, over, self._stopping, stepped)
 
     # --- open loop ---------------------------------------------------------------------
 

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 import orjson
 from rich.console import Console
 
-from loadtest import redact
+from loadtest import capacity, redact
 from loadtest.engine import Engine, RunResult, ShardSpec
 from loadtest.errors import RuntimeFailure
 from loadtest.live import LiveView
@@ -111,6 +111,10 @@ def run(
     before any load and any file when a target refuses it for good."""
     sim: Simulator | None = None
     urls: dict[str, str] = {}
+    # Before the simulator starts, so that it inherits the raised limit too.
+    p, cut = capacity.fit(p, capacity.raise_open_files())
+    for line in cut:
+        console.print(f"warning: {line}", markup=False, highlight=False)
     if any(t.uses_simulator for t in p.targets):
         from loadtest.sim.process import Simulator  # its server code is of no use otherwise
 

@@ -21,6 +21,7 @@ from itertools import repeat as _repeat
 import aiohttp
 
 from loadtest import redact
+from loadtest.capacity import streams
 from loadtest.errors import ErrorClass, classify_status
 from loadtest.profile import Profile, Timeouts
 from loadtest.providers.base import EventParser
@@ -215,12 +216,7 @@ class HttpSender:
     async def open(self) -> None:
         """One session per target, its pool sized for the target's highest load."""
         for t in self.profile.targets:
-            load = self.profile.load_of(t)
-            conns = max(
-                load.concurrency,
-                load.max_in_flight if load.mode == "open" else 0,
-                *(s.concurrency or 0 for s in load.steps),
-            )
+            conns = streams(self.profile.load_of(t))
             self.sessions[t.name] = new_session(self.profile.timeouts, conns)
 
     async def send(self, target: str, prompt: Prompt, r: RequestRecord) -> str:

@@ -42,6 +42,8 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
         "measurement",
         (
             "transport",
+            "capacity",
+            "pool",
             "preflight",
             "recorder",
             "sinks",

@@ -18,6 +18,7 @@ import pytest
 from virtual_time import VirtualTimeLoop
 
 from loadtest import engine as engine_module
+from loadtest import pool
 from loadtest.engine import Clocks, Engine, RunResult, ShardSpec
 from loadtest.errors import classify_status
 from loadtest.profile import Load, Profile, Step, Target, Timeouts
@@ -368,3 +369,34 @@ def test_a_worker_that_dies_stops_the_run_and_says_why() -> None:
         loop.close()
     assert result.stopped_by.startswith("worker died (OSError: [Errno 28] No space left")
     assert loop.elapsed < 1.0  # stopped at once, not after the 60 s
+
+
+def test_a_huge_concurrency_starts_its_workers_as_it_goes_and_stops_at_the_count() -> None:
+    # Built up front, a billion workers would be gigabytes before the first request;
+    # started a batch per turn, the count is reached and the run ends.
+    result, sink, fake, _ = _run(
+        _profile(Load(concurrency=10**9), requests=5, duration_s=60.0), lambda t, i: 0.1
+    )
+    s = result.targets["a"]
+    assert (s.sent, s.recorded, s.stopped_by) == (5, 5, "requests")
+    assert sink.outcomes() == {"ok": 5} and len(fake.peak) == 5
+
+
+def test_a_large_concurrency_is_reached_in_batches_and_stops_on_time() -> None:
+    n = 3 * pool.BATCH + 7
+    result, _, fake, ended = _run(_profile(Load(concurrency=n), duration_s=1.0), lambda t, i: 0.4)
+    s = result.targets["a"]
+    # All of them start at once (no virtual time passes between batches), twice more
+    # at 0.4 and 0.8 s; the last round finishes in the drain.
+    assert max(k for _, k in fake.peak) == n
+    assert (s.sent, s.recorded, s.stopped_by) == (3 * n, 3 * n, "duration")
+    assert ended == pytest.approx(1.2)
+
+
+def test_a_stepped_closed_loop_starts_workers_only_when_a_step_asks() -> None:
+    load = Load(concurrency=1, steps=(Step(1.0, concurrency=1), Step(1.0, concurrency=4)))
+    _, _, fake, _ = _run(_profile(load), lambda t, i: 0.25)
+    first_sends = sorted(t for t, k in fake.peak if k > 1)
+    # (The virtual clock's float seconds and the engine's ns differ by rounding at 1 s.)
+    assert max(k for t, k in fake.peak if t < 0.99) == 1
+    assert first_sends and 0.99 <= first_sends[0] < 1.0 + pool.POLL_S + 1e-6
