@@ -27,10 +27,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from loadtest.arrivals import offsets, segments
 from loadtest.backoff import FatalStreak, retry_delay_s
@@ -38,13 +36,14 @@ from loadtest.errors import ErrorClass
 from loadtest.loop import short_gc_pauses
 from loadtest.metrics import derive
 from loadtest.pool import follow_level
-from loadtest.profile import Load, Profile
+from loadtest.profile import Load
 from loadtest.recorder import Recorder
 from loadtest.records import Health, Interval, RequestRecord, TargetCounts, TargetStatus
 from loadtest.selfcheck import SelfCheck
+from loadtest.shard_io import Clocks, RunResult, Sender, ShardSpec
 from loadtest.sinks import Sink
 from loadtest.thresholds import doomed
-from loadtest.workload import Prompt, PromptSource
+from loadtest.workload import PromptSource
 
 LATE_NS = 10_000_000  # a request sent 10 ms or more after its intended time is "late"
 MIN_FOR_BUDGET = 20  # the error budget is judged once this many requests are recorded
@@ -52,33 +51,6 @@ DRAIN_MAX_S = 30.0  # after stop(), in-flight requests get at most this long to 
 MAX_BACKLOG = 10_000  # due requests waiting for an in-flight slot; beyond this they are shed
 PARKED_POLL_S = 0.05  # how often a parked closed-loop worker looks at the step again
 WORKER_DIED = "worker died"  # the start of stopped_by when a target's task raised
-
-
-class Sender(Protocol):
-    """Sends one request and stamps R (sent_ns first); returns a short error detail."""
-
-    async def open(self) -> None: ...
-    async def send(self, target: str, prompt: Prompt, r: RequestRecord) -> str: ...
-    async def close(self) -> None: ...
-
-
-@dataclass(frozen=True)
-class ShardSpec:
-    """Everything a shard needs; picklable."""
-
-    profile: Profile
-    base_urls: tuple[tuple[str, str], ...]  # target name -> resolved base URL
-    env: tuple[tuple[str, str], ...] = ()  # API key variables, read by the parent
-
-
-@dataclass(frozen=True)
-class Clocks:
-    """The engine's time sources: monotonic ns for every duration, wall and CPU seconds
-    for labels and the self-check. Tests pass virtual ones."""
-
-    perf_ns: Callable[[], int] = time.perf_counter_ns
-    wall_s: Callable[[], float] = time.time
-    cpu_s: Callable[[], float] = time.process_time
 
 
 # A target's counters (TargetStatus's fields), plus the measured requests started (so
@@ -99,22 +71,6 @@ class _TargetRun:
     stopped_by: str = ""
     slots: asyncio.Semaphore | None = None
     fatal: FatalStreak = field(default_factory=FatalStreak)
-
-
-@dataclass
-class RunResult:
-    """What a finished shard hands back."""
-
-    recorder: Recorder
-    targets: dict[str, TargetStatus]
-    start_wall_s: float
-    end_wall_s: float
-    start_ns: int
-    end_ns: int
-    stopped_by: str
-    health: list[Health] = field(default_factory=list)
-    timeline: list[tuple[int, int, dict[str, TargetCounts]]] = field(default_factory=list)
-    sim_marks: list[tuple[int, str]] = field(default_factory=list)
 
 
 class Engine:

@@ -25,7 +25,7 @@ import orjson
 from rich.console import Console
 
 from loadtest import capacity, redact
-from loadtest.engine import Engine, RunResult, ShardSpec
+from loadtest.engine import Engine
 from loadtest.errors import RuntimeFailure
 from loadtest.live import LiveView
 from loadtest.loop import new_event_loop
@@ -35,6 +35,7 @@ from loadtest.providers.registry import provider
 from loadtest.rebuild import RUN_FILE
 from loadtest.report.write import write_report
 from loadtest.schema import Summary
+from loadtest.shard_io import RunResult, ShardSpec
 from loadtest.sinks import Fanout, IntervalLog, ResultsFile, check_folder, stop_reason
 from loadtest.summary import summarize
 

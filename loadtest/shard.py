@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 
 from hdrh.histogram import HdrHistogram
 
-from loadtest.engine import Engine, ShardSpec
+from loadtest.engine import Engine
 from loadtest.loop import new_event_loop
 from loadtest.records import Health, Interval, RequestRecord, TargetStatus
+from loadtest.shard_io import ShardSpec
 
 
 @dataclass

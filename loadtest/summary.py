@@ -11,11 +11,11 @@ from importlib import metadata
 from hdrh.histogram import HdrHistogram
 
 from loadtest import __version__, redact
-from loadtest.engine import RunResult
 from loadtest.instants import format_epoch, parse_instant
 from loadtest.metrics import METRICS, unit_of
 from loadtest.profile import Profile
 from loadtest.schema import MetricStats, SimClock, Summary, TargetSummary
+from loadtest.shard_io import RunResult
 from loadtest.tally import mean_stddev, nonzero_buckets, tally_percentiles
 from loadtest.thresholds import evaluate
 

@@ -44,6 +44,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "transport",
             "capacity",
             "pool",
+            "shard_io",
             "preflight",
             "recorder",
             "sinks",

@@ -19,11 +19,12 @@ from virtual_time import VirtualTimeLoop
 
 from loadtest import engine as engine_module
 from loadtest import pool
-from loadtest.engine import Clocks, Engine, RunResult, ShardSpec
+from loadtest.engine import Engine
 from loadtest.errors import classify_status
 from loadtest.profile import Load, Profile, Step, Target, Timeouts
 from loadtest.records import Health, Interval, RequestRecord, TargetStatus
 from loadtest.selfcheck import SelfCheck
+from loadtest.shard_io import Clocks, RunResult, ShardSpec
 from loadtest.workload import Prompt
 
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from loadtest.engine import ShardSpec
 from loadtest.metrics import TTFT
 from loadtest.profile import load_profile
 from loadtest.shard import ShardOutput, merge_histograms, run_shard
+from loadtest.shard_io import ShardSpec
 from loadtest.sim.process import Simulator
 
 PROFILE = """
