@@ -29,6 +29,15 @@ def new_histogram(highest_us: int) -> HdrHistogram:
     return HdrHistogram(1, highest_us, SIGNIFICANT_DIGITS)
 
 
+def release(h: HdrHistogram) -> None:
+    """Let H be freed as soon as it is dropped. hdrh's histogram and its encoder point at
+    each other, so a dropped one (its counts are 170 KB at our range) waited for the
+    next full collection: an interval's histograms were 6 KB a request at 500 req/s,
+    held for the ten minutes between full collections. Unpaired, reference counting
+    frees them at once. H must not be encoded or decoded into afterwards."""
+    h.encoder.histogram = None
+
+
 def _tally(d: dict[int, int], value: int, n: int = 1) -> None:
     v = value if value > 0 else 1  # a zero gap (two events in one read) is the lowest bucket
     shift = v.bit_length() - BUCKET_BITS
@@ -126,6 +135,7 @@ class Recorder:
                 histograms[t][m] = h.encode()
                 maxima[t][m] = h.get_max_value()
                 self.total[t][m].add(h)  # C: adds the count arrays
+            release(h)
             yield
         self.total_counts[t].add(counts)
 
