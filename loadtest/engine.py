@@ -32,6 +32,7 @@ from typing import Any
 
 from loadtest.arrivals import offsets, segments
 from loadtest.backoff import FatalStreak, retry_delay_s
+from loadtest.coarse import Coarse
 from loadtest.errors import ErrorClass
 from loadtest.loop import short_gc_pauses
 from loadtest.metrics import derive
@@ -59,6 +60,13 @@ _COUNTERS = (
     *("sent", "warmup", "recorded", "failed", "in_flight", "waiting", "late"),
     *("shed", "unsent", "abandoned", "measured_started"),
 )
+
+
+Span = tuple[int, int, dict[str, TargetCounts]]  # an interval's (or several) start, end, counts
+
+
+def _then(a: Span, b: Span) -> Span:
+    return (a[0], b[1], TargetCounts.merged(a[2], b[2]))
 
 
 @dataclass
@@ -105,7 +113,7 @@ class Engine:
         self.start_wall_s = 0.0
         self.start_ns = self.end_by_ns = self.warmup_end_ns = 0
         # Each closed interval's counters (errors, 429s, rate-limit headers), for the summary.
-        self.timeline: list[tuple[int, int, dict[str, TargetCounts]]] = []
+        self.timeline: Coarse[Span] = Coarse(_then)  # bounded however long the run
 
     def stop(self, reason: str = "stopped") -> None:
         """Send no new requests; in-flight ones finish (bounded by their timeouts)."""
@@ -191,9 +199,11 @@ class Engine:
             self.start_ns,
             end_ns,
             self.stopped_by,
-            self.selfcheck.history,
-            self.timeline,
+            self.selfcheck.history.points(),
+            self.timeline.points(),
             self.sim_marks,
+            self.timeline.intervals,
+            self.selfcheck.saturated,
         )
 
     async def _drive(self, tr: _TargetRun) -> None:
@@ -394,7 +404,7 @@ class Engine:
         self._closed(self.recorder.roll(now_ns), health)
 
     def _closed(self, iv: Interval, health: Health) -> None:
-        self.timeline.append((iv.start_ns, iv.end_ns, iv.counts))
+        self.timeline.add((iv.start_ns, iv.end_ns, iv.counts))
         self.sink.interval(iv, health, self.status(iv.end_ns))
         if self.p.abort_on_fail and not self.stopping:
             totals = self.recorder.total_counts

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from array import array
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from loadtest.errors import ErrorClass
@@ -56,6 +56,16 @@ class TargetCounts:
     clipped: Counter[str] = field(default_factory=Counter)
     ratelimit: dict[str, str] = field(default_factory=dict)  # latest rate-limit headers seen
 
+    @staticmethod
+    def merged(*parts: Mapping[str, TargetCounts]) -> dict[str, TargetCounts]:
+        """Per target, the counters of PARTS added up, earliest first (new objects:
+        the parts, handed to sinks already, are left as they are)."""
+        out: dict[str, TargetCounts] = {}
+        for part in parts:
+            for target, counts in part.items():
+                out.setdefault(target, TargetCounts()).add(counts)
+        return out
+
     def add(self, other: TargetCounts) -> None:
         """Merge OTHER into these counters."""
         self.completed += other.completed
@@ -95,11 +105,24 @@ class Health:
     loop_lag_max_ms: float = 0.0
     loop_lag_p99_ms: float = 0.0
     cpu_percent: float = 0.0
+    intervals: int = 1  # how many it stands for (more in a coarse series)
 
     @property
     def saturated(self) -> bool:
         """A lagging loop or a busy core means measured latency includes our own delay."""
         return self.loop_lag_p99_ms > 10.0 or self.cpu_percent > 90.0
+
+    def then(self, later: Health) -> Health:
+        """These intervals and the LATER ones as one point of a coarse series: the
+        worse lags (for the p99, an upper bound), the mean CPU."""
+        n = self.intervals + later.intervals
+        return Health(
+            later.end_ns,
+            max(self.loop_lag_max_ms, later.loop_lag_max_ms),
+            max(self.loop_lag_p99_ms, later.loop_lag_p99_ms),
+            (self.cpu_percent * self.intervals + later.cpu_percent * later.intervals) / n,
+            n,
+        )
 
 
 @dataclass(frozen=True)

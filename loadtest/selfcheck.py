@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
+from loadtest.coarse import Coarse
 from loadtest.records import Health
 
 LAG_PROBE_S = 0.02  # a sleep this long that wakes late measures the loop's lag
@@ -17,7 +18,8 @@ class SelfCheck:
     def __init__(self, perf_ns: Callable[[], int], cpu_s: Callable[[], float]) -> None:
         self.perf_ns = perf_ns
         self.cpu_s = cpu_s
-        self.history: list[Health] = []
+        self.history: Coarse[Health] = Coarse(Health.then)  # bounded for week-long runs
+        self.saturated = 0  # intervals in which the client was saturated
         self._lags: list[float] = []
         self._mark = (0.0, 0)
 
@@ -40,7 +42,8 @@ class SelfCheck:
             loop_lag_p99_ms=lags[min(len(lags) - 1, int(0.99 * len(lags)))] if lags else 0.0,
             cpu_percent=100.0 * (cpu - prev_cpu) / max(1e-9, (now_ns - prev_ns) / 1e9),
         )
-        self.history.append(health)
+        self.history.add(health)
+        self.saturated += health.saturated
         return health
 
     async def probe(self) -> None:

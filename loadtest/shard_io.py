@@ -52,6 +52,8 @@ class RunResult:
     start_ns: int
     end_ns: int
     stopped_by: str
-    health: list[Health] = field(default_factory=list)
+    health: list[Health] = field(default_factory=list)  # coarse: see loadtest.coarse
     timeline: list[tuple[int, int, dict[str, TargetCounts]]] = field(default_factory=list)
     sim_marks: list[tuple[int, str]] = field(default_factory=list)
+    intervals: int = 0  # closed in all (health and timeline may hold coarser points)
+    saturated_intervals: int = 0

@@ -129,8 +129,8 @@ def summarize(
         "client_health": {
             "loop_lag_max_ms": round(max((h.loop_lag_max_ms for h in health), default=0.0), 3),
             "cpu_percent_max": round(max((h.cpu_percent for h in health), default=0.0), 1),
-            "saturated_intervals": sum(h.saturated for h in health),
-            "intervals": len(health),
+            "saturated_intervals": result.saturated_intervals,
+            "intervals": result.intervals,
             "per_interval": [
                 {
                     "end_s": round((h.end_ns - result.start_ns) / 1e9, 3),

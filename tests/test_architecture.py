@@ -35,6 +35,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "hlog",
             "backoff",
             "redact",
+            "coarse",
         ),
     ),
     ("configuration", ("thresholds", "schedule", "providers", "profile", "workload")),

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 import pytest
 from virtual_time import VirtualTimeLoop
 
+from loadtest import coarse, pool
 from loadtest import engine as engine_module
-from loadtest import pool
 from loadtest.engine import Engine
 from loadtest.errors import classify_status
 from loadtest.profile import Load, Profile, Step, Target, Timeouts
@@ -401,3 +401,17 @@ def test_a_stepped_closed_loop_starts_workers_only_when_a_step_asks() -> None:
     # (The virtual clock's float seconds and the engine's ns differ by rounding at 1 s.)
     assert max(k for t, k in fake.peak if t < 0.99) == 1
     assert first_sends and 0.99 <= first_sends[0] < 1.0 + pool.POLL_S + 1e-6
+
+
+def test_a_long_run_keeps_a_bounded_timeline_with_its_totals() -> None:
+    # 3,000 intervals of 1 s (over coarse.LIMIT): the series are coarse, the counts exact.
+    result, sink, _, _ = _run(
+        _profile(Load(concurrency=2), duration_s=3000.0), lambda t, i: 7.0 if i % 5 else 3.0
+    )
+    s = result.targets["a"]
+    assert result.intervals >= 3000 > coarse.LIMIT
+    assert len(result.timeline) <= coarse.LIMIT and len(result.health) <= coarse.LIMIT
+    assert sum(c["a"].completed for _, _, c in result.timeline) == s.recorded
+    assert sum(h.intervals for h in result.health) == result.intervals
+    assert result.timeline[0][0] == result.start_ns and result.timeline[-1][1] == result.end_ns
+    assert len(sink.statuses) == result.intervals  # the sinks still see every interval
