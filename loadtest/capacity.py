@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from loadtest.profile import Load, Profile
+from loadtest.loadspec import Load
+from loadtest.profile import Profile
 
 RESERVE = 256  # files kept for everything else: results, the store, pipes, the simulator
 MAX_OPEN = 1 << 20  # a ceiling where the hard limit is unlimited

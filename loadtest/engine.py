@@ -34,10 +34,10 @@ from loadtest.arrivals import offsets, segments
 from loadtest.backoff import FatalStreak, retry_delay_s
 from loadtest.coarse import Coarse
 from loadtest.errors import ErrorClass
+from loadtest.loadspec import Load
 from loadtest.loop import short_gc_pauses
 from loadtest.metrics import derive
 from loadtest.pool import follow_level
-from loadtest.profile import Load
 from loadtest.recorder import Recorder
 from loadtest.records import Health, Interval, RequestRecord, TargetCounts, TargetStatus
 from loadtest.selfcheck import SelfCheck

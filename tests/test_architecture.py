@@ -38,7 +38,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "coarse",
         ),
     ),
-    ("configuration", ("thresholds", "schedule", "providers", "profile", "workload")),
+    ("configuration", ("thresholds", "schedule", "providers", "loadspec", "profile", "workload")),
     (
         "measurement",
         (

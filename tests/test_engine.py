@@ -21,7 +21,8 @@ from loadtest import coarse, pool
 from loadtest import engine as engine_module
 from loadtest.engine import Engine
 from loadtest.errors import classify_status
-from loadtest.profile import Load, Profile, Step, Target, Timeouts
+from loadtest.loadspec import Load, Step
+from loadtest.profile import Profile, Target, Timeouts
 from loadtest.records import Health, Interval, RequestRecord, TargetStatus
 from loadtest.selfcheck import SelfCheck
 from loadtest.shard_io import Clocks, RunResult, ShardSpec

@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from loadtest import capacity
-from loadtest.profile import Load, Profile, Step, Target
+from loadtest.loadspec import Load, Step
+from loadtest.profile import Profile, Target
 
 OPEN_FILES = 700  # the child's limit: RESERVE for files, the rest for streams
 
