@@ -22,6 +22,7 @@ from loadtest.thresholds import Threshold, parse, parse_all
 
 SIM = "sim"  # base_url of targets served by the built-in simulator
 DISTRIBUTIONS = ("fixed", "uniform", "normal", "lognormal")
+RECORDS = ("all", "errors", "none")  # which requests get a line in results.jsonl
 
 
 @dataclass(frozen=True)
@@ -130,6 +131,7 @@ class Profile:
     out_dir: str = "reports"
     thresholds: tuple[Threshold, ...] = ()  # SLO gates, judged at the end (exit 99)
     abort_on_fail: bool = False  # stop the run once a gate can no longer pass
+    records: str = "all"  # results.jsonl lines: all requests, only "errors", or "none"
     schedule: ScheduleSpec | None = None  # for `loadtest schedule`; a run ignores it
 
     def load_of(self, t: Target) -> Load:
@@ -203,6 +205,7 @@ def _profile(t: Table, path: Path, env: Mapping[str, str]) -> Profile:
             out_dir=t.string("out", "reports"),
             thresholds=parse_all(t.strings("thresholds", ()), f"{path}: thresholds") + tuple(gates),
             abort_on_fail=t.boolean("abort_on_fail", False),
+            records=t.string("records", "all", choices=RECORDS),
             schedule=schedule,
         ),
         f"{path}: warmup",

@@ -21,19 +21,17 @@ import orjson
 from hdrh.histogram import HdrHistogram
 
 from loadtest import hlog
-from loadtest.errors import ErrorClass
 from loadtest.instants import format_epoch
 from loadtest.metrics import E2E, METRICS, unit_of
 from loadtest.schema import IntervalRow, MetricStats, Rates, RunInfo, Summary, TargetSummary
+from loadtest.sinks import count_line
 from loadtest.summary import stats
 
 RUN_FILE = "run.json"
 RESULTS = "results.jsonl"
 LOG = "intervals.hlog"
 INCOMPLETE = "incomplete"
-LATE_MS = 10.0  # as the engine counts a request late
 _START = re.compile(r"#\[StartTime: ([0-9.]+)")
-_RUN_IMPOSED = {ErrorClass.ABANDONED, ErrorClass.SHED, ErrorClass.UNSENT}
 
 
 def _json_lines(path: Path) -> list[dict[str, Any]]:
@@ -83,7 +81,8 @@ def rebuild_summary(run_dir: str | Path) -> Summary:
     spans = sorted({(s, length) for _, s, length, _ in log_lines})
     last_ms = max(
         [(s + length) * 1000 for s, length in spans]
-        + [_end_ms(r) for r in results if isinstance(r.get("intended_ms"), int | float)],
+        + [_end_ms(r) for r in results if isinstance(r.get("intended_ms"), int | float)]
+        + [float(r["until_ms"]) for r in results if isinstance(r.get("until_ms"), int | float)],
         default=0.0,
     )
     seconds = max(1e-9, last_ms / 1000)
@@ -161,37 +160,24 @@ def _target(
 ) -> TargetSummary:
     """One target's block from its results lines and summed histograms."""
     n: Counter[str] = Counter()
-    errors: Counter[str] = Counter()
-    tokens: Counter[str] = Counter()
     rows = [_empty_row(s, length) for s, length in spans]
     for r in lines:
-        error, measured, went_out = r.get("error"), bool(r.get("measured")), r.get("sent_ms")
-        went_out = went_out is not None
-        n["sent"] += went_out
-        if not measured:
-            n["warmup"] += went_out
-            continue
-        if error in _RUN_IMPOSED:
-            n[str(error)] += 1
-            continue
-        n["recorded"] += 1
-        sent, intended = r.get("sent_ms"), r.get("intended_ms")
-        if isinstance(sent, int | float) and isinstance(intended, int | float):
-            n["late"] += sent - intended >= LATE_MS
-        row = _row_of(rows, _end_ms(r) / 1000)
-        if error:
-            n["failed"] += 1
-            errors[str(error)] += 1
-            if row is not None:
-                row["failed"] += 1
-                row["errors"][str(error)] = row["errors"].get(str(error), 0) + 1
-            continue
-        n["completed"] += 1
+        one: Counter[str] = Counter()
+        skipped = r.get("skipped")
+        if isinstance(skipped, dict):  # the counts of requests the profile left out
+            one.update({str(k): int(v) for k, v in skipped.items() if isinstance(v, int)})
+            row = _row_ending(rows, float(r.get("until_ms") or 0.0) / 1000)
+        else:
+            count_line(r, one)
+            row = _row_of(rows, _end_ms(r) / 1000)
+        n.update(one)
         if row is not None:
-            row["completed"] += 1
-        tokens["input"] += int(r.get("input_tokens") or 0)
-        tokens["output"] += int(r.get("output_tokens") or 0)
-        tokens["counted"] += bool(r.get("tokens_counted"))
+            row["completed"] += one["completed"]
+            row["failed"] += one["failed"]
+            for key, count in one.items():
+                if key.startswith("error:"):
+                    row["errors"][key[6:]] = row["errors"].get(key[6:], 0) + count
+    errors = {k[6:]: v for k, v in n.items() if k.startswith("error:") and v}
     metrics: dict[str, MetricStats] = {}
     for m in METRICS:
         unit, scale = unit_of(m)
@@ -212,16 +198,16 @@ def _target(
             "recorded": n["recorded"],
             "completed": n["completed"],
             "failed": n["failed"],
-            "abandoned": n[ErrorClass.ABANDONED],
+            "abandoned": n["abandoned"],
             "late": n["late"],
-            "shed": n[ErrorClass.SHED],
-            "unsent": n[ErrorClass.UNSENT],
+            "shed": n["shed"],
+            "unsent": n["unsent"],
         },
         "rates": {"requests_per_s": 0.0, "output_tokens_per_s": 0.0, "error_rate": 0.0},
         "tokens": {
-            "input": tokens["input"],
-            "output": tokens["output"],
-            "requests_with_counted_tokens": tokens["counted"],
+            "input": n["tokens:input"],
+            "output": n["tokens:output"],
+            "requests_with_counted_tokens": n["tokens:counted"],
         },
         "errors": dict(sorted(errors.items())),
         "clipped": {},
@@ -248,6 +234,11 @@ def _row_of(rows: list[IntervalRow], at_s: float) -> IntervalRow | None:
         if row["start_s"] <= at_s < row["start_s"] + row["length_s"]:
             return row
     return None
+
+
+def _row_ending(rows: list[IntervalRow], at_s: float) -> IntervalRow | None:
+    """The interval row that ends nearest AT_S (the log rounds its times to the ms)."""
+    return min(rows, key=lambda row: abs(row["start_s"] + row["length_s"] - at_s), default=None)
 
 
 def _rates(t: TargetSummary, measured_s: float) -> Rates:

@@ -152,7 +152,7 @@ def run(
         if quiet:
             view = LiveView(Console(quiet=True), p.name, p.duration_s, False)
         stop = WriteStop()
-        results, log = ResultsFile(run_dir, stop), IntervalLog(run_dir, stop)
+        results, log = ResultsFile(run_dir, stop, p.records), IntervalLog(run_dir, stop)
         with view:
             try:
                 result, interrupted = _drive(

@@ -16,6 +16,7 @@ import contextlib
 import errno
 import os
 import tempfile
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -23,7 +24,7 @@ from typing import Any, Protocol
 import orjson
 
 from loadtest import hlog
-from loadtest.errors import RuntimeFailure
+from loadtest.errors import ErrorClass, RuntimeFailure
 from loadtest.metrics import METRICS, unit_of
 from loadtest.records import Health, Interval, RequestRecord, TargetStatus
 
@@ -97,22 +98,61 @@ class Sink(Protocol):
     ) -> None: ...
 
 
+LATE_MS = 10.0  # as the engine counts a request late (sent this long after intended)
+_NEVER_RECORDED = {ErrorClass.ABANDONED, ErrorClass.SHED, ErrorClass.UNSENT}
+
+
+def count_line(line: Mapping[str, Any], n: Counter[str]) -> None:
+    """Add what one request's results line says to N, under the summary's names: the
+    `requests` block's keys, `error:<class>` and `tokens:input|output|counted`. The one
+    reading of a line, shared by the lines a run leaves out and a killed run's rebuild."""
+    error, went_out = line.get("error"), line.get("sent_ms") is not None
+    n["sent"] += went_out
+    if not line.get("measured"):
+        n["warmup"] += went_out
+        return
+    if error in _NEVER_RECORDED:
+        n[str(error)] += 1
+        return
+    n["recorded"] += 1
+    sent, intended = line.get("sent_ms"), line.get("intended_ms")
+    if isinstance(sent, int | float) and isinstance(intended, int | float):
+        n["late"] += sent - intended >= LATE_MS
+    if error:
+        n["failed"] += 1
+        n[f"error:{error}"] += 1
+        return
+    n["completed"] += 1
+    n["tokens:input"] += int(line.get("input_tokens") or 0)
+    n["tokens:output"] += int(line.get("output_tokens") or 0)
+    n["tokens:counted"] += bool(line.get("tokens_counted"))
+
+
 class ResultsFile:
     """results.jsonl: one line per request, whatever its outcome; times in ms from the
-    run's start (None for what never happened, e.g. `sent_ms` of a shed request)."""
+    run's start (None for what never happened, e.g. `sent_ms` of a shed request).
 
-    def __init__(self, run_dir: Path, on_fail: OnFail | None = None) -> None:
+    KEEP (the profile's `records`) thins it for long probes: "errors" writes only the
+    requests that did not complete, "none" none. What is left out is not lost: each
+    interval, a target's left-out requests become one line of counts,
+    {"target", "until_ms", "skipped": {count_line's names}}, so the file still adds up
+    to the summary's counts (and a killed run's rebuild finds them)."""
+
+    def __init__(self, run_dir: Path, on_fail: OnFail | None = None, keep: str = "all") -> None:
         self.file = LineFile(run_dir / RESULTS_FILE, on_fail)
         self.start_ns = 0
+        self.keep = keep
+        self._skipped: dict[str, Counter[str]] = {}
+        self._until_ns = 0  # the end of the last interval written
 
     def start(self, wall_s: float, start_ns: int) -> None:
         """Times in the file count from START_NS."""
-        self.start_ns = start_ns
+        self.start_ns = self._until_ns = start_ns
 
     def request(
         self, r: RequestRecord, metrics: dict[str, int], detail: str, measured: bool
     ) -> None:
-        """Append the request's line."""
+        """Append the request's line (or count it in, when KEEP leaves it out)."""
         t0 = self.start_ns
         line: dict[str, Any] = {
             "target": r.target,
@@ -125,6 +165,9 @@ class ResultsFile:
             "output_tokens": r.output_tokens,
             "tokens_counted": r.tokens_counted,
         }
+        if self.keep == "none" or (self.keep == "errors" and r.error is None):
+            count_line(line, self._skipped.setdefault(r.target, Counter()))
+            return
         for k, v in metrics.items():
             if k not in _COUNTS:
                 line[k] = round(v / _SCALE[k], 3)
@@ -134,11 +177,22 @@ class ResultsFile:
 
     def interval(self, iv: Interval, health: Health, status: Mapping[str, TargetStatus]) -> None:
         """Write what the interval added."""
+        self._write_skipped(iv.end_ns)
         self.file.flush()
 
     def close(self) -> None:
         """Write what is left and close the file."""
+        self._write_skipped(self._until_ns)  # none, when the run's last interval closed
         self.file.close()
+
+    def _write_skipped(self, end_ns: int) -> None:
+        self._until_ns = end_ns
+        until = round((end_ns - self.start_ns) / 1e6, 3)
+        for target, n in self._skipped.items():
+            if n:
+                line = {"target": target, "until_ms": until, "skipped": dict(sorted(n.items()))}
+                self.file.add(orjson.dumps(line) + b"\n")
+        self._skipped = {}
 
 
 class IntervalLog:

@@ -204,3 +204,46 @@ def test_kill_9_a_real_run_then_report_and_import_it(tmp_path: Path) -> None:
     assert main(["store", "import", str(d), "--store", str(db)]) == 0  # again: nothing
     (row,) = store.runs(store.connect(db))
     assert row["status"] == "incomplete" and row["intervals"] >= 3
+
+
+@pytest.mark.parametrize("records", ["all", "errors", "none"])
+def test_fewer_records_still_add_up_and_a_killed_run_still_rebuilds(
+    tmp_path: Path, records: str
+) -> None:
+    # A real run against the simulator with one request in five failing, warm-up
+    # included; its summary against what results.jsonl alone says (the rebuild).
+    (tmp_path / "sim.toml").write_text(
+        '[models."fast"]\nbase = "gpt-4o-mini"\nttft_median_ms = 20\nttft_p95_ms = 30\n'
+        "tokens_per_s = 2000\n"
+        '[models."fast".faults]\nhttp_500 = 0.2\n'
+    )
+    path = tmp_path / "p.toml"
+    path.write_text(
+        f'out = "{tmp_path / "reports"}"\nduration = "3s"\nwarmup = "1s"\ninterval = "1s"\n'
+        f'records = "{records}"\n[load]\nconcurrency = 2\n'
+        "[workload]\ninput_tokens = 20\noutput_tokens = 8\n"
+        '[[targets]]\nname = "t"\nkind = "openai"\nmodel = "fast"\nbase_url = "sim"\n'
+        f'[simulator]\nseed = 5\nconfig = "{tmp_path / "sim.toml"}"\n'
+    )
+    assert main(["run", str(path), "--no-live", "--no-preflight", "--quiet"]) == 0
+    d = next((tmp_path / "reports").iterdir())
+    summary = json.loads((d / "summary.json").read_text())["targets"]["t"]
+    lines = [json.loads(x) for x in (d / "results.jsonl").read_text().splitlines()]
+    per_request = [x for x in lines if "skipped" not in x]
+    failed = summary["requests"]["failed"]
+    assert failed > 0 and summary["requests"]["warmup"] > 0
+    if records == "all":
+        assert len(per_request) == summary["requests"]["sent"] and len(per_request) == len(lines)
+    elif records == "errors":
+        assert per_request and all(x["error"] for x in per_request)
+        assert len([x for x in per_request if x["measured"]]) == failed
+    else:
+        assert per_request == [] and lines
+    (d / "summary.json").unlink()  # as if the run had been killed at its very end
+    rebuilt = rebuild_summary(d)["targets"]["t"]
+    assert rebuilt["requests"] == summary["requests"]
+    assert rebuilt["errors"] == summary["errors"] == {"http_5xx": failed}
+    assert rebuilt["tokens"] == summary["tokens"]
+    by_interval = [(r["completed"], r["failed"]) for r in rebuilt.get("intervals", [])]
+    assert sum(c for c, _ in by_interval) == summary["requests"]["completed"]
+    assert sum(f for _, f in by_interval) == failed
