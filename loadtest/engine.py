@@ -407,7 +407,11 @@ class Engine:
         self.timeline.add((iv.start_ns, iv.end_ns, iv.counts))
         self.sink.interval(iv, health, self.status(iv.end_ns))
         if self.p.abort_on_fail and not self.stopping:
-            totals = self.recorder.total_counts
-            gate = doomed(self.p.thresholds, {t: c.errors for t, c in totals.items()})
+            imposed = ("abandoned", "shed", "unsent")  # counted by the engine, not recorded
+            so_far = {
+                t: {**c.errors, **{k: self.runs[t].counters[k] for k in imposed}}
+                for t, c in self.recorder.total_counts.items()
+            }
+            gate = doomed(self.p.thresholds, so_far)
             if gate is not None:
                 self.stop(f"threshold {gate}")

@@ -2,8 +2,9 @@
 
     ttft.p95 < 800ms                    every target's TTFT P95
     e2e.p99{target=claude-3-5-haiku} < 5s
-    errors.rate < 1%                    failed / recorded
+    errors.rate < 1%                    failed / recorded (a bare rate: 0.01)
     errors.http_429.count <= 10         one error class
+    errors.shed.count <= 0              abandoned, shed, unsent: apart from failures
     throughput.output_tokens > 500/s    also throughput.requests
     output_speed.p50 >= 40              tokens/s
 
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from typing import TypeGuard
 
 from loadtest.config_reader import ConfigError
+from loadtest.errors import NOT_SERVER_FAILURES, ErrorClass
 from loadtest.metrics import METRICS, OUTPUT_SPEED, OUTPUT_TOKENS
 from loadtest.schema import StatKey, TargetSummary, ThresholdResult, stat
 
@@ -31,6 +33,7 @@ _OPS: dict[str, Callable[[float, float], bool]] = {
 }
 _STATS: tuple[StatKey, ...] = ("p50", "p90", "p95", "p99", "p99_9", "max", "mean")
 _DURATION_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+_CLASSES = tuple(c.value for c in ErrorClass)
 _EXPR = re.compile(
     r"^\s*(?P<lhs>[A-Za-z0-9_.]+)\s*(?:\{\s*target\s*=\s*(?P<target>[^}]+?)\s*\})?"
     r"\s*(?P<op><=|>=|<|>)\s*(?P<value>[0-9]*\.?[0-9]+)\s*(?P<unit>[A-Za-z%/]*)\s*$"
@@ -72,11 +75,20 @@ def parse(expr: str, where: str = "--threshold") -> Threshold:
             name, stat = parts[1], parts[2]
         else:
             raise bad("expected errors.rate, errors.count or errors.CLASS.rate / .count")
+        if name and name not in _CLASSES:
+            raise bad(f"unknown error class {name!r}; expected one of {', '.join(_CLASSES)}")
         if stat == "rate":
             if unit == "%":
+                if value > 100:
+                    raise bad(f"a rate is at most 100%, not {value:g}%")
                 value /= 100
             elif unit:
                 raise bad(f"a rate takes % or no unit, not {unit!r}")
+            elif value >= 1:  # 'errors.rate < 1': 1%, or a fraction that always passes?
+                raise bad(
+                    f"a bare rate is a fraction (0.01 = 1%), so {value:g} cannot be meant; "
+                    f"write {value:g}% or {value / 100:g}"
+                )
         elif unit:
             raise bad(f"a count takes no unit, not {unit!r}")
         return Threshold(expr, "errors", name, stat, op, value, target)
@@ -123,11 +135,15 @@ def _actual(t: Threshold, s: TargetSummary) -> float | None:
         return float(
             rates["requests_per_s"] if t.name == "requests" else rates["output_tokens_per_s"]
         )
-    count = s["errors"].get(t.name, 0) if t.name else s["requests"]["failed"]
+    req = s["requests"]
+    if t.name in NOT_SERVER_FAILURES:  # counted apart, out of every request the run meant
+        count = int(req[t.name])  # type: ignore[literal-required]
+        meant = req["recorded"] + req["abandoned"] + req["shed"] + req["unsent"]
+        return float(count) if t.stat == "count" else (count / meant if meant else None)
+    count = s["errors"].get(t.name, 0) if t.name else req["failed"]
     if t.stat == "count":
         return float(count)
-    recorded = s["requests"]["recorded"]
-    return count / recorded if recorded else None
+    return count / req["recorded"] if req["recorded"] else None
 
 
 def evaluate(
@@ -175,7 +191,11 @@ def doomed(thresholds: Iterable[Threshold], failed: Mapping[str, Mapping[str, in
         for target, by_class in failed.items():
             if t.target is not None and t.target != target:
                 continue
-            count = by_class.get(t.name, 0) if t.name else sum(by_class.values())
+            count = (
+                by_class.get(t.name, 0)
+                if t.name
+                else sum(n for c, n in by_class.items() if c not in NOT_SERVER_FAILURES)
+            )
             if not _OPS[t.op](count, t.limit):
                 return f"{t.expr} [{target}]"
     return None

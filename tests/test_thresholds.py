@@ -31,6 +31,10 @@ PARSED = [
     ("throughput.output_tokens > 500/s", ("throughput", "output_tokens", "rate", ">", 500.0, None)),
     ("throughput.requests >= 2", ("throughput", "requests", "rate", ">=", 2.0, None)),
     ("output_speed.p50 >= 40", ("metric", "output_speed", "p50", ">=", 40.0, None)),
+    ("errors.rate < 0.5", ("errors", "", "rate", "<", 0.5, None)),  # a bare rate: a fraction
+    ("errors.rate <= 100%", ("errors", "", "rate", "<=", 1.0, None)),
+    ("errors.shed.count <= 0", ("errors", "shed", "count", "<=", 0.0, None)),
+    ("errors.abandoned.rate < 1%", ("errors", "abandoned", "rate", "<", 0.01, None)),
 ]
 
 
@@ -53,6 +57,13 @@ BAD = [
     ("errors.oops", "expected METRIC.STAT"),
     ("throughput.bytes > 5", "expected throughput.requests or throughput.output_tokens"),
     ("output_tokens.p50 > 5/s", "output_tokens takes no unit"),
+    # A bare number where a percentage or a fraction is meant: which one cannot be known.
+    ("errors.rate < 1", "a bare rate is a fraction (0.01 = 1%), so 1 cannot be meant; write 1%"),
+    ("errors.rate < 5", "write 5% or 0.05"),
+    ("errors.http_429.rate <= 2", "a bare rate is a fraction"),
+    ("errors.rate < 150%", "a rate is at most 100%, not 150%"),
+    ("errors.http_5xxx.count < 3", "unknown error class 'http_5xxx'; expected one of connect"),
+    ("errors.timeout.rate < 1%", "unknown error class 'timeout'"),
 ]
 
 
@@ -179,6 +190,35 @@ def test_only_error_counts_bounded_above_can_be_doomed_early() -> None:
     assert doomed(gates, {"a": {"http_429": 9}, "b": {"http_429": 2}}) is None
     assert doomed(gates, {"b": {"http_429": 3}}) == "errors.http_429.count{target=b} <= 2 [b]"
     assert doomed([parse("errors.count < 3")], {"a": {"x": 1, "y": 2}}) == "errors.count < 3 [a]"
+    # What the run cut short or never sent is not a server failure, but has gates of its own.
+    so_far = {"a": {"http_5xx": 1, "shed": 40, "unsent": 3}}
+    assert doomed([parse("errors.count < 3")], so_far) is None
+    assert doomed([parse("errors.shed.count < 10")], so_far) == "errors.shed.count < 10 [a]"
+
+
+def test_abandoned_shed_and_unsent_are_gated_from_the_request_counts() -> None:
+    target = GOLDEN["targets"]["gpt-4o-mini"]
+    req = {**target["requests"], "abandoned": 2, "shed": 5, "unsent": 3}
+    summary = {"gpt-4o-mini": {**target, "requests": req}}
+    meant = req["recorded"] + 10
+    results = evaluate(
+        [
+            parse(x)
+            for x in (
+                "errors.shed.count <= 0",
+                "errors.unsent.count < 4",
+                "errors.abandoned.rate < 1%",
+                "errors.count <= 1000000",
+            )
+        ],
+        summary,
+    )
+    assert [(r["value"], r["ok"]) for r in results] == [
+        (5.0, False),
+        (3.0, True),
+        (round(2 / meant, 6), 2 / meant < 0.01),
+        (float(req["failed"]), True),  # server failures only
+    ]
 
 
 @pytest.mark.slow
