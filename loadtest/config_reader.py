@@ -22,6 +22,12 @@ def load_toml(path: str | Path) -> Table:
         raise ConfigError(f"{p}: file not found") from None
     except OSError as exc:
         raise ConfigError(f"{p}: cannot read ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:  # TOML is UTF-8 by definition
+        line = p.read_bytes()[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            f"{p}:{line}: not UTF-8 (byte 0x{exc.object[exc.start]:02x} at offset "
+            f"{exc.start}); TOML files must be UTF-8"
+        ) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{p}: invalid TOML: {exc}") from None
     return Table(data, str(p), "")

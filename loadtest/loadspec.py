@@ -24,7 +24,7 @@ class Load:
 
     mode: str = "closed"  # closed: `concurrency` loops; open: arrivals at `rate`
     concurrency: int = 4
-    rate: float = 1.0
+    rate: float = 0.0  # requests/s of an open loop; 0 until one is given
     arrivals: str = "constant"
     burstiness: float = 1.0
     ramp_up_s: float = 0.0
@@ -80,6 +80,8 @@ def read_load(t: Table | None, base: Load) -> Load:
         steps=tuple(steps) or base.steps,
         max_in_flight=t.integer("max_in_flight", base.max_in_flight, min=1),
     )
+    if load.mode == "open" and not load.steps and load.rate <= 0:
+        raise t.error("rate", "a rate in requests/s for an open-loop load (none given)")
     t.finish()
     return load
 

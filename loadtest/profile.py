@@ -203,13 +203,29 @@ def _profile(t: Table, path: Path, env: Mapping[str, str]) -> Profile:
             seed=t.integer("seed", 0),
             simulator=spec,
             out_dir=t.string("out", "reports"),
-            thresholds=parse_all(t.strings("thresholds", ()), f"{path}: thresholds") + tuple(gates),
+            thresholds=_known_targets(
+                parse_all(t.strings("thresholds", ()), f"{path}: thresholds"), names, path
+            )
+            + tuple(gates),
             abort_on_fail=t.boolean("abort_on_fail", False),
             records=t.string("records", "all", choices=RECORDS),
             schedule=schedule,
         ),
         f"{path}: warmup",
     )
+
+
+def _known_targets(
+    gates: tuple[Threshold, ...], names: list[str], where: object
+) -> tuple[Threshold, ...]:
+    """GATES, if each {target=NAME} names one of NAMES (else it could only fail, at the end)."""
+    for i, g in enumerate(gates):
+        if g.target is not None and g.target not in names:
+            raise ConfigError(
+                f"{where}: thresholds[{i}]: no target named {g.target!r} "
+                f"({', '.join(names)}) in {g.expr!r}"
+            )
+    return gates
 
 
 def _warmup_fits(p: Profile, where: str) -> Profile:
@@ -321,6 +337,22 @@ def _timeouts(t: Table | None) -> Timeouts:
     return out
 
 
+def override_notes(p: Profile, rate: float | None, concurrency: int | None) -> list[str]:
+    """What --rate or --concurrency changes beyond a number: a line per target whose
+    loop or steps they replace (so the switch is said, not silent)."""
+    notes = []
+    for t in p.targets:
+        load = p.load_of(t)
+        was = f"{t.name}'s {load.mode} loop" + (
+            f" and its {len(load.steps)} steps become" if load.steps else " becomes"
+        )
+        if rate is not None and (load.mode == "closed" or load.steps):
+            notes.append(f"--rate {rate:g}: {was} an open loop at {rate:g} req/s")
+        if concurrency is not None and (load.mode == "open" or load.steps):
+            notes.append(f"--concurrency {concurrency}: {was} a closed loop of {concurrency}")
+    return notes
+
+
 def apply_overrides(
     p: Profile,
     *,
@@ -338,9 +370,10 @@ def apply_overrides(
     if target is not None:
         chosen = tuple(t for t in targets if t.name == target)
         if not chosen:
-            names = ", ".join(t.name for t in targets)
-            raise ConfigError(f"--target: no target named {target!r} in {p.path} ({names})")
+            known = ", ".join(t.name for t in targets)
+            raise ConfigError(f"--target: no target named {target!r} in {p.path} ({known})")
         targets = chosen
+    names = [t.name for t in targets]
 
     def adjust(load: Load) -> Load:
         if rate is not None:
@@ -349,6 +382,10 @@ def apply_overrides(
             load = dataclasses.replace(load, mode="closed", concurrency=concurrency, steps=())
         return load
 
+    if rate is not None and concurrency is not None:
+        raise ConfigError(
+            "--rate and --concurrency: give one (an open loop at a rate, or a closed loop)"
+        )
     if rate is not None and not 0 < rate < math.inf:
         raise ConfigError(f"--rate: expected a number > 0, got {rate:g}")
     if concurrency is not None and concurrency < 1:
@@ -367,8 +404,10 @@ def apply_overrides(
         changes["requests"] = requests
     if out_dir is not None:
         changes["out_dir"] = out_dir
-    if thresholds:
-        changes["thresholds"] = p.thresholds + tuple(parse(e) for e in thresholds)
+    kept = tuple(g for g in p.thresholds if g.target is None or g.target in names)
+    if thresholds or len(kept) < len(p.thresholds):  # --target drops the others' gates
+        extra = _known_targets(tuple(parse(e) for e in thresholds), names, "--threshold")
+        changes["thresholds"] = kept + extra
     if abort_on_fail:
         changes["abort_on_fail"] = True
     return _warmup_fits(dataclasses.replace(p, **changes), "--duration")

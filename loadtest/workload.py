@@ -74,9 +74,16 @@ def synthetic_text(rng: random.Random, tokens: int) -> str:
 
 def _read_jsonl(path: Path) -> list[tuple[dict[str, Any], ...]]:
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        raw = path.read_bytes()
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read prompts file ({exc.strerror})") from None
+    try:
+        lines = raw.decode("utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        at = raw[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            f"{path}:{at}: not UTF-8 (byte 0x{raw[exc.start]:02x}); a prompts file is JSONL"
+        ) from None
     prompts = []
     for n, line in enumerate(lines, 1):
         if not line.strip():
@@ -86,6 +93,12 @@ def _read_jsonl(path: Path) -> list[tuple[dict[str, Any], ...]]:
         except orjson.JSONDecodeError:
             raise ConfigError(f"{path}:{n}: not a JSON object") from None
         if isinstance(obj, dict) and isinstance(obj.get("messages"), list) and obj["messages"]:
+            for k, m in enumerate(obj["messages"]):
+                if not _is_message(m):
+                    raise ConfigError(
+                        f'{path}:{n}: messages[{k}]: expected {{"role": "...", "content": '
+                        f"text or a list of parts}}, got {str(m)[:60]!r}"
+                    )
             prompts.append(tuple(obj["messages"]))
         elif isinstance(obj, dict) and isinstance(obj.get("prompt"), str):
             prompts.append(({"role": "user", "content": obj["prompt"]},))
@@ -94,3 +107,12 @@ def _read_jsonl(path: Path) -> list[tuple[dict[str, Any], ...]]:
     if not prompts:
         raise ConfigError(f"{path}: no prompts")
     return prompts
+
+
+def _is_message(m: object) -> bool:
+    """A chat message every provider can send: a role and text (or content parts)."""
+    return (
+        isinstance(m, dict)
+        and isinstance(m.get("role"), str)
+        and isinstance(m.get("content"), str | list)
+    )

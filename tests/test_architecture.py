@@ -57,7 +57,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ),
     ("history", ("store", "rebuild", "timeofday", "clocks", "scheduler")),
     ("presentation", ("dashboard", "live", "report")),
-    ("application", ("runner", "cli", "__main__", "__init__")),
+    ("application", ("runner", "ready", "cli", "__main__", "__init__")),
 )
 SIM = "sim"  # the simulator's wing: it may use the definitions layer and itself only
 

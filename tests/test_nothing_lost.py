@@ -19,6 +19,7 @@ import pytest
 
 from loadtest import hlog
 from loadtest.cli import main
+from loadtest.profile import load_profile
 
 OFF_PEAK = "2026-11-22T03:00:00-05:00"
 
@@ -177,10 +178,25 @@ def test_an_unwritable_store_folder_fails_before_the_load(tmp_path: Path) -> Non
     assert not out.exists() or not any(out.iterdir())
 
 
-def test_an_unwritable_schedule_lock_is_one_line(tmp_path: Path) -> None:
+def test_an_unwritable_schedule_store_folder_is_one_line_before_the_first_fire(
+    tmp_path: Path,
+) -> None:
+    # Where the store goes, the lock goes too (beside it): both are found out at start.
     (tmp_path / "afile").write_text("x")
     p = _profile(tmp_path, tmp_path / "reports")
     r = _loadtest("schedule", p, "--store", tmp_path / "afile/h.db", "--fires", "1")
+    assert r.returncode == 3
+    assert f"--store {tmp_path}/afile/h.db: cannot write in {tmp_path}/afile" in _one_line(
+        r.stderr
+    )
+
+
+def test_an_unmakeable_schedule_lock_is_one_line(tmp_path: Path) -> None:
+    # The store's folder is writable, but the lock's name is taken by a folder.
+    p = _profile(tmp_path, tmp_path / "reports")
+    name = load_profile(p).name
+    (tmp_path / f".schedule-{name}.lock").mkdir()
+    r = _loadtest("schedule", p, "--store", tmp_path / "h.db", "--fires", "1")
     assert r.returncode == 3
     assert "cannot make the schedule's lock" in _one_line(r.stderr)
 

@@ -18,6 +18,7 @@ def schedule_profile(args: argparse.Namespace) -> int:
     [schedule] table."""
     import dataclasses
 
+    from loadtest import ready
     from loadtest.config_reader import parse_duration
     from loadtest.profile import load_profile
     from loadtest.schedule import ScheduleSpec, check_cron, check_zone
@@ -47,6 +48,7 @@ def schedule_profile(args: argparse.Namespace) -> int:
     if args.fires is not None and args.fires < 1:
         raise ConfigError(f"--fires: expected an integer >= 1, got {args.fires}")
     spec = dataclasses.replace(spec, **changes)  # type: ignore[arg-type]
+    ready.check(profile, store=spec.store)  # before the first fire, not at it
     counts = schedule(
         profile,
         spec,

@@ -63,9 +63,9 @@ def run(args: argparse.Namespace) -> int:
     """`loadtest run`: a profile with the flags' overrides, then its summary."""
     from rich.console import Console
 
-    from loadtest import runner
+    from loadtest import ready, runner
     from loadtest.config_reader import parse_duration
-    from loadtest.profile import apply_overrides, load_profile
+    from loadtest.profile import apply_overrides, load_profile, override_notes
     from loadtest.report.terminal import print_summary
 
     duration = None
@@ -75,8 +75,9 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError(
                 f"--duration: expected a duration such as 30s or 5m, got {args.duration!r}"
             )
+    loaded = load_profile(profile_path(args.profile))
     profile = apply_overrides(
-        load_profile(profile_path(args.profile)),
+        loaded,
         rate=args.rate,
         concurrency=args.concurrency,
         duration_s=duration,
@@ -86,8 +87,10 @@ def run(args: argparse.Namespace) -> int:
         thresholds=tuple(args.threshold),
         abort_on_fail=args.abort_on_fail,
     )
-    if args.store:  # before any request: a run that cannot be stored is found out now
-        check_store(args.store)
+    for note in override_notes(loaded, args.rate, args.concurrency):
+        print(f"loadtest: note: {note}", file=sys.stderr, flush=True)
+    # Before the wait and any request: a run that cannot start is found out now.
+    ready.check(profile, store=args.store or None)
     if args.start_at is not None:
         wait_for(args.start_at, args.clock, profile)
     console = Console()
@@ -116,23 +119,6 @@ def run(args: argparse.Namespace) -> int:
     except OSError:  # the terminal went away (SIGHUP); the report is on disk
         return code or ExitCode.HANGUP
     return code
-
-
-def check_store(path: str) -> None:
-    """`--store PATH` can be written: the file opened for writing, or (none yet) its
-    folder made and written in; else a RuntimeFailure naming it."""
-    import os
-
-    from loadtest.sinks import check_folder
-
-    p = Path(path)
-    if not p.exists():
-        check_folder(p.parent, f"--store {path}")
-        return
-    try:
-        os.close(os.open(p, os.O_RDWR))
-    except OSError as exc:
-        raise RuntimeFailure(f"--store {path}: cannot write the store ({exc.strerror})") from None
 
 
 def outcome(summary: Summary) -> tuple[ExitCode, str]:
@@ -186,14 +172,17 @@ def wait_for(start_at: str, clock: str, profile: Profile) -> None:
 
 
 def validate(args: argparse.Namespace) -> int:
-    """`loadtest validate`: the profile, resolved, as JSON."""
+    """`loadtest validate`: the profile checked as a run would (loadtest.ready), then
+    printed resolved, as JSON."""
     import dataclasses
 
     import orjson
 
-    from loadtest import redact
+    from loadtest import ready, redact
     from loadtest.profile import load_profile
 
-    p = redact.profile(dataclasses.asdict(load_profile(args.profile)))  # no URL password
+    profile = load_profile(args.profile)
+    ready.check(profile)
+    p = redact.profile(dataclasses.asdict(profile))  # no URL password
     print(orjson.dumps(p, option=orjson.OPT_INDENT_2).decode())
     return ExitCode.OK
