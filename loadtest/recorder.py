@@ -17,9 +17,10 @@ from collections.abc import Iterable, Iterator
 
 from hdrh.histogram import HdrHistogram
 
+from loadtest.hdr_codec import Encoder
 from loadtest.metrics import ITL, METRICS, derive, itl_gaps
 from loadtest.records import Interval, RequestRecord, Tally, TargetCounts
-from loadtest.tally import BUCKET_BITS, SIGNIFICANT_DIGITS
+from loadtest.tally import BUCKET_BITS, SIGNIFICANT_DIGITS, release
 
 FOLD_SLICE = 200  # distinct values recorded between two yields to the loop (~0.3 ms)
 
@@ -27,15 +28,6 @@ FOLD_SLICE = 200  # distinct values recorded between two yields to the loop (~0.
 def new_histogram(highest_us: int) -> HdrHistogram:
     """A histogram from 1 us to HIGHEST_US at 3 significant digits."""
     return HdrHistogram(1, highest_us, SIGNIFICANT_DIGITS)
-
-
-def release(h: HdrHistogram) -> None:
-    """Let H be freed as soon as it is dropped. hdrh's histogram and its encoder point at
-    each other, so a dropped one (its counts are 170 KB at our range) waited for the
-    next full collection: an interval's histograms were 6 KB a request at 500 req/s,
-    held for the ten minutes between full collections. Unpaired, reference counting
-    frees them at once. H must not be encoded or decoded into afterwards."""
-    h.encoder.histogram = None
 
 
 def _tally(d: dict[int, int], value: int, n: int = 1) -> None:
@@ -57,6 +49,9 @@ class Recorder:
         self.total = {t: {m: new_histogram(highest_us) for m in METRICS} for t in self.targets}
         self.total_counts = {t: TargetCounts() for t in self.targets}
         self.interval_start_ns = start_ns
+        sizing = new_histogram(highest_us)
+        self._encoder = Encoder(sizing.counts_len)
+        release(sizing)
 
     def record(self, r: RequestRecord, metrics: dict[str, int] | None = None) -> None:
         """Record one finished request into the open interval; METRICS is derive(r), when
@@ -132,7 +127,7 @@ class Recorder:
                 if i % FOLD_SLICE == 0:
                     yield
             if h.get_total_count():
-                histograms[t][m] = h.encode()
+                histograms[t][m] = self._encoder.encode(h)  # hdrh's bytes, no new type
                 maxima[t][m] = h.get_max_value()
                 self.total[t][m].add(h)  # C: adds the count arrays
             release(h)

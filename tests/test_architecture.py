@@ -36,6 +36,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "backoff",
             "redact",
             "coarse",
+            "hdr_codec",
         ),
     ),
     ("configuration", ("thresholds", "schedule", "providers", "loadspec", "profile", "workload")),

@@ -207,8 +207,14 @@ def test_resampler_percentile_is_that_of_the_merged_resample() -> None:
 def test_an_interval_s_histograms_are_freed_without_the_cyclic_collector() -> None:
     # hdrh pairs each histogram with its encoder; left paired, every interval's
     # histograms (170 KB of counts each) waited for a full collection.
-    def live() -> int:
-        return sum(isinstance(o, HdrHistogram) for o in gc.get_objects())
+    def live() -> tuple[
+        int, int
+    ]:  # histograms, and ctypes array types (hdrh's encode made one each)
+        objects = gc.get_objects()
+        return (
+            sum(isinstance(o, HdrHistogram) for o in objects),
+            sum(type(o).__name__ == "PyCArrayType" for o in objects),
+        )
 
     rec = Recorder(["a"], highest_us=60_000_000, start_ns=0)
     gc.collect()
@@ -222,3 +228,35 @@ def test_an_interval_s_histograms_are_freed_without_the_cyclic_collector() -> No
     finally:
         gc.enable()
     assert HdrHistogram.decode(encoded).get_total_count() == 1  # still encoded whole
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        [],
+        [1],
+        [3_600_000_000],  # the range's top
+        [5, 5, 5, 2047, 2048, 2049],  # around the first bucket boundary
+        list(range(1, 3000, 7)),
+        [10**k for k in range(10)],
+    ],
+    ids=["empty", "one", "top", "boundary", "dense", "spread"],
+)
+def test_our_encoder_writes_hdrh_s_bytes(values: list[int]) -> None:
+    from loadtest.hdr_codec import Encoder
+    from loadtest.recorder import new_histogram
+
+    h = new_histogram(3_600_000_000)
+    for v in values:
+        assert h.record_value(v)
+    encoded = Encoder(h.counts_len).encode(h)
+    assert encoded == h.encode()
+    assert HdrHistogram.decode(encoded).get_total_count() == len(values)
+
+
+def test_our_encoder_refuses_a_histogram_of_another_range() -> None:
+    from loadtest.hdr_codec import Encoder
+    from loadtest.recorder import new_histogram
+
+    with pytest.raises(ValueError, match="counters"):
+        Encoder(new_histogram(1000).counts_len).encode(new_histogram(10**9))
