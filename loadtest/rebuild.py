@@ -26,6 +26,7 @@ from loadtest.metrics import E2E, METRICS, unit_of
 from loadtest.schema import IntervalRow, MetricStats, Rates, RunInfo, Summary, TargetSummary
 from loadtest.sinks import count_line
 from loadtest.summary import stats
+from loadtest.tally import release
 
 RUN_FILE = "run.json"
 RESULTS = "results.jsonl"
@@ -59,7 +60,7 @@ def _log(path: Path) -> tuple[float | None, list[tuple[str, float, float, bytes]
             elif line.startswith("Tag="):
                 try:
                     tag, s, length, _, encoded = hlog.parse_line(line)
-                    HdrHistogram.decode(encoded)
+                    release(HdrHistogram.decode(encoded))  # decodes whole, or was cut short
                 except (ValueError, TypeError):
                     continue  # cut short by the kill
                 lines.append((tag, s, length, encoded))
@@ -146,6 +147,7 @@ def _totals(
         h = HdrHistogram.decode(encoded)
         if metric in out:
             out[metric].add(h)
+            release(h)
         else:
             out[metric] = h
     return out

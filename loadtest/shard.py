@@ -20,6 +20,7 @@ from loadtest.engine import Engine
 from loadtest.loop import new_event_loop
 from loadtest.records import Health, Interval, RequestRecord, TargetStatus
 from loadtest.shard_io import ShardSpec
+from loadtest.tally import release
 
 
 @dataclass
@@ -79,4 +80,5 @@ def merge_histograms(outputs: Iterable[ShardOutput]) -> dict[str, dict[str, HdrH
                         merged[target][metric] = h
                     else:
                         have.add(h)
+                        release(h)
     return merged

@@ -23,6 +23,7 @@ from loadtest.tally import (
     bootstrap_ci,
     merge_tallies,
     nonzero_buckets,
+    release,
     tally_percentiles,
 )
 
@@ -139,9 +140,9 @@ def load_intervals(
     ):
         if metric in METRICS and (not wanted or target in wanted):
             h = HdrHistogram.decode(blob)
-            rows.append(
-                IntervalRow(target, metric, parse_instant(start).astimezone(tz), nonzero_buckets(h))
-            )
+            at = parse_instant(start).astimezone(tz)
+            rows.append(IntervalRow(target, metric, at, nonzero_buckets(h)))
+            release(h)  # weeks of intervals: each freed at once, not by the collector
     counts = [
         CountRow(target, parse_instant(start).astimezone(tz), completed, failed, h429)
         for target, start, completed, failed, h429 in db.execute(

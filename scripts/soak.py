@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -127,6 +128,9 @@ def main() -> int:
             next_at += every
         time.sleep(0.5)
     out = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
+    # The most either child process held at any moment, the report written at the end
+    # (it reads every interval back) included.
+    peak_any_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     if proc.returncode != 0:
         print(out, file=sys.stderr)
         print(f"soak: loadtest exited {proc.returncode}", file=sys.stderr)
@@ -150,6 +154,7 @@ def main() -> int:
         "client_mb_after_1_min": first["client_mb"],
         "client_mb_peak": peak,
         "client_mb_last": last["client_mb"],
+        "peak_mb_with_report": round(peak_any_mb, 1),
         "growth_mb_per_hour": round(grown * 3600 / span_s, 1),
         "growth_bytes_per_request": round(grown * 2**20 / max(1.0, requests_in_span), 1),
     }

@@ -186,9 +186,7 @@ def test_an_unwritable_schedule_store_folder_is_one_line_before_the_first_fire(
     p = _profile(tmp_path, tmp_path / "reports")
     r = _loadtest("schedule", p, "--store", tmp_path / "afile/h.db", "--fires", "1")
     assert r.returncode == 3
-    assert f"--store {tmp_path}/afile/h.db: cannot write in {tmp_path}/afile" in _one_line(
-        r.stderr
-    )
+    assert f"--store {tmp_path}/afile/h.db: cannot write in {tmp_path}/afile" in _one_line(r.stderr)
 
 
 def test_an_unmakeable_schedule_lock_is_one_line(tmp_path: Path) -> None:

@@ -211,7 +211,7 @@ def test_abandoned_shed_and_unsent_are_gated_from_the_request_counts() -> None:
                 "errors.count <= 1000000",
             )
         ],
-        summary,
+        summary,  # type: ignore[arg-type]
     )
     assert [(r["value"], r["ok"]) for r in results] == [
         (5.0, False),

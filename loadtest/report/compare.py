@@ -18,7 +18,7 @@ from rich.table import Table
 
 from loadtest.report.run_data import RunData
 from loadtest.schema import StatKey, stat
-from loadtest.tally import BOOTSTRAP_ROUNDS, bootstrap_ci, nonzero_buckets
+from loadtest.tally import BOOTSTRAP_ROUNDS, bootstrap_ci
 
 LATENCY = ("ttft", "itl", "e2e")
 PERCENTILES: tuple[tuple[StatKey, float], ...] = (("p50", 50.0), ("p95", 95.0), ("p99", 99.0))
@@ -44,13 +44,7 @@ class Row:
 
 def _tallies(run: RunData, target: str, metric: str) -> list[dict[int, int]]:
     """Each interval's histogram of METRIC as {bucket value: count}."""
-    out = []
-    for iv in run.intervals:
-        h = iv.histograms.get(target, {}).get(metric)
-        if h is None or not h.get_total_count():
-            continue
-        out.append(nonzero_buckets(h))
-    return out
+    return [t for iv in run.intervals if (t := iv.tallies.get(target, {}).get(metric))]
 
 
 def pair_targets(runs: list[RunData]) -> list[tuple[str, list[str]]]:

@@ -20,7 +20,7 @@ from loadtest.report.tables import (
     threshold_rows,
 )
 from loadtest.schema import Summary
-from loadtest.tally import nonzero_buckets, percentile_steps
+from loadtest.tally import nonzero_buckets, percentile_steps, tally_percentiles
 
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',sans-serif;margin:24px auto;
@@ -82,10 +82,10 @@ def over_time_chart(run: RunData, metric: str, title: str) -> str:
     for i, target in enumerate(run.targets):
         lines: dict[str, list[tuple[float, float]]] = {"p50": [], "p95": [], "p99": []}
         for iv in run.intervals:
-            h = iv.histograms.get(target, {}).get(metric)
-            if h is None or not h.get_total_count():
+            tally = iv.tallies.get(target, {}).get(metric)
+            if not tally:
                 continue
-            v = h.get_percentile_to_value_dict([50.0, 95.0, 99.0])
+            v = tally_percentiles(tally, [50.0, 95.0, 99.0])  # hdrh's values, from the tally
             mid = iv.start_s + iv.length_s / 2
             for key, p in (("p50", 50.0), ("p95", 95.0), ("p99", 99.0)):
                 lines[key].append((mid, v[p] / scale))

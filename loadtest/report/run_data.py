@@ -11,15 +11,18 @@ from hdrh.histogram import HdrHistogram
 from loadtest import hlog, rebuild
 from loadtest.config_reader import ConfigError
 from loadtest.schema import Summary, parse_summary
+from loadtest.tally import nonzero_buckets, release
 
 
 @dataclass
 class IntervalData:
-    """One interval of the log: its span and, per target and metric, its histogram."""
+    """One interval of the log: its span and, per target and metric, its histogram as a
+    tally ({lowest value of a bucket: count}: the few recorded buckets, not hdrh's ~20k
+    counters, so an hour of 1 s intervals is megabytes, not gigabytes)."""
 
     start_s: float
     length_s: float
-    histograms: dict[str, dict[str, HdrHistogram]] = field(default_factory=dict)
+    tallies: dict[str, dict[str, dict[int, int]]] = field(default_factory=dict)
 
 
 @dataclass
@@ -87,10 +90,12 @@ def _read_log(
         tagged, _, metric = tag.rpartition("/")
         target = names.get(tagged, tagged)
         iv = by_start.setdefault(start, IntervalData(start, length))
-        iv.histograms.setdefault(target, {})[metric] = h
+        if h.get_total_count():
+            iv.tallies.setdefault(target, {})[metric] = nonzero_buckets(h)
         total = totals.setdefault(target, {}).get(metric)
         if total is None:
-            totals[target][metric] = HdrHistogram.decode(encoded)
+            totals[target][metric] = h  # the first one becomes the sum
         else:
             total.add(h)
+            release(h)
     return [by_start[k] for k in sorted(by_start)], totals
