@@ -44,7 +44,7 @@ class Row:
 
 def _tallies(run: RunData, target: str, metric: str) -> list[dict[int, int]]:
     """Each interval's histogram of METRIC as {bucket value: count}."""
-    return [t for iv in run.intervals if (t := iv.tallies.get(target, {}).get(metric))]
+    return [t for iv in run.intervals if (t := iv.tally(target, metric))]
 
 
 def pair_targets(runs: list[RunData]) -> list[tuple[str, list[str]]]:

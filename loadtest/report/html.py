@@ -82,7 +82,7 @@ def over_time_chart(run: RunData, metric: str, title: str) -> str:
     for i, target in enumerate(run.targets):
         lines: dict[str, list[tuple[float, float]]] = {"p50": [], "p95": [], "p99": []}
         for iv in run.intervals:
-            tally = iv.tallies.get(target, {}).get(metric)
+            tally = iv.tally(target, metric)
             if not tally:
                 continue
             v = tally_percentiles(tally, [50.0, 95.0, 99.0])  # hdrh's values, from the tally
