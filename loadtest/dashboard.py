@@ -125,14 +125,17 @@ class DashboardState:
         health: Health,
         status: Mapping[str, TargetStatus],
         elapsed_s: float,
+        with_run: bool = True,
     ) -> Snapshot:
-        """Fold the closed interval IV in; returns the snapshot to show."""
+        """Fold the closed interval IV in; returns the snapshot to show. WITH_RUN: keep
+        the run-so-far percentiles too (thousands of buckets to merge and sort each
+        interval, a few ms of the event loop on a long run: only for the dashboard)."""
         seconds = max(1e-9, (iv.end_ns - iv.start_ns) / 1e9)
         views = []
         for name, tr in status.items():
             c = iv.counts[name]
             run = self._run.setdefault(name, {})
-            for metric, values in iv.tallies.get(name, {}).items():
+            for metric, values in iv.tallies.get(name, {}).items() if with_run else ():
                 merge_tallies([values], run.setdefault(metric, {}))
             errors = self._errors.setdefault(name, Counter())
             errors.update(c.errors)
@@ -156,7 +159,7 @@ class DashboardState:
                     errors=tuple(sorted(errors.items())),
                     headroom=headroom(self._headers.get(name, {})),
                     last=last,
-                    run={m: self._ms(tally_percentiles(run.get(m, {}), PS)) for m in SHOWN},
+                    run={m: self._ms(tally_percentiles(run[m], PS)) for m in SHOWN if m in run},
                     ttft_p95_history=tuple(history),
                 )
             )

@@ -52,7 +52,8 @@ class LiveView:
     def interval(self, iv: Interval, health: Health, status: Mapping[str, TargetStatus]) -> None:
         """Show the interval that just closed."""
         elapsed_s = (iv.end_ns - self.start_ns) / 1e9
-        snap = self.state.update(iv, health, status, elapsed_s)
+        # Only the full dashboard shows run-so-far percentiles; log lines do not.
+        snap = self.state.update(iv, health, status, elapsed_s, self._live is not None)
         if self._live is None:
             for line in plain_lines(snap):
                 self.console.print(line, highlight=False, markup=False)

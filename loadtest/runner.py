@@ -156,7 +156,12 @@ def run(
         with view:
             try:
                 result, interrupted = _drive(
-                    spec, Fanout([results, log, view]), console, quiet, stop
+                    # Quiet: no view at all (its per-interval work would be thrown away).
+                    spec,
+                    Fanout([results, log] if quiet else [results, log, view]),
+                    console,
+                    quiet,
+                    stop,
                 )
             finally:
                 results.close()
