@@ -33,11 +33,11 @@ from typing import Any
 from loadtest.arrivals import offsets, segments
 from loadtest.backoff import FatalStreak, retry_delay_s
 from loadtest.coarse import Coarse
-from loadtest.errors import ErrorClass
+from loadtest.errors import NOT_SERVER_FAILURES, ErrorClass
 from loadtest.loadspec import Load
 from loadtest.loop import short_gc_pauses
 from loadtest.metrics import derive
-from loadtest.pool import follow_level
+from loadtest.pool import POLL_S, follow_level
 from loadtest.recorder import Recorder
 from loadtest.records import Health, Interval, RequestRecord, TargetCounts, TargetStatus
 from loadtest.selfcheck import SelfCheck
@@ -50,7 +50,6 @@ LATE_NS = 10_000_000  # a request sent 10 ms or more after its intended time is 
 MIN_FOR_BUDGET = 20  # the error budget is judged once this many requests are recorded
 DRAIN_MAX_S = 30.0  # after stop(), in-flight requests get at most this long to finish
 MAX_BACKLOG = 10_000  # due requests waiting for an in-flight slot; beyond this they are shed
-PARKED_POLL_S = 0.05  # how often a parked closed-loop worker looks at the step again
 WORKER_DIED = "worker died"  # the start of stopped_by when a target's task raised
 
 
@@ -225,7 +224,7 @@ class Engine:
                 now = self.clock()
                 # Without steps every worker always runs: no level lookup per request.
                 if stepped and k >= load.level_at((now - self.start_ns) / 1e9, duration):
-                    await asyncio.sleep(PARKED_POLL_S)
+                    await asyncio.sleep(POLL_S)  # parked: the step is looked at again
                     continue
                 r = await self._one(tr, now)
                 if r is None or r.error is None:
@@ -407,9 +406,8 @@ class Engine:
         self.timeline.add((iv.start_ns, iv.end_ns, iv.counts))
         self.sink.interval(iv, health, self.status(iv.end_ns))
         if self.p.abort_on_fail and not self.stopping:
-            imposed = ("abandoned", "shed", "unsent")  # counted by the engine, not recorded
-            so_far = {
-                t: {**c.errors, **{k: self.runs[t].counters[k] for k in imposed}}
+            so_far = {  # the run-imposed outcomes are the engine's counters, not recorded
+                t: {**c.errors, **{k: self.runs[t].counters[k] for k in NOT_SERVER_FAILURES}}
                 for t, c in self.recorder.total_counts.items()
             }
             gate = doomed(self.p.thresholds, so_far)

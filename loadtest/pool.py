@@ -14,7 +14,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 BATCH = 500  # workers started per turn of the event loop
-POLL_S = 0.05  # how often a stepped load is looked at for a higher level
+POLL_S = 0.05  # how often a stepped load is looked at again (here, and by parked workers)
 
 
 async def follow_level(

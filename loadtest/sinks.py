@@ -24,7 +24,7 @@ from typing import Any, Protocol
 import orjson
 
 from loadtest import hlog
-from loadtest.errors import ErrorClass, RuntimeFailure
+from loadtest.errors import NOT_SERVER_FAILURES, RuntimeFailure
 from loadtest.metrics import METRICS, unit_of
 from loadtest.records import Health, Interval, RequestRecord, TargetStatus
 
@@ -99,7 +99,6 @@ class Sink(Protocol):
 
 
 LATE_MS = 10.0  # as the engine counts a request late (sent this long after intended)
-_NEVER_RECORDED = {ErrorClass.ABANDONED, ErrorClass.SHED, ErrorClass.UNSENT}
 
 
 def count_line(line: Mapping[str, Any], n: Counter[str]) -> None:
@@ -111,7 +110,7 @@ def count_line(line: Mapping[str, Any], n: Counter[str]) -> None:
     if not line.get("measured"):
         n["warmup"] += went_out
         return
-    if error in _NEVER_RECORDED:
+    if error in NOT_SERVER_FAILURES:  # counted, never recorded
         n[str(error)] += 1
         return
     n["recorded"] += 1
