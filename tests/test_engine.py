@@ -8,139 +8,20 @@ The same engine against the real simulator is tested end to end in test_run.py.
 
 from __future__ import annotations
 
-import asyncio
 import itertools
-from collections import Counter
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 
 import pytest
+from enginekit import Collect, FakeServer, engine_profile, run_virtual
 from virtual_time import VirtualTimeLoop
 
 from loadtest import coarse, pool
 from loadtest import engine as engine_module
 from loadtest.engine import Engine
-from loadtest.errors import classify_status
 from loadtest.loadspec import Load, Step
-from loadtest.profile import Profile, Target, Timeouts
-from loadtest.records import Health, Interval, RequestRecord, TargetStatus
+from loadtest.profile import Timeouts
+from loadtest.records import RequestRecord, TargetStatus
 from loadtest.selfcheck import SelfCheck
-from loadtest.shard_io import Clocks, RunResult, ShardSpec
-from loadtest.workload import Prompt
-
-
-@dataclass
-class FakeServer:
-    """A Sender whose requests each take SERVICE_S(target, index) virtual seconds, with
-    their first token halfway; FAIL(target, index) picks the ones that fail."""
-
-    loop: VirtualTimeLoop
-    service_s: Callable[[str, int], float]
-    fail: Callable[[str, int], bool] = lambda target, i: False
-    status: int = 500  # of a failed request
-    retry_after: str | None = None  # sent with failures
-    tokens: int = 8
-    count: Counter[str] = field(default_factory=Counter)
-    in_flight: int = 0
-    peak: list[tuple[float, int]] = field(default_factory=list)  # (time, in flight) at sends
-
-    async def open(self) -> None:
-        """Nothing to open."""
-
-    async def close(self) -> None:
-        """Nothing to close."""
-
-    async def send(self, target: str, prompt: Prompt, r: RequestRecord) -> str:
-        i = self.count[target]
-        self.count[target] += 1
-        r.sent_ns = self.loop.ns()
-        self.in_flight += 1
-        self.peak.append((self.loop.elapsed, self.in_flight))
-        try:
-            half = self.service_s(target, i) / 2
-            await asyncio.sleep(half)
-            if self.fail(target, i):
-                r.status, r.error, r.end_ns = (
-                    self.status,
-                    classify_status(self.status),
-                    self.loop.ns(),
-                )
-                if self.retry_after is not None:
-                    r.ratelimit = {"retry-after": self.retry_after}
-                return f"HTTP {self.status}: refused"
-            r.first_byte_ns = r.first_token_ns = r.first_output_ns = self.loop.ns()
-            r.event_ns.append(r.first_token_ns)
-            await asyncio.sleep(half)
-            r.last_token_ns = r.end_ns = self.loop.ns()
-            r.event_ns.append(r.last_token_ns)
-            r.status, r.output_tokens = 200, self.tokens
-            return ""
-        finally:
-            self.in_flight -= 1
-
-
-@dataclass
-class Collect:
-    """A Sink that keeps what it is given."""
-
-    records: list[tuple[RequestRecord, bool]] = field(default_factory=list)
-    statuses: list[dict[str, TargetStatus]] = field(default_factory=list)
-
-    def start(self, wall_s: float, start_ns: int) -> None:
-        """Nothing to do at the start."""
-
-    def request(
-        self, r: RequestRecord, metrics: dict[str, int], detail: str, measured: bool
-    ) -> None:
-        self.records.append((r, measured))
-
-    def interval(self, iv: Interval, health: Health, status: Mapping[str, TargetStatus]) -> None:
-        self.statuses.append(dict(status))
-
-    def outcomes(self, measured_only: bool = True) -> Counter[str]:
-        """Each request's outcome, as results.jsonl would name it."""
-        return Counter(
-            "ok" if r.error is None else str(r.error)
-            for r, measured in self.records
-            if measured or not measured_only
-        )
-
-
-def _profile(load: Load, **kw: object) -> Profile:
-    target = Target("a", "openai", "m", "http://127.0.0.1:9/v1", "KEY")
-    args: dict[str, object] = {"duration_s": 2.0, "interval_s": 1.0} | kw
-    return Profile("t", "t.toml", (target,), load=load, **args)  # type: ignore[arg-type]
-
-
-def _run(
-    profile: Profile,
-    service_s: Callable[[str, int], float],
-    cancel_after_s: float | None = None,
-    **server: object,
-) -> tuple[RunResult, Collect, FakeServer, float]:
-    """Run PROFILE on virtual time; returns the result, the sink, the server and the
-    virtual time at which the run returned."""
-    loop = VirtualTimeLoop()
-    fake = FakeServer(loop, service_s, **server)  # type: ignore[arg-type]
-    sink = Collect()
-    clocks = Clocks(perf_ns=loop.ns, wall_s=lambda: 1.8e9 + loop.elapsed, cpu_s=lambda: 0.0)
-    eng = Engine(ShardSpec(profile, (("a", "http://127.0.0.1:9/v1"),)), sink, fake, clocks)
-
-    async def main() -> RunResult:
-        task = asyncio.ensure_future(eng.run())
-        if cancel_after_s is None:
-            return await task
-        await asyncio.sleep(cancel_after_s)
-        task.cancel()  # what a second Ctrl-C does
-        with pytest.raises(asyncio.CancelledError):
-            await task
-        return eng.partial_result()
-
-    try:
-        result = loop.run_until_complete(main())
-        return result, sink, fake, loop.elapsed
-    finally:
-        loop.close()
+from loadtest.shard_io import Clocks, ShardSpec
 
 
 def _accounted(s: TargetStatus, completed_and_failed: int) -> None:
@@ -153,7 +34,7 @@ def test_open_loop_waits_then_sheds_at_the_backlog_and_never_sends_what_was_wait
     # 10 req/s for 2 s against 2 slots of 0.97 s each, with room for 3 waiting requests.
     monkeypatch.setattr(engine_module, "MAX_BACKLOG", 3)
     load = Load(mode="open", rate=10.0, max_in_flight=2)
-    result, sink, fake, _ = _run(_profile(load), lambda t, i: 0.97)
+    result, sink, fake, _ = run_virtual(engine_profile(load), lambda t, i: 0.97)
     s = result.targets["a"]
     # #0 and #1 go at once; #2-#4 wait; #5-#9 are shed; #2 and #3 take the slots freed at
     # 0.97 and 1.07 s, #10 and #11 the room that made; #12-#19 are shed; #4 goes at 1.94 s.
@@ -168,15 +49,15 @@ def test_open_loop_waits_then_sheds_at_the_backlog_and_never_sends_what_was_wait
 
 def test_max_in_flight_caps_concurrent_requests() -> None:
     load = Load(mode="open", rate=50.0, max_in_flight=4)
-    result, _, fake, _ = _run(_profile(load, duration_s=1.0), lambda t, i: 0.5)
+    result, _, fake, _ = run_virtual(engine_profile(load, duration_s=1.0), lambda t, i: 0.5)
     assert max(n for _, n in fake.peak) == 4
     assert result.targets["a"].late > 0 and result.targets["a"].shed == 0
 
 
 def test_drain_deadline_abandons_and_counts_what_is_in_flight() -> None:
     load = Load(concurrency=3)
-    profile = _profile(load, duration_s=1.0, timeouts=Timeouts(total_s=5.0))
-    result, sink, _, ended = _run(profile, lambda t, i: 100.0)
+    profile = engine_profile(load, duration_s=1.0, timeouts=Timeouts(total_s=5.0))
+    result, sink, _, ended = run_virtual(profile, lambda t, i: 100.0)
     s = result.targets["a"]
     assert (s.sent, s.recorded, s.abandoned, s.in_flight) == (3, 0, 3, 0)
     assert sink.outcomes() == {"abandoned": 3}
@@ -185,7 +66,9 @@ def test_drain_deadline_abandons_and_counts_what_is_in_flight() -> None:
 
 
 def test_drain_without_its_deadline_lets_requests_finish() -> None:
-    result, sink, _, ended = _run(_profile(Load(concurrency=3), duration_s=1.0), lambda t, i: 2)
+    result, sink, _, ended = run_virtual(
+        engine_profile(Load(concurrency=3), duration_s=1.0), lambda t, i: 2
+    )
     s = result.targets["a"]
     assert (s.sent, s.recorded, s.abandoned) == (3, 3, 0) and sink.outcomes() == {"ok": 3}
     assert ended == pytest.approx(2.0)
@@ -196,7 +79,7 @@ def test_cancelled_run_accounts_for_requests_in_flight_and_waiting(
 ) -> None:
     # A second Ctrl-C: in-flight requests are abandoned, waiting ones never sent.
     load = Load(mode="open", rate=10.0, max_in_flight=2)
-    result, sink, _, _ = _run(_profile(load, duration_s=10.0), lambda t, i: 5.0, 1.05)
+    result, sink, _, _ = run_virtual(engine_profile(load, duration_s=10.0), lambda t, i: 5.0, 1.05)
     s = result.targets["a"]
     assert (s.sent, s.abandoned, s.unsent, s.recorded) == (2, 2, 9, 0)
     assert sink.outcomes() == {"abandoned": 2, "unsent": 9}
@@ -205,7 +88,7 @@ def test_cancelled_run_accounts_for_requests_in_flight_and_waiting(
 
 def test_closed_loop_steps_change_the_concurrency() -> None:
     load = Load(concurrency=1, steps=(Step(1.0, concurrency=2), Step(1.0, concurrency=5)))
-    _, _, fake, _ = _run(_profile(load), lambda t, i: 0.1)
+    _, _, fake, _ = run_virtual(engine_profile(load), lambda t, i: 0.1)
     first = max(n for t, n in fake.peak if t < 0.95)
     second = max(n for t, n in fake.peak if 1.1 <= t < 2.0)
     assert (first, second) == (2, 5)
@@ -213,21 +96,23 @@ def test_closed_loop_steps_change_the_concurrency() -> None:
 
 def test_open_loop_steps_change_the_rate() -> None:
     load = Load(mode="open", steps=(Step(1.0, rate=10.0), Step(1.0, rate=20.0)))
-    _, _, fake, _ = _run(_profile(load), lambda t, i: 0.01)
+    _, _, fake, _ = run_virtual(engine_profile(load), lambda t, i: 0.01)
     sends = [t for t, _ in fake.peak]
     assert sum(t < 0.99 for t in sends) == 10 and sum(t >= 0.99 for t in sends) == 20
 
 
 def test_status_reports_the_step_in_force() -> None:
     load = Load(concurrency=1, steps=(Step(1.0, concurrency=2), Step(1.0, concurrency=5)))
-    _, sink, _, _ = _run(_profile(load), lambda t, i: 0.1)
+    _, sink, _, _ = run_virtual(engine_profile(load), lambda t, i: 0.1)
     # Interval ends at 1 s and 2 s: the step in force at each end (the last one stays).
     assert [st["a"].offered_text for st in sink.statuses][:2] == ["5 streams", "5 streams"]
     assert sink.statuses[0]["a"].in_flight <= 5
 
 
 def test_stop_on_duration() -> None:
-    result, _, _, ended = _run(_profile(Load(concurrency=1), duration_s=1.0), lambda t, i: 0.3)
+    result, _, _, ended = run_virtual(
+        engine_profile(Load(concurrency=1), duration_s=1.0), lambda t, i: 0.3
+    )
     s = result.targets["a"]
     # Sent at 0, 0.3, 0.6 and 0.9 s; the last one finishes in the drain.
     assert (s.sent, s.recorded, s.stopped_by) == (4, 4, "duration")
@@ -235,7 +120,9 @@ def test_stop_on_duration() -> None:
 
 
 def test_stop_on_request_count_never_overshoots() -> None:
-    result, sink, _, _ = _run(_profile(Load(concurrency=3), requests=7), lambda t, i: 0.25)
+    result, sink, _, _ = run_virtual(
+        engine_profile(Load(concurrency=3), requests=7), lambda t, i: 0.25
+    )
     s = result.targets["a"]
     assert (s.sent, s.recorded, s.stopped_by) == (7, 7, "requests")
     assert sink.outcomes() == {"ok": 7}
@@ -243,15 +130,17 @@ def test_stop_on_request_count_never_overshoots() -> None:
 
 def test_open_loop_stops_at_its_request_count() -> None:
     load = Load(mode="open", rate=10.0, max_in_flight=2)
-    result, _, _, ended = _run(_profile(load, duration_s=60.0, requests=5), lambda t, i: 1.0)
+    result, _, _, ended = run_virtual(
+        engine_profile(load, duration_s=60.0, requests=5), lambda t, i: 1.0
+    )
     s = result.targets["a"]
     assert (s.sent, s.recorded, s.unsent, s.stopped_by) == (5, 5, 0, "requests")
     assert ended < 5.0  # the target stops once its count is reached, not at the duration
 
 
 def test_stop_on_error_budget() -> None:
-    profile = _profile(Load(concurrency=1), duration_s=600.0, error_budget=0.5)
-    result, _, _, ended = _run(profile, lambda t, i: 0.1, fail=lambda t, i: True)
+    profile = engine_profile(Load(concurrency=1), duration_s=600.0, error_budget=0.5)
+    result, _, _, ended = run_virtual(profile, lambda t, i: 0.1, fail=lambda t, i: True)
     s = result.targets["a"]
     # Judged once 20 are recorded; every one failed, so the 20th stops the target (the
     # worker backs off between failures, so that takes about two virtual minutes).
@@ -260,8 +149,8 @@ def test_stop_on_error_budget() -> None:
 
 
 def test_warm_up_requests_are_sent_but_not_recorded() -> None:
-    profile = _profile(Load(concurrency=1), warmup_s=1.0)
-    result, sink, _, _ = _run(profile, lambda t, i: 0.3)
+    profile = engine_profile(Load(concurrency=1), warmup_s=1.0)
+    result, sink, _, _ = run_virtual(profile, lambda t, i: 0.3)
     s = result.targets["a"]
     # Sent at 0, .3, .6, .9 (warm-up) and 1.2, 1.5, 1.8 s (measured).
     assert (s.sent, s.warmup, s.recorded) == (7, 4, 3)
@@ -274,7 +163,7 @@ def test_late_is_counted_from_the_intended_time() -> None:
     # One slot, 0.35 s a request, 4 req/s: each waits a little longer than the last, and
     # the fourth (due at 0.75 s, its slot free at 1.05 s) is still waiting at the stop.
     load = Load(mode="open", rate=4.0, max_in_flight=1)
-    result, sink, _, _ = _run(_profile(load, duration_s=1.0), lambda t, i: 0.35)
+    result, sink, _, _ = run_virtual(engine_profile(load, duration_s=1.0), lambda t, i: 0.35)
     s = result.targets["a"]
     lags = [(r.sent_ns - r.intended_ns) / 1e9 for r, _ in sink.records if r.sent_ns]
     assert lags == pytest.approx([0.0, 0.1, 0.2])
@@ -300,8 +189,8 @@ def test_self_check_reports_cpu_over_the_elapsed_time_and_the_loop_lag() -> None
 def test_a_failing_closed_loop_backs_off_instead_of_hammering() -> None:
     # Every request fails at once with a 500: without backoff, 4 workers would send
     # 4 / 0.01 s = 400 requests a second, 4,000 in 10 s.
-    profile = _profile(Load(concurrency=4), duration_s=10.0)
-    result, _, fake, _ = _run(profile, lambda t, i: 0.02, fail=lambda t, i: True)
+    profile = engine_profile(Load(concurrency=4), duration_s=10.0)
+    result, _, fake, _ = run_virtual(profile, lambda t, i: 0.02, fail=lambda t, i: True)
     sends = sorted(t for t, _ in fake.peak)
     assert 20 <= len(sends) <= 80, len(sends)  # about 4 x 9 doublings up to the 10 s cap
     # The waits grow: the second half of the run sees fewer sends than the first second.
@@ -310,8 +199,8 @@ def test_a_failing_closed_loop_backs_off_instead_of_hammering() -> None:
 
 
 def test_retry_after_is_honoured() -> None:
-    profile = _profile(Load(concurrency=1), duration_s=10.0)
-    _, _, fake, _ = _run(profile, lambda t, i: 0.02, fail=lambda t, i: True, retry_after="3")
+    profile = engine_profile(Load(concurrency=1), duration_s=10.0)
+    _, _, fake, _ = run_virtual(profile, lambda t, i: 0.02, fail=lambda t, i: True, retry_after="3")
     sends = [t for t, _ in fake.peak]
     # each fails 10 ms in (half its service time), then the worker waits the 3 s asked
     gaps = [b - a for a, b in itertools.pairwise(sends)]
@@ -321,8 +210,11 @@ def test_retry_after_is_honoured() -> None:
 @pytest.mark.parametrize(("mode", "status"), [("closed", 401), ("open", 404), ("closed", 400)])
 def test_a_target_stops_after_fatal_errors_in_a_row(mode: str, status: int) -> None:
     load = Load(mode=mode, rate=20.0, concurrency=2, max_in_flight=2)
-    result, sink, _, ended = _run(
-        _profile(load, duration_s=600.0), lambda t, i: 0.01, fail=lambda t, i: True, status=status
+    result, sink, _, ended = run_virtual(
+        engine_profile(load, duration_s=600.0),
+        lambda t, i: 0.01,
+        fail=lambda t, i: True,
+        status=status,
     )
     s = result.targets["a"]
     assert s.stopped_by.startswith(f"5 x HTTP {status} in a row (HTTP {status}")
@@ -332,8 +224,10 @@ def test_a_target_stops_after_fatal_errors_in_a_row(mode: str, status: int) -> N
 
 def test_a_fatal_streak_is_broken_by_a_success() -> None:
     # 401 on four of every five requests: never five in a row, so the target runs on.
-    profile = _profile(Load(concurrency=1), duration_s=30.0)
-    result, _, _, _ = _run(profile, lambda t, i: 0.1, fail=lambda t, i: i % 5 != 4, status=401)
+    profile = engine_profile(Load(concurrency=1), duration_s=30.0)
+    result, _, _, _ = run_virtual(
+        profile, lambda t, i: 0.1, fail=lambda t, i: i % 5 != 4, status=401
+    )
     assert result.targets["a"].stopped_by == "duration"
 
 
@@ -343,7 +237,7 @@ def test_a_sender_that_raises_fails_that_request_and_the_worker_goes_on() -> Non
             raise TypeError("'int' object is not subscriptable")
         return 0.1
 
-    result, sink, _, _ = _run(_profile(Load(concurrency=2), duration_s=2.0), service)
+    result, sink, _, _ = run_virtual(engine_profile(Load(concurrency=2), duration_s=2.0), service)
     s = result.targets["a"]
     outcomes = sink.outcomes()
     assert outcomes["client_error"] > 0 and outcomes["ok"] > 0 and s.stopped_by == "duration"
@@ -363,7 +257,7 @@ def test_a_worker_that_dies_stops_the_run_and_says_why() -> None:
     loop = VirtualTimeLoop()
     fake = FakeServer(loop, lambda t, i: 0.1)
     clocks = Clocks(perf_ns=loop.ns, wall_s=lambda: 1.8e9, cpu_s=lambda: 0.0)
-    spec = ShardSpec(_profile(Load(concurrency=1), duration_s=60.0), (("a", "x"),))
+    spec = ShardSpec(engine_profile(Load(concurrency=1), duration_s=60.0), (("a", "x"),))
     eng = Engine(spec, BrokenSink(), fake, clocks)
     try:
         result = loop.run_until_complete(eng.run())
@@ -376,8 +270,8 @@ def test_a_worker_that_dies_stops_the_run_and_says_why() -> None:
 def test_a_huge_concurrency_starts_its_workers_as_it_goes_and_stops_at_the_count() -> None:
     # Built up front, a billion workers would be gigabytes before the first request;
     # started a batch per turn, the count is reached and the run ends.
-    result, sink, fake, _ = _run(
-        _profile(Load(concurrency=10**9), requests=5, duration_s=60.0), lambda t, i: 0.1
+    result, sink, fake, _ = run_virtual(
+        engine_profile(Load(concurrency=10**9), requests=5, duration_s=60.0), lambda t, i: 0.1
     )
     s = result.targets["a"]
     assert (s.sent, s.recorded, s.stopped_by) == (5, 5, "requests")
@@ -386,7 +280,9 @@ def test_a_huge_concurrency_starts_its_workers_as_it_goes_and_stops_at_the_count
 
 def test_a_large_concurrency_is_reached_in_batches_and_stops_on_time() -> None:
     n = 3 * pool.BATCH + 7
-    result, _, fake, ended = _run(_profile(Load(concurrency=n), duration_s=1.0), lambda t, i: 0.4)
+    result, _, fake, ended = run_virtual(
+        engine_profile(Load(concurrency=n), duration_s=1.0), lambda t, i: 0.4
+    )
     s = result.targets["a"]
     # All of them start at once (no virtual time passes between batches), twice more
     # at 0.4 and 0.8 s; the last round finishes in the drain.
@@ -397,7 +293,7 @@ def test_a_large_concurrency_is_reached_in_batches_and_stops_on_time() -> None:
 
 def test_a_stepped_closed_loop_starts_workers_only_when_a_step_asks() -> None:
     load = Load(concurrency=1, steps=(Step(1.0, concurrency=1), Step(1.0, concurrency=4)))
-    _, _, fake, _ = _run(_profile(load), lambda t, i: 0.25)
+    _, _, fake, _ = run_virtual(engine_profile(load), lambda t, i: 0.25)
     first_sends = sorted(t for t, k in fake.peak if k > 1)
     # (The virtual clock's float seconds and the engine's ns differ by rounding at 1 s.)
     assert max(k for t, k in fake.peak if t < 0.99) == 1
@@ -406,8 +302,8 @@ def test_a_stepped_closed_loop_starts_workers_only_when_a_step_asks() -> None:
 
 def test_a_long_run_keeps_a_bounded_timeline_with_its_totals() -> None:
     # 3,000 intervals of 1 s (over coarse.LIMIT): the series are coarse, the counts exact.
-    result, sink, _, _ = _run(
-        _profile(Load(concurrency=2), duration_s=3000.0), lambda t, i: 7.0 if i % 5 else 3.0
+    result, sink, _, _ = run_virtual(
+        engine_profile(Load(concurrency=2), duration_s=3000.0), lambda t, i: 7.0 if i % 5 else 3.0
     )
     s = result.targets["a"]
     assert result.intervals >= 3000 > coarse.LIMIT
