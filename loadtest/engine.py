@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import random
 from dataclasses import dataclass, field
 from typing import Any
@@ -76,6 +77,7 @@ class _TargetRun:
     load: Load
     counters: dict[str, int] = field(default_factory=lambda: dict.fromkeys(_COUNTERS, 0))
     stopped_by: str = ""
+    send_end_ns: int = 0  # when it stopped sending on its own (count, budget, fatal streak)
     slots: asyncio.Semaphore | None = None
     fatal: FatalStreak = field(default_factory=FatalStreak)
 
@@ -110,7 +112,7 @@ class Engine:
         self.selfcheck = SelfCheck(self.clock, self.clocks.cpu_s)
         self._next_prompt = 0
         self.start_wall_s = 0.0
-        self.start_ns = self.end_by_ns = self.warmup_end_ns = 0
+        self.start_ns = self.end_by_ns = self.warmup_end_ns = self.stop_ns = 0
         # Each closed interval's counters (errors, 429s, rate-limit headers), for the summary.
         self.timeline: Coarse[Span] = Coarse(_then)  # bounded however long the run
 
@@ -118,6 +120,7 @@ class Engine:
         """Send no new requests; in-flight ones finish (bounded by their timeouts)."""
         if not self._stopping.is_set():
             self.stopped_by = reason
+            self.stop_ns = self.clock()
             self._stopping.set()
 
     @property
@@ -154,6 +157,10 @@ class Engine:
             self.recorder.interval_start_ns = self.start_ns
             self.end_by_ns = self.start_ns + int(p.duration_s * 1e9)
             self.warmup_end_ns = self.start_ns + int(p.warmup_s * 1e9)
+            for tr in self.runs.values():
+                if tr.load.steps:
+                    ends = itertools.accumulate(s.duration_s for s in tr.load.steps[:-1])
+                    self.recorder.keep_steps(tr.name, [self.start_ns + int(e * 1e9) for e in ends])
             tasks = [asyncio.create_task(self._drive(tr)) for tr in self.runs.values()]
             helpers = [
                 asyncio.create_task(self._intervals()),
@@ -186,6 +193,24 @@ class Engine:
                 await self.sender.close()
         return self.partial_result()
 
+    def windows(self, end_ns: int) -> dict[str, tuple[int, int]]:
+        """Each target's measured window (perf ns): from the end of the warm-up to when it
+        stopped sending (the duration's end, its request count or error budget, a stop),
+        whichever came first; empty when it stopped during the warm-up. Rates are per
+        second of this window, so neither the drain nor another target's lowers them."""
+        stop = min(x for x in (self.stop_ns, self.end_by_ns, end_ns) if x)
+        out = {}
+        for name, tr in self.runs.items():
+            end = min(stop, tr.send_end_ns) if tr.send_end_ns else stop
+            out[name] = (self.warmup_end_ns, max(self.warmup_end_ns, end))
+        return out
+
+    def _halt(self, tr: _TargetRun, reason: str) -> None:
+        """TR sends no more, for REASON (the first one given stands)."""
+        if not tr.stopped_by:
+            tr.stopped_by = reason
+            tr.send_end_ns = self.clock()
+
     def partial_result(self) -> RunResult:
         """Close the open interval and hand back what was recorded (also after a cancel)."""
         end_ns = self.clock()
@@ -203,6 +228,7 @@ class Engine:
             self.sim_marks,
             self.timeline.intervals,
             self.selfcheck.saturated,
+            self.windows(end_ns),
         )
 
     async def _drive(self, tr: _TargetRun) -> None:
@@ -293,7 +319,7 @@ class Engine:
             c["waiting"] -= 1
         try:
             if self._capped(tr, due):
-                tr.stopped_by = "requests"  # beyond the count: never meant to be sent
+                self._halt(tr, "requests")  # beyond the count: never meant to be sent
                 return
             if self.stopping or tr.stopped_by:
                 self._never_sent(tr, due, ErrorClass.UNSENT)
@@ -324,7 +350,7 @@ class Engine:
         measured = intended >= self.warmup_end_ns
         if measured:
             if self._capped(tr, intended):
-                tr.stopped_by = "requests"
+                self._halt(tr, "requests")
                 return None
             c["measured_started"] += 1  # at the start, so concurrent workers can't overshoot
         else:
@@ -356,10 +382,10 @@ class Engine:
                 and self.p.error_budget < 1.0
                 and c["failed"] / c["recorded"] > self.p.error_budget
             ):
-                tr.stopped_by = "error_budget"
+                self._halt(tr, "error_budget")
         fatal = tr.fatal.seen(r, detail)
-        if fatal is not None and not tr.stopped_by:
-            tr.stopped_by = fatal
+        if fatal is not None:
+            self._halt(tr, fatal)
         if r.sim_time is not None:
             # The simulator's clock, sampled: the first and latest readings give its
             # offset and rate (time warp) for stamping the run in simulated time.

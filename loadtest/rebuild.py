@@ -23,9 +23,9 @@ from hdrh.histogram import HdrHistogram
 from loadtest import hlog
 from loadtest.instants import format_epoch
 from loadtest.metrics import E2E, METRICS, unit_of
-from loadtest.schema import IntervalRow, MetricStats, Rates, RunInfo, Summary, TargetSummary
+from loadtest.schema import IntervalRow, MetricStats, RunInfo, Summary, TargetSummary
 from loadtest.sinks import count_line
-from loadtest.summary import stats
+from loadtest.summary_stats import rates_of, stats
 from loadtest.tally import release
 
 RUN_FILE = "run.json"
@@ -98,7 +98,16 @@ def rebuild_summary(run_dir: str | Path) -> Summary:
         load = spec.get("load") or default_load
         totals = _totals(log_lines, hlog.target_tag(name))
         targets[name] = _target(spec, load, by_target.get(name, []), totals, spans)
-        targets[name]["rates"] = _rates(targets[name], max(1e-9, seconds - warmup_s))
+        lines = by_target.get(name, [])
+        window_s = max(0.0, _last_send_ms(lines) / 1000 - warmup_s)
+        q = targets[name]["requests"]
+        targets[name]["rates"] = rates_of(
+            q["completed"],
+            q["failed"],
+            q["recorded"] + q["abandoned"],
+            targets[name]["tokens"]["output"],
+            window_s,
+        )
     run: RunInfo = {
         "incomplete": True,
         "start_utc": format_epoch(start_s),
@@ -243,11 +252,10 @@ def _row_ending(rows: list[IntervalRow], at_s: float) -> IntervalRow | None:
     return min(rows, key=lambda row: abs(row["start_s"] + row["length_s"] - at_s), default=None)
 
 
-def _rates(t: TargetSummary, measured_s: float) -> Rates:
-    """The rates block of T over MEASURED_S seconds."""
-    q = t["requests"]
-    return {
-        "requests_per_s": round(q["completed"] / measured_s, 3),
-        "output_tokens_per_s": round(t["tokens"]["output"] / measured_s, 3),
-        "error_rate": round(q["failed"] / q["recorded"], 5) if q["recorded"] else 0.0,
-    }
+def _last_send_ms(lines: list[dict[str, Any]]) -> float:
+    """When a target's last request went out (ms from the start) as its lines say: the
+    end of its measured window, which the kill cut short; a line of skipped counts
+    stands for requests up to its `until_ms`."""
+    sends = [float(r["sent_ms"]) for r in lines if isinstance(r.get("sent_ms"), int | float)]
+    sends += [float(r["until_ms"]) for r in lines if isinstance(r.get("until_ms"), int | float)]
+    return max(sends, default=0.0)

@@ -13,13 +13,14 @@ returns False there). Each shard owns its recorder; shards and intervals merge w
 from __future__ import annotations
 
 import asyncio
+from bisect import bisect_right
 from collections.abc import Iterable, Iterator
 
 from hdrh.histogram import HdrHistogram
 
 from loadtest.hdr_codec import Encoder
 from loadtest.metrics import ITL, METRICS, derive, itl_gaps
-from loadtest.records import Interval, RequestRecord, Tally, TargetCounts
+from loadtest.records import Interval, RequestRecord, StepTotals, Tally, TargetCounts
 from loadtest.tally import BUCKET_BITS, SIGNIFICANT_DIGITS, release
 
 FOLD_SLICE = 200  # distinct values recorded between two yields to the loop (~0.3 ms)
@@ -52,27 +53,28 @@ class Recorder:
         sizing = new_histogram(highest_us)
         self._encoder = Encoder(sizing.counts_len)
         release(sizing)
+        # target -> its load steps' totals, for a stepped load (see keep_steps)
+        self.steps: dict[str, list[StepTotals]] = {}
+        self._step_ends: dict[str, list[int]] = {}
+
+    def keep_steps(self, target: str, ends_ns: list[int]) -> None:
+        """Keep TARGET's results per load step too; ENDS_NS: when each step but the last
+        ends (perf ns). A request belongs to the step in force at its intended send time,
+        so a step's latencies are those of the load it offered (the run's totals are kept
+        as ever: this tallies a stepped target's requests twice, off the hot path of runs
+        without steps)."""
+        self._step_ends[target] = ends_ns
+        self.steps[target] = [StepTotals(_new_tally()) for _ in range(len(ends_ns) + 1)]
 
     def record(self, r: RequestRecord, metrics: dict[str, int] | None = None) -> None:
-        """Record one finished request into the open interval; METRICS is derive(r), when
-        the caller has it already."""
-        tally = self._open[r.target]
-        counts = self._counts[r.target]
-        if r.ratelimit:
-            counts.ratelimit.update(r.ratelimit)
-        for metric, value in (derive(r) if metrics is None else metrics).items():
-            _tally(tally[metric], value)
-        if r.error is not None:
-            counts.failed += 1
-            counts.errors[str(r.error)] += 1  # a plain str key: orjson refuses enum keys
-            return
-        counts.completed += 1
-        counts.output_tokens += r.output_tokens
-        counts.input_tokens += r.input_tokens
-        counts.counted_tokens += r.tokens_counted
-        itl = tally[ITL]
-        for gap, n in itl_gaps(r):
-            _tally(itl, gap, n)
+        """Record one finished request into the open interval (and its load step's
+        totals); METRICS is derive(r), when the caller has it already."""
+        values = derive(r) if metrics is None else metrics
+        _into(self._open[r.target], self._counts[r.target], r, values)
+        ends = self._step_ends.get(r.target)
+        if ends is not None:
+            step = self.steps[r.target][bisect_right(ends, r.intended_ns)]
+            _into(step.tally, step.counts, r, values)
 
     def roll(self, end_ns: int) -> Interval:
         """Close the open interval at END_NS: snapshot it, fold it into the run totals,
@@ -133,6 +135,25 @@ class Recorder:
             release(h)
             yield
         self.total_counts[t].add(counts)
+
+
+def _into(tally: Tally, counts: TargetCounts, r: RequestRecord, values: dict[str, int]) -> None:
+    """Count finished request R, whose metrics are VALUES, into TALLY and COUNTS."""
+    if r.ratelimit:
+        counts.ratelimit.update(r.ratelimit)
+    for metric, value in values.items():
+        _tally(tally[metric], value)
+    if r.error is not None:
+        counts.failed += 1
+        counts.errors[str(r.error)] += 1  # a plain str key: orjson refuses enum keys
+        return
+    counts.completed += 1
+    counts.output_tokens += r.output_tokens
+    counts.input_tokens += r.input_tokens
+    counts.counted_tokens += r.tokens_counted
+    itl = tally[ITL]
+    for gap, n in itl_gaps(r):
+        _tally(itl, gap, n)
 
 
 def _new_tally() -> Tally:

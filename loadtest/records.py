@@ -78,6 +78,15 @@ class TargetCounts:
         self.ratelimit.update(other.ratelimit)
 
 
+@dataclass
+class StepTotals:
+    """One load step of one target, over the whole run: its requests' values as a tally
+    (bucket -> count per metric, cumulative) and their counters."""
+
+    tally: Tally = field(default_factory=dict)
+    counts: TargetCounts = field(default_factory=TargetCounts)
+
+
 @dataclass(frozen=True)
 class Interval:
     """A closed interval: encoded histograms and counters per target (immutable, picklable)."""

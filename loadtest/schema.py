@@ -33,12 +33,39 @@ class MetricStats(TypedDict):
     max: NotRequired[float]
 
 
+class LoadStep(TypedDict):
+    """One step of a stepped load."""
+
+    duration_s: float
+    level: float  # req/s (open loop) or streams (closed)
+
+
 class LoadInfo(TypedDict):
     """How the target was loaded."""
 
     mode: str  # closed or open
     concurrency: int
     rate: float | None  # requests per second; None in closed loop
+    max_in_flight: NotRequired[int]
+    arrivals: NotRequired[str]  # open loop: constant, poisson or gamma
+    burstiness: NotRequired[float]  # gamma arrivals
+    ramp_up_s: NotRequired[float]
+    steps: NotRequired[list[LoadStep]]
+
+
+class Applied(TypedDict):
+    """What the run applied besides each target's load."""
+
+    duration_s: float
+    warmup_s: float
+    interval_s: float
+    requests: int  # per target; 0 = no limit
+    input_tokens: str  # '100', 'normal 1000 ± 200 in [100, 4000]' or 'prompts file'
+    output_tokens: str
+    ignore_eos: bool
+    timeouts_s: dict[str, float]  # connect, ttft, idle, total
+    client: str
+    processes: int
 
 
 class Requests(TypedDict):
@@ -58,9 +85,12 @@ class Requests(TypedDict):
 class Rates(TypedDict):
     """Per second of the target's measured window, and the error fraction."""
 
-    requests_per_s: float
+    requests_per_s: float  # completed (achieved throughput)
     output_tokens_per_s: float
     error_rate: float  # failed / recorded
+    # From the warm-up's end to when the target stopped sending (not its drain).
+    window_s: NotRequired[float]
+    sent_per_s: NotRequired[float]  # measured requests that went out: the achieved offer
 
 
 class Tokens(TypedDict):
@@ -82,13 +112,33 @@ class IntervalRow(TypedDict):
     rate_limit: dict[str, str]  # the latest rate-limit headers seen in the interval
 
 
+class StepRequests(TypedDict):
+    """The measured requests of one load step (by their intended send time)."""
+
+    recorded: int
+    completed: int
+
+
+class StepSummary(TypedDict):
+    """One load step of one target: what it offered and what came of it."""
+
+    step: int  # from 1
+    level: float  # offered: req/s (open loop) or streams (closed)
+    start_s: float  # since the run's start
+    duration_s: float  # as configured; the last step's: to the end of its sending
+    requests: StepRequests
+    rates: Rates  # over the part of the step both measured and sent in
+    errors: dict[str, int]  # error class -> count
+    metrics: dict[str, MetricStats]
+
+
 class TargetSummary(TypedDict):
     """Everything summary.json says of one target (the block the store keeps per row)."""
 
     kind: str
     model: str
     base_url: str
-    load: LoadInfo
+    load: NotRequired[LoadInfo]  # written by every run; absent from some hand-made files
     requests: Requests
     rates: Rates
     tokens: Tokens
@@ -98,6 +148,7 @@ class TargetSummary(TypedDict):
     rate_limit: NotRequired[dict[str, str]]  # the latest rate-limit headers seen
     metrics: dict[str, MetricStats]  # metric name -> its statistics
     intervals: NotRequired[list[IntervalRow]]
+    steps: NotRequired[list[StepSummary]]  # a stepped load's rows, one per step
 
 
 class SimClock(TypedDict):
@@ -161,6 +212,7 @@ class Summary(TypedDict):
     profile_path: str
     run: RunInfo
     client_health: ClientHealth
+    applied: NotRequired[Applied]
     targets: dict[str, TargetSummary]
     thresholds: NotRequired[list[ThresholdResult]]
     thresholds_ok: NotRequired[bool]

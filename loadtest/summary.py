@@ -8,42 +8,16 @@ import socket
 import sys
 from importlib import metadata
 
-from hdrh.histogram import HdrHistogram
-
 from loadtest import __version__, redact
 from loadtest.instants import format_epoch, parse_instant
 from loadtest.metrics import METRICS, unit_of
 from loadtest.profile import Profile
-from loadtest.schema import MetricStats, SimClock, Summary, TargetSummary
+from loadtest.schema import MetricStats, Requests, SimClock, Summary, TargetSummary
 from loadtest.shard_io import RunResult
-from loadtest.tally import mean_stddev, nonzero_buckets, tally_percentiles
+from loadtest.step_summary import step_rows
+from loadtest.summary_load import applied, load_info
+from loadtest.summary_stats import rates_of, stats
 from loadtest.thresholds import evaluate
-
-PERCENTILES = (50.0, 90.0, 95.0, 99.0, 99.9)
-
-
-def stats(h: HdrHistogram, scale: float, unit: str) -> MetricStats:
-    """count, mean, percentiles and max of H in UNIT, each value divided by SCALE."""
-    n = h.get_total_count()
-    if n == 0:
-        return {"unit": unit, "count": 0}
-    tally = nonzero_buckets(h)
-    at = tally_percentiles(tally, PERCENTILES)
-
-    def r(v: float) -> float:
-        return round(v / scale, 3)
-
-    return {
-        "unit": unit,
-        "count": n,
-        "mean": r(mean_stddev(tally)[0]),
-        "p50": r(at[50.0]),
-        "p90": r(at[90.0]),
-        "p95": r(at[95.0]),
-        "p99": r(at[99.0]),
-        "p99_9": r(at[99.9]),
-        "max": r(h.get_max_value()),
-    }
 
 
 def summarize(
@@ -51,7 +25,7 @@ def summarize(
 ) -> Summary:
     """The content of summary.json; RUN_ID: the run's unique id (`run.id`), when it has one."""
     seconds = max(1e-9, (result.end_ns - result.start_ns) / 1e9)
-    measured_s = max(1e-9, seconds - profile.warmup_s)
+    everything = (result.start_ns + int(profile.warmup_s * 1e9), result.end_ns)
     targets: dict[str, TargetSummary] = {}
     spec = {t.name: t for t in profile.targets}
     for name, tr in result.targets.items():
@@ -62,32 +36,32 @@ def summarize(
             unit, scale = unit_of(m)
             metrics[m] = stats(hists[m], scale, unit)
         target, load = spec[name], profile.load_of(spec[name])
+        requests: Requests = {
+            "sent": tr.sent,
+            "warmup": tr.warmup,
+            "recorded": tr.recorded,
+            "completed": counts.completed,
+            "failed": counts.failed,
+            "abandoned": tr.abandoned,
+            "late": tr.late,
+            "shed": tr.shed,
+            "unsent": tr.unsent,
+        }
+        w0, w1 = result.windows.get(name, everything)
         targets[name] = {
             "kind": target.kind,
             "model": target.model,
             "base_url": redact.url(target.base_url),  # never a user or password
-            "load": {
-                "mode": load.mode,
-                "concurrency": load.concurrency,
-                "rate": load.rate if load.mode == "open" else None,
-            },
+            "load": load_info(load, profile.duration_s),
             # sent = warmup + completed + failed + abandoned; shed and unsent never went out
-            "requests": {
-                "sent": tr.sent,
-                "warmup": tr.warmup,
-                "recorded": tr.recorded,
-                "completed": counts.completed,
-                "failed": counts.failed,
-                "abandoned": tr.abandoned,
-                "late": tr.late,
-                "shed": tr.shed,
-                "unsent": tr.unsent,
-            },
-            "rates": {
-                "requests_per_s": round(counts.completed / measured_s, 3),
-                "output_tokens_per_s": round(counts.output_tokens / measured_s, 3),
-                "error_rate": round(counts.failed / tr.recorded, 5) if tr.recorded else 0.0,
-            },
+            "requests": requests,
+            "rates": rates_of(
+                counts.completed,
+                counts.failed,
+                tr.recorded + tr.abandoned,
+                counts.output_tokens,
+                max(0, w1 - w0) / 1e9,
+            ),
             "tokens": {
                 "input": counts.input_tokens,
                 "output": counts.output_tokens,
@@ -110,6 +84,16 @@ def summarize(
                 for start, end, c in result.timeline
             ],
         }
+        steps = result.recorder.steps.get(name)
+        if steps is not None:
+            targets[name]["steps"] = step_rows(
+                load,
+                profile.duration_s,
+                profile.warmup_s,
+                (w1 - result.start_ns) / 1e9,
+                steps,
+                result.recorder.highest_us,
+            )
     health = result.health
     gates = evaluate(profile.thresholds, targets)
     summary: Summary = {
@@ -142,6 +126,7 @@ def summarize(
                 for h in health
             ],
         },
+        "applied": applied(profile),
         "targets": targets,
         "thresholds": gates,
         "thresholds_ok": all(g["ok"] for g in gates),

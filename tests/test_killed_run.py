@@ -24,7 +24,7 @@ from loadtest.errors import ErrorClass
 from loadtest.metrics import unit_of
 from loadtest.rebuild import rebuild_summary
 from loadtest.report.run_data import load_run
-from loadtest.summary import stats
+from loadtest.summary_stats import stats
 
 
 def test_two_runs_whose_directories_share_a_name_are_both_kept(tmp_path: Path) -> None:

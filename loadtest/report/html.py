@@ -11,11 +11,15 @@ from loadtest.report import svg
 from loadtest.report.run_data import RunData
 from loadtest.report.tables import (
     HEADINGS,
+    LATENCY_COLUMNS,
+    STEP_HEADINGS,
     THRESHOLD_HEADINGS,
     accounting_lines,
     error_lines,
     health_line,
+    load_lines,
     run_line,
+    step_table,
     target_rows,
     threshold_rows,
 )
@@ -94,6 +98,35 @@ def over_time_chart(run: RunData, metric: str, title: str) -> str:
     return svg.line_chart(title, series, "seconds since start", "ms")
 
 
+def step_charts(summary: Summary) -> list[str]:
+    """For stepped loads: P95 (solid) and P50 (dotted) of TTFT and of E2E against the
+    throughput each step achieved, a dot per step, so the knee where latency climbs and
+    throughput stops is seen; empty when no target had steps."""
+    stepped = [(i, n, t) for i, (n, t) in enumerate(summary["targets"].items()) if t.get("steps")]
+    if not stepped:
+        return []
+    charts = []
+    for metric, label in (("ttft", "TTFT"), ("e2e", "E2E")):
+        series = []
+        for i, name, t in stepped:
+            for key in ("p95", "p50"):
+                pts = [
+                    (st["rates"]["requests_per_s"], st["metrics"][metric][key])
+                    for st in t.get("steps", [])
+                    if key in st["metrics"][metric]
+                ]
+                series.append(svg.Series(f"{name} {key}", pts, _color(i), svg.DASHES[key], True))
+        charts.append(
+            svg.line_chart(
+                f"{label} against throughput, a point per load step",
+                series,
+                "completed requests per second",
+                "ms",
+            )
+        )
+    return charts
+
+
 def _per_interval(
     summary: Summary, field: Literal["completed", "failed"], per_second: bool
 ) -> list[svg.Series]:
@@ -154,6 +187,7 @@ def render(run: RunData) -> str:
         f"<h1>loadtest: {escape(s['profile'])}</h1>",
         f"<p class='meta'>{escape(run_line(s))}. Host {escape(r.get('host', '?'))}; "
         f"{escape(versions)}.</p>",
+        *(f"<p class='meta'>{escape(line)}.</p>" for line in load_lines(s)),
         f"<p class='{'warn' if s['client_health']['saturated_intervals'] else 'ok'}'>"
         f"{escape(health)}</p>",
         "<h2>Targets</h2>",
@@ -161,6 +195,11 @@ def render(run: RunData) -> str:
         "<p class='meta'>Latencies in ms. TTFT from the request's send; ITL every gap "
         "between content events; E2E to the last byte.</p>",
     ]
+    steps = step_table(s)
+    if steps:
+        parts.append("<h2>Per load step</h2>")
+        parts.append(_table([*STEP_HEADINGS, *(h for h, _, _ in LATENCY_COLUMNS)], steps))
+        parts.append("<div class='charts'>" + "".join(step_charts(s)) + "</div>")
     if errors:
         parts.append("<p class='warn'>Errors: " + escape("; ".join(errors)) + ".</p>")
     accounting = accounting_lines(s)

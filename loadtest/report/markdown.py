@@ -9,12 +9,24 @@ from loadtest.schema import Summary
 def render(summary: Summary) -> str:
     """Markdown of one run's summary.json."""
     out = [f"## loadtest: {summary['profile']}", "", tables.run_line(summary) + ".", ""]
+    out += [f"- {line}." for line in tables.load_lines(summary)]
+    out.append("")
     out.append("| " + " | ".join(tables.HEADINGS) + " |")
     out.append(
-        "| " + " | ".join("---" if h == "target" else "---:" for h in tables.HEADINGS) + " |"
+        "| "
+        + " | ".join("---" if h in ("target", "offered") else "---:" for h in tables.HEADINGS)
+        + " |"
     )
     for row in tables.target_rows(summary):
         out.append("| " + " | ".join(row) + " |")
+    steps = tables.step_table(summary)
+    if steps:
+        headings = (*tables.STEP_HEADINGS, *(h for h, _, _ in tables.LATENCY_COLUMNS))
+        out += ["", "Per load step:", "", "| " + " | ".join(headings) + " |"]
+        out.append(
+            "| " + " | ".join("---:" if i > 2 else "---" for i in range(len(headings))) + " |"
+        )
+        out += ["| " + " | ".join(r) + " |" for r in steps]
     out += ["", "Latencies in ms."]
     errors = tables.error_lines(summary)
     if errors:

@@ -24,6 +24,7 @@ class Series:
     points: Sequence[tuple[float, float]]
     color: str
     dash: str = ""
+    marks: bool = False  # a dot at each point (few points that each mean something)
 
 
 def _nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
@@ -114,6 +115,11 @@ def line_chart(
         )
         dash = f' stroke-dasharray="{s.dash}"' if s.dash else ""
         out.append(f'<path d="{path}" stroke="{s.color}" class="series"{dash}/>')
+        if s.marks:
+            out += [
+                f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="3.5" fill="{s.color}"/>'
+                for x, y in s.points
+            ]
         ly = TOP + 12 + i * 16
         lx = LEFT + pw + 10
         out.append(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from loadtest.schema import StatKey, Summary, TargetSummary, stat
+from loadtest.schema import LoadInfo, StatKey, StepSummary, Summary, TargetSummary, stat
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,7 @@ LATENCY = (
 )
 # (heading, metric, percentile key) of the reports' per-target latency columns.
 LATENCY_COLUMNS = tuple((f"{c.label} {k}", c.metric, k) for c in LATENCY for k in c.keys)
-COUNT_HEADINGS = ("target", "ok", "failed", "req/s", "tok/s")
+COUNT_HEADINGS = ("target", "offered", "ok", "failed", "req/s", "tok/s")
 HEADINGS = (*COUNT_HEADINGS, *(c[0] for c in LATENCY_COLUMNS))
 
 
@@ -37,8 +37,18 @@ def ms(v: float | None) -> str:
 
 def count_cells(name: str, t: TargetSummary) -> list[str]:
     """A target's cells under COUNT_HEADINGS, as every run table shows them."""
+    load = t.get("load")  # not in summaries stored before loadtest wrote it
+    steps = None if load is None else load.get("steps")
+    if load is None:
+        offered = "-"
+    elif steps:
+        offered = f"{len(steps)} steps"
+    else:
+        level = load["rate"] if load["mode"] == "open" and load["rate"] else load["concurrency"]
+        offered = offered_text(load["mode"], level)
     return [
         name,
+        offered,
         str(t["requests"]["completed"]),
         str(t["requests"]["failed"]),
         f"{t['rates']['requests_per_s']:.2f}",
@@ -52,6 +62,95 @@ def target_rows(summary: Summary) -> list[list[str]]:
         [*count_cells(name, t), *(ms(stat(t, metric, key)) for _, metric, key in LATENCY_COLUMNS)]
         for name, t in summary["targets"].items()
     ]
+
+
+STEP_HEADINGS = ("target", "step", "offered", "sent/s", "req/s", "ok", "failed")
+
+
+def offered_text(mode: str, level: float) -> str:
+    """'20 req/s' (open loop) or '8 streams' (closed)."""
+    return f"{level:g} req/s" if mode == "open" else f"{level:g} stream{'s' * (level != 1)}"
+
+
+def steps_of(summary: Summary) -> list[tuple[str, TargetSummary, StepSummary]]:
+    """(target name, its summary, the step) of every load step of every stepped target."""
+    return [(name, t, st) for name, t in summary["targets"].items() for st in t.get("steps", [])]
+
+
+def step_cells(name: str, t: TargetSummary, st: StepSummary) -> list[str]:
+    """A step's cells under STEP_HEADINGS."""
+    rates = st["rates"]
+    return [
+        name,
+        str(st["step"]),
+        offered_text(t["load"]["mode"], st["level"]),
+        f"{rates.get('sent_per_s', 0.0):.2f}",
+        f"{rates['requests_per_s']:.2f}",
+        str(st["requests"]["completed"]),
+        str(st["requests"]["recorded"] - st["requests"]["completed"]),
+    ]
+
+
+def step_table(summary: Summary) -> list[list[str]]:
+    """One row per load step of each stepped target, under STEP_HEADINGS and then the
+    latency columns of LATENCY_COLUMNS; empty when no target had steps."""
+    return [
+        [*step_cells(name, t, st), *(ms(st["metrics"][m].get(k)) for _, m, k in LATENCY_COLUMNS)]
+        for name, t, st in steps_of(summary)
+    ]
+
+
+def load_text(info: LoadInfo) -> str:
+    """'closed loop, 4 streams' or 'open loop, 20 req/s, poisson arrivals, ramp-up 10 s';
+    a stepped load lists its steps ('steps of 30 s: 1, 8, 32 streams')."""
+    open_loop = info["mode"] == "open"
+    unit = "req/s" if open_loop else "streams"
+    steps = info.get("steps")
+    if steps:
+        lengths = {st["duration_s"] for st in steps}
+        levels = ", ".join(f"{st['level']:g}" for st in steps)
+        if len(lengths) == 1:
+            level = f"steps of {lengths.pop():g} s: {levels} {unit}"
+        else:
+            each = ", ".join(f"{st['level']:g} for {st['duration_s']:g} s" for st in steps)
+            level = f"steps ({unit}): {each}"
+    else:
+        level = f"{info['rate'] if open_loop else info['concurrency']:g} {unit}"
+    parts = [f"{info['mode']} loop", level]
+    if open_loop:
+        parts.append(f"{info.get('arrivals', 'constant')} arrivals")
+        if "burstiness" in info:
+            parts.append(f"burstiness {info['burstiness']:g}")
+        if "max_in_flight" in info:
+            parts.append(f"at most {info['max_in_flight']:,} in flight")
+    if info.get("ramp_up_s"):
+        parts.append(f"ramp-up {info.get('ramp_up_s', 0):g} s")
+    return ", ".join(parts)
+
+
+def load_lines(summary: Summary) -> list[str]:
+    """What the run applied, for the top of every report: the load of each target
+    (targets under the same load share a line), then the run's lengths, timeouts and
+    client. Empty for summaries written before loadtest stated it."""
+    by_text: dict[str, list[str]] = {}
+    for name, t in summary["targets"].items():
+        if "load" in t:  # not in summaries stored before loadtest wrote it
+            by_text.setdefault(load_text(t["load"]), []).append(name)
+    lines = [f"Load: {', '.join(names)}: {text}" for text, names in by_text.items()]
+    a = summary.get("applied")
+    if a is None:
+        return lines
+    limit = f", at most {a['requests']:,} requests a target" if a["requests"] else ""
+    eos = " (ignore_eos)" if a["ignore_eos"] else ""
+    timeouts = ", ".join(f"{k} {v:g} s" for k, v in a["timeouts_s"].items())
+    lines.append(
+        f"Run: {a['duration_s']:g} s{limit}, warm-up {a['warmup_s']:g} s, intervals of "
+        f"{a['interval_s']:g} s; input {a['input_tokens']} tokens, output "
+        f"{a['output_tokens']} tokens{eos}; timeouts {timeouts}"
+    )
+    n = a["processes"]
+    lines.append(f"Client: {a['client']}, {n} process{'es' if n != 1 else ''}")
+    return lines
 
 
 def error_text(t: TargetSummary) -> str:

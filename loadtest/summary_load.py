@@ -1,0 +1,64 @@
+"""What load a run applied, as summary.json states it and every report shows at its
+top: per target the mode, level, arrivals and steps; for the run the warm-up, the token
+lengths, the timeouts and the client that sent it (pure)."""
+
+from __future__ import annotations
+
+from loadtest.loadspec import Load
+from loadtest.profile import Lengths, Profile
+from loadtest.schema import Applied, LoadInfo
+
+# The one client loadtest runs send with: its own aiohttp transport and SSE parser (the
+# official SDKs are clients of the simulator in tests, not of runs).
+CLIENT = "loadtest (aiohttp, raw HTTP + its SSE parser)"
+
+
+def load_info(load: Load, duration_s: float) -> LoadInfo:
+    """LOAD as the summary states it."""
+    info: LoadInfo = {
+        "mode": load.mode,
+        "concurrency": load.concurrency,
+        "rate": load.rate if load.mode == "open" else None,
+        "max_in_flight": load.max_in_flight,
+    }
+    if load.mode == "open":
+        info["arrivals"] = load.arrivals
+        if load.arrivals == "gamma":
+            info["burstiness"] = load.burstiness
+    if load.ramp_up_s:
+        info["ramp_up_s"] = load.ramp_up_s
+    if load.steps:
+        info["steps"] = [
+            {"duration_s": length, "level": level} for length, level in load.levels(duration_s)
+        ]
+    return info
+
+
+def lengths_text(x: Lengths) -> str:
+    """'256' or 'normal 1000 ± 200 in [100, 4000]'."""
+    if x.distribution == "fixed":
+        return f"{x.mean:g}"
+    return f"{x.distribution} {x.mean:g} ± {x.stddev:g} in [{x.min}, {x.max}]"
+
+
+def applied(p: Profile) -> Applied:
+    """The run-wide part of what P applied."""
+    w, t = p.workload, p.timeouts
+    out: Applied = {
+        "duration_s": p.duration_s,
+        "warmup_s": p.warmup_s,
+        "interval_s": p.interval_s,
+        "requests": p.requests,
+        "input_tokens": "prompts file" if w.prompts_file else lengths_text(w.input_tokens),
+        "output_tokens": lengths_text(w.output_tokens),
+        "ignore_eos": w.ignore_eos,
+        "timeouts_s": {
+            "connect": t.connect_s,
+            "ttft": t.ttft_s,
+            "idle": t.idle_s,
+            "total": t.total_s,
+        },
+        "client": CLIENT,
+        "processes": 1,
+    }
+    return out
