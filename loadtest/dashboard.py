@@ -19,6 +19,7 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
+from loadtest.messages import top
 from loadtest.metrics import E2E, ITL, TTFT, unit_of
 from loadtest.records import Health, Interval, TargetStatus
 from loadtest.tally import merge_tallies, tally_percentiles
@@ -56,6 +57,7 @@ class TargetView:
     last: dict[str, tuple[float, ...]]  # metric -> p50, p95, p99 in ms (empty: no data)
     run: dict[str, tuple[float, ...]]
     ttft_p95_history: tuple[float, ...]
+    last_error: str = ""  # 'class: what the server said', from the latest interval with one
 
 
 @dataclass(frozen=True)
@@ -117,6 +119,7 @@ class DashboardState:
         self._errors: dict[str, Counter[str]] = {}
         self._history: dict[str, list[float]] = {}
         self._headers: dict[str, dict[str, str]] = {}
+        self._last_error: dict[str, str] = {}
         self._last: Snapshot | None = None
 
     def update(
@@ -141,6 +144,9 @@ class DashboardState:
             errors.update(c.errors)
             if c.ratelimit:
                 self._headers[name] = dict(c.ratelimit)
+            said = top(c.messages, 1)
+            if said:
+                self._last_error[name] = f"{said[0][0]}: {said[0][1]}"
             last = {m: self._ms(iv.percentiles(name, m, PS)) for m in SHOWN}
             history = self._history.setdefault(name, [])
             if last[TTFT]:
@@ -161,6 +167,7 @@ class DashboardState:
                     last=last,
                     run={m: self._ms(tally_percentiles(run[m], PS)) for m in SHOWN if m in run},
                     ttft_p95_history=tuple(history),
+                    last_error=self._last_error.get(name, ""),
                 )
             )
         self._last = Snapshot(
@@ -205,6 +212,8 @@ def target_panel(t: TargetView) -> Panel:
     x.append(f" max {top:.0f} ms\n", "dim")
     errs = ", ".join(f"{k} {v}" for k, v in t.errors)
     x.append(f"errors {errs}" if errs else "errors 0", "red" if errs else "green")
+    if t.last_error:
+        x.append(f"\n{t.last_error}", "red")
     if t.late or t.shed:
         x.append(f"\nlate {t.late}  shed {t.shed}", "yellow")
     if t.headroom:
@@ -244,5 +253,6 @@ def plain_lines(s: Snapshot) -> list[str]:
             f"  {t.name}: sent {t.sent} in-flight {t.in_flight} req/s {t.achieved_rps:.1f} "
             f"ttft p50/95/99 {_ms3(t.last.get(TTFT, ()))} ms tok/s {t.tok_s:.0f} "
             f"errors {errs} late+shed {t.late + t.shed}"
+            + (f" last error {t.last_error[:120]}" if t.last_error else "")
         )
     return out

@@ -376,7 +376,7 @@ class Engine:
             c["late"] += r.sent_ns - intended >= LATE_NS
             c["recorded"] += 1
             c["failed"] += r.error is not None
-            self.recorder.record(r, metrics)
+            self.recorder.record(r, metrics, detail)
             if (
                 c["recorded"] >= MIN_FOR_BUDGET
                 and self.p.error_budget < 1.0

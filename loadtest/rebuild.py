@@ -20,7 +20,8 @@ from typing import Any
 import orjson
 from hdrh.histogram import HdrHistogram
 
-from loadtest import hlog
+from loadtest import hlog, messages
+from loadtest.errors import NOT_SERVER_FAILURES
 from loadtest.instants import format_epoch
 from loadtest.metrics import E2E, METRICS, unit_of
 from loadtest.schema import IntervalRow, MetricStats, RunInfo, Summary, TargetSummary
@@ -171,8 +172,13 @@ def _target(
 ) -> TargetSummary:
     """One target's block from its results lines and summed histograms."""
     n: Counter[str] = Counter()
+    said: Counter[messages.Key] = Counter()
     rows = [_empty_row(s, length) for s, length in spans]
     for r in lines:
+        error, detail = r.get("error"), r.get("detail")
+        is_text = isinstance(error, str) and isinstance(detail, str)
+        if r.get("measured") and is_text and error not in NOT_SERVER_FAILURES:
+            messages.count(said, str(error), str(detail))
         one: Counter[str] = Counter()
         skipped = r.get("skipped")
         if isinstance(skipped, dict):  # the counts of requests the profile left out
@@ -221,6 +227,7 @@ def _target(
             "requests_with_counted_tokens": n["tokens:counted"],
         },
         "errors": dict(sorted(errors.items())),
+        "messages": messages.listed(said),
         "clipped": {},
         "stopped_by": INCOMPLETE,
         "metrics": metrics,

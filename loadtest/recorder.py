@@ -18,6 +18,7 @@ from collections.abc import Iterable, Iterator
 
 from hdrh.histogram import HdrHistogram
 
+from loadtest import messages
 from loadtest.hdr_codec import Encoder
 from loadtest.metrics import ITL, METRICS, derive, itl_gaps
 from loadtest.records import Interval, RequestRecord, StepTotals, Tally, TargetCounts
@@ -66,15 +67,18 @@ class Recorder:
         self._step_ends[target] = ends_ns
         self.steps[target] = [StepTotals(_new_tally()) for _ in range(len(ends_ns) + 1)]
 
-    def record(self, r: RequestRecord, metrics: dict[str, int] | None = None) -> None:
+    def record(
+        self, r: RequestRecord, metrics: dict[str, int] | None = None, detail: str = ""
+    ) -> None:
         """Record one finished request into the open interval (and its load step's
-        totals); METRICS is derive(r), when the caller has it already."""
+        totals); METRICS is derive(r), when the caller has it already; DETAIL, a failed
+        one's error detail (the server's words, scrubbed)."""
         values = derive(r) if metrics is None else metrics
-        _into(self._open[r.target], self._counts[r.target], r, values)
+        _into(self._open[r.target], self._counts[r.target], r, values, detail)
         ends = self._step_ends.get(r.target)
         if ends is not None:
             step = self.steps[r.target][bisect_right(ends, r.intended_ns)]
-            _into(step.tally, step.counts, r, values)
+            _into(step.tally, step.counts, r, values, detail)
 
     def roll(self, end_ns: int) -> Interval:
         """Close the open interval at END_NS: snapshot it, fold it into the run totals,
@@ -137,7 +141,9 @@ class Recorder:
         self.total_counts[t].add(counts)
 
 
-def _into(tally: Tally, counts: TargetCounts, r: RequestRecord, values: dict[str, int]) -> None:
+def _into(
+    tally: Tally, counts: TargetCounts, r: RequestRecord, values: dict[str, int], detail: str
+) -> None:
     """Count finished request R, whose metrics are VALUES, into TALLY and COUNTS."""
     if r.ratelimit:
         counts.ratelimit.update(r.ratelimit)
@@ -146,6 +152,7 @@ def _into(tally: Tally, counts: TargetCounts, r: RequestRecord, values: dict[str
     if r.error is not None:
         counts.failed += 1
         counts.errors[str(r.error)] += 1  # a plain str key: orjson refuses enum keys
+        messages.count(counts.messages, str(r.error), detail)
         return
     counts.completed += 1
     counts.output_tokens += r.output_tokens

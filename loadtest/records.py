@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from loadtest import messages as said
 from loadtest.errors import ErrorClass
 from loadtest.tally import tally_percentiles
 
@@ -55,6 +56,7 @@ class TargetCounts:
     errors: Counter[str] = field(default_factory=Counter)
     clipped: Counter[str] = field(default_factory=Counter)
     ratelimit: dict[str, str] = field(default_factory=dict)  # latest rate-limit headers seen
+    messages: Counter[said.Key] = field(default_factory=Counter)  # (class, detail) -> n
 
     @staticmethod
     def merged(*parts: Mapping[str, TargetCounts]) -> dict[str, TargetCounts]:
@@ -76,6 +78,7 @@ class TargetCounts:
         self.errors.update(other.errors)
         self.clipped.update(other.clipped)
         self.ratelimit.update(other.ratelimit)
+        said.merge(self.messages, other.messages)
 
 
 @dataclass

@@ -112,6 +112,14 @@ class IntervalRow(TypedDict):
     rate_limit: dict[str, str]  # the latest rate-limit headers seen in the interval
 
 
+class ErrorMessage(TypedDict):
+    """One of the most frequent things the server said when requests failed."""
+
+    error: str  # the error class
+    message: str  # normalised: ids masked, secrets scrubbed, one line
+    count: int
+
+
 class StepRequests(TypedDict):
     """The measured requests of one load step (by their intended send time)."""
 
@@ -143,6 +151,7 @@ class TargetSummary(TypedDict):
     rates: Rates
     tokens: Tokens
     errors: dict[str, int]  # error class -> count
+    messages: NotRequired[list[ErrorMessage]]  # the most frequent per class, first first
     clipped: dict[str, int]  # metric -> values outside the histogram's range
     stopped_by: str
     rate_limit: NotRequired[dict[str, str]]  # the latest rate-limit headers seen

@@ -9,10 +9,17 @@ import sys
 from importlib import metadata
 
 from loadtest import __version__, redact
+from loadtest import messages as said
 from loadtest.instants import format_epoch, parse_instant
 from loadtest.metrics import METRICS, unit_of
 from loadtest.profile import Profile
-from loadtest.schema import MetricStats, Requests, SimClock, Summary, TargetSummary
+from loadtest.schema import (
+    MetricStats,
+    Requests,
+    SimClock,
+    Summary,
+    TargetSummary,
+)
 from loadtest.shard_io import RunResult
 from loadtest.step_summary import step_rows
 from loadtest.summary_load import applied, load_info
@@ -68,6 +75,7 @@ def summarize(
                 "requests_with_counted_tokens": counts.counted_tokens,
             },
             "errors": dict(sorted(counts.errors.items())),
+            "messages": said.listed(counts.messages),
             "clipped": dict(sorted(counts.clipped.items())),
             "stopped_by": tr.stopped_by or result.stopped_by,
             "rate_limit": dict(sorted(counts.ratelimit.items())),  # latest headers seen

@@ -38,6 +38,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "coarse",
             "hdr_codec",
             "summary_stats",
+            "messages",
         ),
     ),
     ("configuration", ("thresholds", "schedule", "providers", "loadspec", "profile", "workload")),

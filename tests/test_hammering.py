@@ -3,60 +3,15 @@ servers on 127.0.0.1 that answer 401, 429 with retry-after, or 500."""
 
 from __future__ import annotations
 
-import asyncio
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from aiohttp import web
+from refuser import Refuser
 from rich.console import Console
 
 from loadtest.profile import load_profile
 from loadtest.runner import run
-
-
-class Refuser:
-    """An aiohttp server in a thread: every POST gets STATUS (and HEADERS); it counts them."""
-
-    def __init__(self, status: int, headers: dict[str, str] | None = None) -> None:
-        self.status, self.headers, self.count = status, headers or {}, 0
-        self.url = ""
-        self._ready = threading.Event()
-        self._loop: asyncio.AbstractEventLoop | None = None
-
-    async def _handle(self, request: web.Request) -> web.Response:
-        self.count += 1
-        await request.read()
-        return web.json_response(
-            {"error": {"message": f"refused with {self.status}"}},
-            status=self.status,
-            headers=self.headers,
-        )
-
-    def _serve(self) -> None:
-        loop = self._loop = asyncio.new_event_loop()
-        app = web.Application()
-        app.router.add_post("/{tail:.*}", self._handle)
-        runner = web.AppRunner(app, access_log=None)
-        loop.run_until_complete(runner.setup())
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        loop.run_until_complete(site.start())
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.url = f"http://127.0.0.1:{port}/v1"
-        self._ready.set()
-        loop.run_forever()
-        loop.run_until_complete(runner.cleanup())
-
-    def __enter__(self) -> Refuser:
-        threading.Thread(target=self._serve, daemon=True).start()
-        self._ready.wait(10)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-
 
 ProfileFor = Callable[[str, str], Path]
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from aiohttp import web
-from test_hammering import Refuser
+from refuser import Refuser
 
 from loadtest.cli import main
 from loadtest.errors import ExitCode

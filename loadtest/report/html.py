@@ -12,12 +12,14 @@ from loadtest.report.run_data import RunData
 from loadtest.report.tables import (
     HEADINGS,
     LATENCY_COLUMNS,
+    MESSAGE_HEADINGS,
     STEP_HEADINGS,
     THRESHOLD_HEADINGS,
     accounting_lines,
     error_lines,
     health_line,
     load_lines,
+    message_rows,
     run_line,
     step_table,
     target_rows,
@@ -202,6 +204,9 @@ def render(run: RunData) -> str:
         parts.append("<div class='charts'>" + "".join(step_charts(s)) + "</div>")
     if errors:
         parts.append("<p class='warn'>Errors: " + escape("; ".join(errors)) + ".</p>")
+    said = message_rows(s)
+    if said:
+        parts += ["<h2>What the servers said</h2>", _table(MESSAGE_HEADINGS, said, True)]
     accounting = accounting_lines(s)
     if accounting:
         parts.append("<p class='meta'>Requests: " + escape("; ".join(accounting)) + ".</p>")

@@ -31,6 +31,10 @@ def render(summary: Summary) -> str:
     errors = tables.error_lines(summary)
     if errors:
         out += ["", "Errors: " + "; ".join(errors) + "."]
+    said = tables.message_rows(summary)
+    if said:
+        out += ["", "What the servers said:", ""]
+        out += [f"- {name} `{error}` ×{n}: {message}" for name, error, n, message in said]
     accounting = tables.accounting_lines(summary)
     if accounting:
         out += ["", "Requests: " + "; ".join(accounting) + "."]

@@ -158,6 +158,18 @@ def error_text(t: TargetSummary) -> str:
     return ", ".join(f"{k} {v}" for k, v in t["errors"].items())
 
 
+MESSAGE_HEADINGS = ("target", "error", "count", "what the server said")
+
+
+def message_rows(summary: Summary) -> list[list[str]]:
+    """The most frequent error messages of each target and class, under MESSAGE_HEADINGS."""
+    return [
+        [name, m["error"], str(m["count"]), m["message"]]
+        for name, t in summary["targets"].items()
+        for m in t.get("messages", [])
+    ]
+
+
 def error_lines(summary: Summary) -> list[str]:
     """'target: class n, class n' for each target with errors."""
     out = []

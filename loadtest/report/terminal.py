@@ -26,6 +26,7 @@ from loadtest.report.tables import (
     error_text,
     health_line,
     load_lines,
+    message_rows,
     step_cells,
     steps_of,
     threshold_rows,
@@ -182,6 +183,8 @@ def print_summary(console: Console, summary: Summary, run_dir: Path) -> None:
         errs = [", ".join(f"{k} {v}" for k, v in st["errors"].items()) for _, _, st in steps]
         headings = [*(STEP_HEADINGS[i] for i in keep), *_latency_headings()]
         print_table(console, "per load step", headings, rows, errs)
+    for name, error, n, message in message_rows(summary):
+        _say(console, f"  {name} {error} ×{n}: {message}")
     for line in accounting_lines(summary):
         _say(console, line)
     if summary["client_health"]["saturated_intervals"]:
