@@ -143,12 +143,13 @@ def load_profile(path: str | Path, env: Mapping[str, str] | None = None) -> Prof
     """Read and validate a profile file. Raises ConfigError with one line."""
     root = load_toml(path)
     environ = os.environ if env is None else env
-    p = _profile(root, Path(path), environ)
+    p = from_table(root, Path(path), environ)
     root.finish()
     return p
 
 
-def _profile(t: Table, path: Path, env: Mapping[str, str]) -> Profile:
+def from_table(t: Table, path: Path, env: Mapping[str, str]) -> Profile:
+    """The profile in table T (read from PATH); API key variables looked up in ENV."""
     load = read_load(t.table("load"), Load())
     gates: list[Threshold] = []
     targets = []

@@ -41,7 +41,19 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "messages",
         ),
     ),
-    ("configuration", ("thresholds", "schedule", "providers", "loadspec", "profile", "workload")),
+    (
+        "configuration",
+        (
+            "thresholds",
+            "schedule",
+            "providers",
+            "loadspec",
+            "profile",
+            "workload",
+            "quick_profile",
+            "starter",
+        ),
+    ),
     (
         "measurement",
         (

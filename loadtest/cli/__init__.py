@@ -1,6 +1,6 @@
 """Command line: parse flags, build the config, call the library.
 
-One module per group of commands (running.py: mock, run, validate; history.py:
+One module per group of commands (running.py: mock, run, init, validate; history.py:
 schedule, store, report timeofday; reports.py: report, compare) and the parser with
 its examples (parser.py). Errors are one line; the exit codes are errors.ExitCode
 (2 for bad input, 3 for a runtime failure).
@@ -20,6 +20,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "mock": running.mock,
     "run": running.run,
     "validate": running.validate,
+    "init": running.init,
     "schedule": history.schedule_profile,
     "store": history.store_runs,
     "report": reports.report,

@@ -23,6 +23,9 @@ unless api_key_env is set in the config.
 RUN_EXAMPLES = """\
 examples:
   loadtest run                                   # profiles/quickstart.toml: the simulator, 30 s
+  loadtest run --base-url http://127.0.0.1:8000/v1 --model meta-llama/Llama-3.1-8B-Instruct
+                                                 # one target, no profile: 4 streams, 30 s
+  loadtest run --base-url sim --model gpt-4o-mini --kind openai --rate 10 --duration 1m
   loadtest run profiles/openai-vs-anthropic.toml # real endpoints (keys from the environment)
   loadtest run my.toml --rate 20 --duration 2m   # open loop at 20 req/s for two minutes
   loadtest run my.toml --target gpt-4o-mini --requests 200 --out /tmp/runs
@@ -104,6 +107,31 @@ def build_parser() -> argparse.ArgumentParser:
     )
     r.add_argument(
         "profile", nargs="?", default=None, help=f"profile TOML (default {DEFAULT_PROFILE})"
+    )
+    from loadtest.providers.registry import kinds
+
+    r.add_argument(
+        "--base-url",
+        metavar="URL",
+        help="run one target at URL without a profile ('sim': the built-in simulator); "
+        "needs --model",
+    )
+    r.add_argument("--model", help="with --base-url: the model to ask for")
+    r.add_argument(
+        "--kind",
+        choices=kinds(),
+        default="openai-compatible",
+        help="with --base-url: the API it speaks (default openai-compatible)",
+    )
+    r.add_argument(
+        "--api-key-env",
+        metavar="VAR",
+        help="with --base-url: the environment variable holding its key (default: the "
+        "kind's, e.g. OPENAI_API_KEY; none for openai-compatible)",
+    )
+    r.add_argument("--input-tokens", type=int, help="with --base-url: prompt length (default 200)")
+    r.add_argument(
+        "--output-tokens", type=int, help="with --base-url: max_tokens asked for (default 128)"
     )
     r.add_argument("--rate", type=float, help="open loop at this many requests/s")
     r.add_argument("--concurrency", type=int, help="closed loop with this many streams")
@@ -239,6 +267,15 @@ def build_parser() -> argparse.ArgumentParser:
     ls = st_sub.add_parser("list", help="list the stored runs")
     for x in (imp, ls):
         x.add_argument("--store", default=None, help=f"store file (default {DEFAULT_STORE})")
+
+    i = sub.add_parser(
+        "init",
+        help="write a commented starter profile",
+        description="Write a starter profile to edit: one OpenAI-compatible target, the "
+        "load, workload, timeouts and thresholds, every key commented.",
+    )
+    i.add_argument("path", nargs="?", default="loadtest.toml", help="(default loadtest.toml)")
+    i.add_argument("--force", action="store_true", help="overwrite PATH if it exists")
 
     v = sub.add_parser("validate", help="check a profile and print it resolved")
     v.add_argument("profile", help="profile TOML")

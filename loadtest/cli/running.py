@@ -50,13 +50,55 @@ def mock(args: argparse.Namespace) -> int:
 
 
 def profile_path(arg: str | None) -> str:
-    """ARG, or the quickstart profile: the checkout's, else the one shipped in the package."""
+    """ARG, or the quickstart profile: the one in the current folder's profiles/, else
+    the package's (an installed wheel carries it inside; an editable install's package
+    is the checkout's, whose profiles/ sits beside it), from whatever folder."""
     if arg is not None:
         return arg
-    here = Path(DEFAULT_PROFILE)
-    if here.exists():
-        return str(here)
-    return str(Path(__file__).resolve().parents[1] / "profiles" / "quickstart.toml")
+    package = Path(__file__).resolve().parents[1]
+    for candidate in (
+        Path(DEFAULT_PROFILE),
+        package / "profiles" / "quickstart.toml",
+        package.parent / DEFAULT_PROFILE,
+    ):
+        if candidate.is_file():
+            return str(candidate)
+    return DEFAULT_PROFILE  # not found: load_profile says so, naming it
+
+
+def _profile_of(args: argparse.Namespace, duration: float | None) -> Profile:
+    """The profile file named (or the quickstart), or one target from --base-url."""
+    from loadtest.profile import load_profile
+    from loadtest.quick_profile import flags_profile
+
+    with_target = args.base_url is not None or args.model is not None
+    if not with_target:
+        for flag in ("api_key_env", "input_tokens", "output_tokens"):
+            if getattr(args, flag) is not None:
+                raise ConfigError(f"--{flag.replace('_', '-')}: only with --base-url and --model")
+        return load_profile(profile_path(args.profile))
+    if args.profile is not None:
+        raise ConfigError(
+            f"--base-url/--model: run one target without a profile; {args.profile} is one "
+            "(give either)"
+        )
+    if args.base_url is None:
+        raise ConfigError("--model: needs --base-url (the server to load)")
+    if not args.model:
+        raise ConfigError("--base-url: needs --model (the model to ask for)")
+    for flag in ("input_tokens", "output_tokens"):
+        n = getattr(args, flag)
+        if n is not None and n < 1:
+            raise ConfigError(f"--{flag.replace('_', '-')}: expected an integer >= 1, got {n}")
+    return flags_profile(
+        args.base_url,
+        args.model,
+        args.kind,
+        args.api_key_env,
+        args.input_tokens,
+        args.output_tokens,
+        duration,
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -65,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
 
     from loadtest import ready, runner
     from loadtest.config_reader import parse_duration
-    from loadtest.profile import apply_overrides, load_profile, override_notes
+    from loadtest.profile import apply_overrides, override_notes
     from loadtest.report.terminal import print_summary
 
     duration = None
@@ -75,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError(
                 f"--duration: expected a duration such as 30s or 5m, got {args.duration!r}"
             )
-    loaded = load_profile(profile_path(args.profile))
+    loaded = _profile_of(args, duration)
     profile = apply_overrides(
         loaded,
         rate=args.rate,
@@ -169,6 +211,21 @@ def wait_for(start_at: str, clock: str, profile: Profile) -> None:
         asyncio.run(wait_for_instant(clock, profile, instant))
     except KeyboardInterrupt:
         raise SystemExit(ExitCode.INTERRUPTED) from None
+
+
+def init(args: argparse.Namespace) -> int:
+    """`loadtest init`: the commented starter profile written to PATH."""
+    from loadtest.starter import STARTER
+
+    path = Path(args.path)
+    if path.exists() and not args.force:
+        raise ConfigError(f"{path}: exists already (--force overwrites it)")
+    try:
+        path.write_text(STARTER, encoding="utf-8")
+    except OSError as exc:
+        raise RuntimeFailure(f"{path}: cannot write ({exc.strerror})") from None
+    print(f"wrote {path}: edit base_url and model, then `loadtest run {path}`")
+    return ExitCode.OK
 
 
 def validate(args: argparse.Namespace) -> int:

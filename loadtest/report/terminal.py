@@ -53,7 +53,13 @@ def _latency_cells(metrics: dict[str, MetricStats]) -> list[str]:
 
 
 def _table(title: str, headings: Sequence[str], rows: Sequence[Sequence[str]]) -> Table:
-    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    table = Table(
+        title=title,
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        collapse_padding=True,
+    )
     for h in headings:
         numeric = h not in _TEXT
         table.add_column(
@@ -158,10 +164,16 @@ def print_summary(console: Console, summary: Summary, run_dir: Path) -> None:
         _say(console, line, "dim")
     r = summary["run"]
     any_failed = any(t["errors"] for t in summary["targets"].values())
-    counts = [h for h in COUNT_HEADINGS if any_failed or h != "failed"]
+    cells_of = {name: count_cells(name, t) for name, t in summary["targets"].items()}
+    # One load for all: the Load line above says it, the column would only repeat it.
+    same_load = len({c[COUNT_HEADINGS.index("offered")] for c in cells_of.values()}) == 1
+    drop = {"failed"} if not any_failed else set()
+    if same_load and len(cells_of) > 1:
+        drop.add("offered")
+    counts = [h for h in COUNT_HEADINGS if h not in drop]
     rows, errors = [], []
     for name, t in summary["targets"].items():
-        cells = dict(zip(COUNT_HEADINGS, count_cells(name, t), strict=True))
+        cells = dict(zip(COUNT_HEADINGS, cells_of[name], strict=True))
         latency = ["/".join(_whole_ms(stat(t, c.metric, k)) for k in c.terminal) for c in LATENCY]
         rows.append([*(cells[h] for h in counts), *latency])
         errors.append(error_text(t))
@@ -182,6 +194,7 @@ def print_summary(console: Console, summary: Summary, run_dir: Path) -> None:
         ]
         errs = [", ".join(f"{k} {v}" for k, v in st["errors"].items()) for _, _, st in steps]
         headings = [*(STEP_HEADINGS[i] for i in keep), *_latency_headings()]
+        console.print()
         print_table(console, "per load step", headings, rows, errs)
     for name, error, n, message in message_rows(summary):
         _say(console, f"  {name} {error} ×{n}: {message}")
