@@ -104,7 +104,7 @@ class Engine:
         self.prompts = PromptSource(self.p.workload, self.p.seed)
         self.runs = {t.name: _TargetRun(t.name, self.p.load_of(t)) for t in self.p.targets}
         highest_us = int(max(self.p.timeouts.total_s, self.p.duration_s + 60) * 1_000_000)
-        self.recorder = Recorder(self.runs, highest_us, 0)
+        self.recorder = Recorder(self.runs, highest_us, 0, self.p.slo)
         self._stopping = asyncio.Event()
         self.stopped_by = ""
         self._rolling: asyncio.Task[None] | None = None  # the interval roll under way

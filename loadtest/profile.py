@@ -17,6 +17,7 @@ from loadtest.loadspec import Load, read_load
 from loadtest.providers.build import basic_auth_clash
 from loadtest.providers.registry import kinds, provider
 from loadtest.schedule import ScheduleSpec, read_schedule
+from loadtest.slo import Slo, read_slo
 from loadtest.sse import MAX_EVENT
 from loadtest.thresholds import Threshold, parse, parse_all
 
@@ -132,6 +133,7 @@ class Profile:
     thresholds: tuple[Threshold, ...] = ()  # SLO gates, judged at the end (exit 99)
     abort_on_fail: bool = False  # stop the run once a gate can no longer pass
     records: str = "all"  # results.jsonl lines: all requests, only "errors", or "none"
+    slo: Slo | None = None  # per-request objectives: goodput counts the requests meeting them
     schedule: ScheduleSpec | None = None  # for `loadtest schedule`; a run ignores it
 
     def load_of(self, t: Target) -> Load:
@@ -210,6 +212,7 @@ def from_table(t: Table, path: Path, env: Mapping[str, str]) -> Profile:
             + tuple(gates),
             abort_on_fail=t.boolean("abort_on_fail", False),
             records=t.string("records", "all", choices=RECORDS),
+            slo=read_slo(t.table("slo")),
             schedule=schedule,
         ),
         f"{path}: warmup",

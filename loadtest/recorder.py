@@ -22,6 +22,7 @@ from loadtest import messages
 from loadtest.hdr_codec import Encoder
 from loadtest.metrics import ITL, METRICS, derive, itl_gaps
 from loadtest.records import Interval, RequestRecord, StepTotals, Tally, TargetCounts
+from loadtest.slo import Slo
 from loadtest.tally import BUCKET_BITS, SIGNIFICANT_DIGITS, release
 
 FOLD_SLICE = 200  # distinct values recorded between two yields to the loop (~0.3 ms)
@@ -43,8 +44,11 @@ def _tally(d: dict[int, int], value: int, n: int = 1) -> None:
 class Recorder:
     """Histograms and counters for the targets of one shard."""
 
-    def __init__(self, targets: Iterable[str], highest_us: int, start_ns: int) -> None:
+    def __init__(
+        self, targets: Iterable[str], highest_us: int, start_ns: int, slo: Slo | None = None
+    ) -> None:
         self.highest_us = highest_us
+        self.slo = slo
         self.targets = list(targets)
         self._open: dict[str, Tally] = {t: _new_tally() for t in self.targets}
         self._counts = {t: TargetCounts() for t in self.targets}
@@ -74,11 +78,12 @@ class Recorder:
         totals); METRICS is derive(r), when the caller has it already; DETAIL, a failed
         one's error detail (the server's words, scrubbed)."""
         values = derive(r) if metrics is None else metrics
-        _into(self._open[r.target], self._counts[r.target], r, values, detail)
+        good = r.error is None and self.slo is not None and self.slo.met(values)
+        _into(self._open[r.target], self._counts[r.target], r, values, detail, good)
         ends = self._step_ends.get(r.target)
         if ends is not None:
             step = self.steps[r.target][bisect_right(ends, r.intended_ns)]
-            _into(step.tally, step.counts, r, values, detail)
+            _into(step.tally, step.counts, r, values, detail, good)
 
     def roll(self, end_ns: int) -> Interval:
         """Close the open interval at END_NS: snapshot it, fold it into the run totals,
@@ -142,7 +147,12 @@ class Recorder:
 
 
 def _into(
-    tally: Tally, counts: TargetCounts, r: RequestRecord, values: dict[str, int], detail: str
+    tally: Tally,
+    counts: TargetCounts,
+    r: RequestRecord,
+    values: dict[str, int],
+    detail: str,
+    good: bool,
 ) -> None:
     """Count finished request R, whose metrics are VALUES, into TALLY and COUNTS."""
     if r.ratelimit:
@@ -158,6 +168,7 @@ def _into(
     counts.output_tokens += r.output_tokens
     counts.input_tokens += r.input_tokens
     counts.counted_tokens += r.tokens_counted
+    counts.good += good
     itl = tally[ITL]
     for gap, n in itl_gaps(r):
         _tally(itl, gap, n)

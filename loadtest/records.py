@@ -53,6 +53,7 @@ class TargetCounts:
     output_tokens: int = 0
     input_tokens: int = 0  # from the servers' usage (what a provider bills)
     counted_tokens: int = 0  # requests whose tokens we counted (no server usage)
+    good: int = 0  # completed within the profile's [slo] (0 without one)
     errors: Counter[str] = field(default_factory=Counter)
     clipped: Counter[str] = field(default_factory=Counter)
     ratelimit: dict[str, str] = field(default_factory=dict)  # latest rate-limit headers seen
@@ -75,6 +76,7 @@ class TargetCounts:
         self.output_tokens += other.output_tokens
         self.input_tokens += other.input_tokens
         self.counted_tokens += other.counted_tokens
+        self.good += other.good
         self.errors.update(other.errors)
         self.clipped.update(other.clipped)
         self.ratelimit.update(other.ratelimit)

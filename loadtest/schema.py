@@ -66,6 +66,7 @@ class Applied(TypedDict):
     timeouts_s: dict[str, float]  # connect, ttft, idle, total
     client: str
     processes: int
+    slo: NotRequired[str]  # the per-request objectives goodput counts, when set
 
 
 class Requests(TypedDict):
@@ -80,6 +81,7 @@ class Requests(TypedDict):
     abandoned: int
     warmup: NotRequired[int]  # sent during the warm-up, not measured
     unsent: NotRequired[int]  # open loop: due but never sent when the run stopped
+    good: NotRequired[int]  # completed within the profile's [slo]; only with one
 
 
 class Rates(TypedDict):
@@ -91,6 +93,7 @@ class Rates(TypedDict):
     # From the warm-up's end to when the target stopped sending (not its drain).
     window_s: NotRequired[float]
     sent_per_s: NotRequired[float]  # measured requests that went out: the achieved offer
+    goodput_per_s: NotRequired[float]  # completed within the profile's [slo]
 
 
 class Tokens(TypedDict):
@@ -125,6 +128,7 @@ class StepRequests(TypedDict):
 
     recorded: int
     completed: int
+    good: NotRequired[int]  # within the profile's [slo]; only with one
 
 
 class StepSummary(TypedDict):

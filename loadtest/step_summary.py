@@ -18,12 +18,14 @@ def step_rows(
     window_end_s: float,
     steps: list[StepTotals],
     highest: int,
+    with_slo: bool = False,
 ) -> list[StepSummary]:
     """One row per step of LOAD in a run of DURATION_S whose target's measured window
     ran from WARMUP_S to WINDOW_END_S (seconds since the start); STEPS: the recorder's
     totals of each, HIGHEST: the histograms' top value (beyond it a value is clipped,
-    as in the run's totals). A step's window is the part of it both measured and sent
-    in; its requests are those whose intended send time fell in it."""
+    as in the run's totals); WITH_SLO: the run has an [slo], so each step has goodput.
+    A step's window is the part of it both measured and sent in; its requests are those
+    whose intended send time fell in it."""
     rows: list[StepSummary] = []
     start = 0.0
     levels = load.levels(duration_s)
@@ -37,19 +39,21 @@ def step_rows(
             unit, scale = unit_of(m)
             kept = {v: n for v, n in totals.tally.get(m, {}).items() if v <= highest}
             metrics[m] = tally_stats(kept, scale, unit)
-        rows.append(
-            {
-                "step": i + 1,
-                "level": level,
-                "start_s": round(start, 3),
-                "duration_s": round(max(0.0, end - start) if last else length, 3),
-                "requests": {"recorded": c.completed + c.failed, "completed": c.completed},
-                "rates": rates_of(
-                    c.completed, c.failed, c.completed + c.failed, c.output_tokens, window
-                ),
-                "errors": dict(sorted(c.errors.items())),
-                "metrics": metrics,
-            }
-        )
+        good = c.good if with_slo else None
+        row: StepSummary = {
+            "step": i + 1,
+            "level": level,
+            "start_s": round(start, 3),
+            "duration_s": round(max(0.0, end - start) if last else length, 3),
+            "requests": {"recorded": c.completed + c.failed, "completed": c.completed},
+            "rates": rates_of(
+                c.completed, c.failed, c.completed + c.failed, c.output_tokens, window, good
+            ),
+            "errors": dict(sorted(c.errors.items())),
+            "metrics": metrics,
+        }
+        if good is not None:
+            row["requests"]["good"] = good
+        rows.append(row)
         start += length
     return rows

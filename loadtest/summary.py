@@ -54,6 +54,8 @@ def summarize(
             "shed": tr.shed,
             "unsent": tr.unsent,
         }
+        if profile.slo is not None:
+            requests["good"] = counts.good
         w0, w1 = result.windows.get(name, everything)
         targets[name] = {
             "kind": target.kind,
@@ -68,6 +70,7 @@ def summarize(
                 tr.recorded + tr.abandoned,
                 counts.output_tokens,
                 max(0, w1 - w0) / 1e9,
+                counts.good if profile.slo else None,
             ),
             "tokens": {
                 "input": counts.input_tokens,
@@ -101,6 +104,7 @@ def summarize(
                 (w1 - result.start_ns) / 1e9,
                 steps,
                 result.recorder.highest_us,
+                profile.slo is not None,
             )
     health = result.health
     gates = evaluate(profile.thresholds, targets)

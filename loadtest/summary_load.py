@@ -61,4 +61,6 @@ def applied(p: Profile) -> Applied:
         "client": CLIENT,
         "processes": 1,
     }
+    if p.slo is not None:
+        out["slo"] = p.slo.text()
     return out

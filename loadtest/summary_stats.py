@@ -42,18 +42,26 @@ def tally_stats(tally: dict[int, int], scale: float, unit: str) -> MetricStats:
 
 
 def rates_of(
-    completed: int, failed: int, went_out: int, output_tokens: int, window_s: float
+    completed: int,
+    failed: int,
+    went_out: int,
+    output_tokens: int,
+    window_s: float,
+    good: int | None = None,
 ) -> Rates:
     """The rates block of requests sent in a measured window of WINDOW_S seconds (every
     one that completed counts, also in the drain): COMPLETED and FAILED of the WENT_OUT
     that went out, per second of it. Zeros when the window is empty (a target stopped
-    in its warm-up)."""
+    in its warm-up). GOOD: the completed ones within the run's [slo], when it has one."""
     per_s = 1 / window_s if window_s > 0 else 0.0
     recorded = completed + failed
-    return {
+    rates: Rates = {
         "requests_per_s": round(completed * per_s, 3),
         "output_tokens_per_s": round(output_tokens * per_s, 3),
         "error_rate": round(failed / recorded, 5) if recorded else 0.0,
         "window_s": round(window_s, 3),
         "sent_per_s": round(went_out * per_s, 3),
     }
+    if good is not None:
+        rates["goodput_per_s"] = round(good * per_s, 3)
+    return rates

@@ -5,7 +5,7 @@
     errors.rate < 1%                    failed / recorded (a bare rate: 0.01)
     errors.http_429.count <= 10         one error class
     errors.shed.count <= 0              abandoned, shed, unsent: apart from failures
-    throughput.output_tokens > 500/s    also throughput.requests
+    throughput.output_tokens > 500/s    also throughput.requests, throughput.goodput ([slo])
     output_speed.p50 >= 40              tokens/s
 
 Latency metrics take p50, p90, p95, p99, p99.9 (or p99_9), max or mean, with a unit
@@ -34,6 +34,11 @@ _OPS: dict[str, Callable[[float, float], bool]] = {
 _STATS: tuple[StatKey, ...] = ("p50", "p90", "p95", "p99", "p99_9", "max", "mean")
 _DURATION_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 _CLASSES = tuple(c.value for c in ErrorClass)
+_THROUGHPUT = {  # throughput.NAME -> its key in a target's rates
+    "requests": "requests_per_s",
+    "output_tokens": "output_tokens_per_s",
+    "goodput": "goodput_per_s",  # only with an [slo]: no value (and a failed gate) without
+}
 _EXPR = re.compile(
     r"^\s*(?P<lhs>[A-Za-z0-9_.]+)\s*(?:\{\s*target\s*=\s*(?P<target>[^}]+?)\s*\})?"
     r"\s*(?P<op><=|>=|<|>)\s*(?P<value>[0-9]*\.?[0-9]+)\s*(?P<unit>[A-Za-z%/]*)\s*$"
@@ -93,8 +98,8 @@ def parse(expr: str, where: str = "--threshold") -> Threshold:
             raise bad(f"a count takes no unit, not {unit!r}")
         return Threshold(expr, "errors", name, stat, op, value, target)
     if parts[0] == "throughput":
-        if len(parts) != 2 or parts[1] not in ("requests", "output_tokens"):
-            raise bad("expected throughput.requests or throughput.output_tokens")
+        if len(parts) != 2 or parts[1] not in _THROUGHPUT:
+            raise bad("expected throughput.requests, throughput.output_tokens or .goodput")
         if unit not in ("", "/s"):
             raise bad(f"throughput is per second ('/s' or no unit), not {unit!r}")
         return Threshold(expr, "throughput", parts[1], "rate", op, value, target)
@@ -131,10 +136,8 @@ def _actual(t: Threshold, s: TargetSummary) -> float | None:
         v = stat(s, t.name, key) if _is_stat(key) else None
         return None if v is None else float(v)
     if t.kind == "throughput":
-        rates = s["rates"]
-        return float(
-            rates["requests_per_s"] if t.name == "requests" else rates["output_tokens_per_s"]
-        )
+        rate: object = s["rates"].get(_THROUGHPUT[t.name])
+        return float(rate) if isinstance(rate, int | float) else None
     req = s["requests"]
     if t.name in NOT_SERVER_FAILURES:  # counted apart, out of every request the run meant
         count = int(req[t.name])  # type: ignore[literal-required]
@@ -161,7 +164,8 @@ def evaluate(
                 continue
             value = _actual(t, targets[name])
             if value is None:
-                results.append(_result(t, name, None, False, "no data"))
+                why = "no [slo] in the profile" if t.name == "goodput" else "no data"
+                results.append(_result(t, name, None, False, why))
             else:
                 results.append(_result(t, name, value, _OPS[t.op](value, t.limit), ""))
     return results

@@ -52,6 +52,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "workload",
             "quick_profile",
             "starter",
+            "slo",
         ),
     ),
     (

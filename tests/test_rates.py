@@ -10,9 +10,12 @@ import pytest
 from enginekit import engine_profile, run_virtual
 from rich.console import Console
 
+from loadtest.config_reader import ConfigError
 from loadtest.loadspec import Load, Step
+from loadtest.metrics import E2E
 from loadtest.profile import load_profile
 from loadtest.runner import run
+from loadtest.slo import Slo
 from loadtest.summary import summarize
 
 
@@ -167,3 +170,66 @@ def test_a_stepped_run_of_the_simulator_reports_each_step(tmp_path: Path) -> Non
     html = (run_dir / "index.html").read_text()
     assert "<h2>Per load step</h2>" in html and "TTFT against throughput" in html
     assert "closed loop, steps of 2 s: 1, 4 streams" in html
+
+
+def test_goodput_counts_the_completed_requests_within_the_slo_per_step() -> None:
+    # One stream: requests of 0.25 s in step 1, of 1 s in step 2; e2e <= 500 ms.
+    load = Load(concurrency=1, steps=(Step(2.0, concurrency=1), Step(2.0, concurrency=1)))
+    slo = Slo(((E2E, 500_000),))
+    profile = engine_profile(load, duration_s=4.0, slo=slo)
+    result, _, _, _ = run_virtual(profile, lambda t, i: 0.25 if i < 8 else 1.0)
+    summary = summarize(result, profile)
+    t = summary["targets"]["a"]
+    fast, slow = t["steps"]
+    assert (fast["requests"]["good"], slow["requests"]["good"]) == (8, 0)
+    assert fast["rates"]["goodput_per_s"] == 4.0 and slow["rates"]["goodput_per_s"] == 0.0
+    assert t["requests"]["good"] == 8 and t["rates"]["goodput_per_s"] == 2.0
+    assert summary["applied"]["slo"] == "e2e <= 500 ms"
+
+
+def test_without_an_slo_there_is_no_goodput() -> None:
+    profile = engine_profile(Load(concurrency=1), duration_s=1.0)
+    result, _, _, _ = run_virtual(profile, lambda t, i: 0.25)
+    t = summarize(result, profile)["targets"]["a"]
+    assert "goodput_per_s" not in t["rates"] and "good" not in t["requests"]
+
+
+@pytest.mark.parametrize(
+    ("table", "says"),
+    [
+        ('ttft = "500ms"\ne2e = "5s"', None),
+        ("", "slo: expected at least one of ttft, tpot, e2e"),
+        ('ttft = "fast"', "slo.ttft: expected a duration"),
+        ('itl = "50ms"', "slo.itl: unknown key"),
+    ],
+)
+def test_the_slo_table_is_read_or_refused_in_one_line(
+    tmp_path: Path, table: str, says: str | None
+) -> None:
+    path = tmp_path / "p.toml"
+    path.write_text(
+        f'[[targets]]\nkind = "openai"\nmodel = "m"\nbase_url = "sim"\n[slo]\n{table}\n'
+    )
+    if says is None:
+        slo = load_profile(path).slo
+        assert slo is not None and slo.bounds == (("ttft", 500_000), ("e2e", 5_000_000))
+        assert slo.met({"ttft": 400_000, "e2e": 5_000_000}) and not slo.met({"ttft": 500_001})
+        return
+    with pytest.raises(ConfigError) as err:
+        load_profile(path)
+    assert says in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_goodput_threshold_reads_it_and_fails_clearly_without_an_slo() -> None:
+    from loadtest.thresholds import evaluate, parse
+
+    gate = parse("throughput.goodput >= 3/s")
+    load = Load(concurrency=1)
+    with_slo = engine_profile(load, duration_s=2.0, slo=Slo(((E2E, 500_000),)))
+    result, _, _, _ = run_virtual(with_slo, lambda t, i: 0.25)
+    (ok,) = evaluate([gate], summarize(result, with_slo)["targets"])
+    assert ok["ok"] and ok["value"] == 4.0
+    plain = engine_profile(load, duration_s=2.0)
+    result, _, _, _ = run_virtual(plain, lambda t, i: 0.25)
+    (no,) = evaluate([gate], summarize(result, plain)["targets"])
+    assert not no["ok"] and no.get("note") == "no [slo] in the profile"

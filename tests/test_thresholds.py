@@ -55,7 +55,7 @@ BAD = [
     ("errors.rate < 1ms", "a rate takes % or no unit"),
     ("errors.count < 5%", "a count takes no unit"),
     ("errors.oops", "expected METRIC.STAT"),
-    ("throughput.bytes > 5", "expected throughput.requests or throughput.output_tokens"),
+    ("throughput.bytes > 5", "expected throughput.requests, throughput.output_tokens or .goodput"),
     ("output_tokens.p50 > 5/s", "output_tokens takes no unit"),
     # A bare number where a percentage or a fraction is meant: which one cannot be known.
     ("errors.rate < 1", "a bare rate is a fraction (0.01 = 1%), so 1 cannot be meant; write 1%"),

@@ -10,10 +10,7 @@ from loadtest.metrics import unit_of
 from loadtest.report import svg
 from loadtest.report.run_data import RunData
 from loadtest.report.tables import (
-    HEADINGS,
-    LATENCY_COLUMNS,
     MESSAGE_HEADINGS,
-    STEP_HEADINGS,
     THRESHOLD_HEADINGS,
     accounting_lines,
     error_lines,
@@ -21,8 +18,8 @@ from loadtest.report.tables import (
     load_lines,
     message_rows,
     run_line,
-    step_table,
-    target_rows,
+    steps_table,
+    target_table,
     threshold_rows,
 )
 from loadtest.schema import Summary
@@ -193,14 +190,14 @@ def render(run: RunData) -> str:
         f"<p class='{'warn' if s['client_health']['saturated_intervals'] else 'ok'}'>"
         f"{escape(health)}</p>",
         "<h2>Targets</h2>",
-        _table(HEADINGS, target_rows(s)),
+        _table(*target_table(s)),
         "<p class='meta'>Latencies in ms. TTFT from the request's send; ITL every gap "
         "between content events; E2E to the last byte.</p>",
     ]
-    steps = step_table(s)
+    headings, steps = steps_table(s)
     if steps:
         parts.append("<h2>Per load step</h2>")
-        parts.append(_table([*STEP_HEADINGS, *(h for h, _, _ in LATENCY_COLUMNS)], steps))
+        parts.append(_table(headings, steps))
         parts.append("<div class='charts'>" + "".join(step_charts(s)) + "</div>")
     if errors:
         parts.append("<p class='warn'>Errors: " + escape("; ".join(errors)) + ".</p>")

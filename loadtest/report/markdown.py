@@ -6,27 +6,22 @@ from loadtest.report import tables
 from loadtest.schema import Summary
 
 
+def _table(headings: list[str], rows: list[list[str]]) -> list[str]:
+    text = ("target", "step", "offered")
+    out = ["| " + " | ".join(headings) + " |"]
+    out.append("| " + " | ".join("---" if h in text else "---:" for h in headings) + " |")
+    return out + ["| " + " | ".join(r) + " |" for r in rows]
+
+
 def render(summary: Summary) -> str:
     """Markdown of one run's summary.json."""
     out = [f"## loadtest: {summary['profile']}", "", tables.run_line(summary) + ".", ""]
     out += [f"- {line}." for line in tables.load_lines(summary)]
     out.append("")
-    out.append("| " + " | ".join(tables.HEADINGS) + " |")
-    out.append(
-        "| "
-        + " | ".join("---" if h in ("target", "offered") else "---:" for h in tables.HEADINGS)
-        + " |"
-    )
-    for row in tables.target_rows(summary):
-        out.append("| " + " | ".join(row) + " |")
-    steps = tables.step_table(summary)
+    out += _table(*tables.target_table(summary))
+    headings, steps = tables.steps_table(summary)
     if steps:
-        headings = (*tables.STEP_HEADINGS, *(h for h, _, _ in tables.LATENCY_COLUMNS))
-        out += ["", "Per load step:", "", "| " + " | ".join(headings) + " |"]
-        out.append(
-            "| " + " | ".join("---:" if i > 2 else "---" for i in range(len(headings))) + " |"
-        )
-        out += ["| " + " | ".join(r) + " |" for r in steps]
+        out += ["", "Per load step:", "", *_table(headings, steps)]
     out += ["", "Latencies in ms."]
     errors = tables.error_lines(summary)
     if errors:

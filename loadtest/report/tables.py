@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from loadtest.schema import LoadInfo, StatKey, StepSummary, Summary, TargetSummary, stat
@@ -24,8 +25,33 @@ LATENCY = (
 )
 # (heading, metric, percentile key) of the reports' per-target latency columns.
 LATENCY_COLUMNS = tuple((f"{c.label} {k}", c.metric, k) for c in LATENCY for k in c.keys)
-COUNT_HEADINGS = ("target", "offered", "ok", "failed", "req/s", "tok/s")
+COUNT_HEADINGS = ("target", "offered", "ok", "failed", "req/s", "good/s", "tok/s")
+OPTIONAL = ("good/s",)  # shown only when some row has a value (goodput: with an [slo])
 HEADINGS = (*COUNT_HEADINGS, *(c[0] for c in LATENCY_COLUMNS))
+
+
+def _per_s(v: float | None) -> str:
+    return "-" if v is None else f"{v:.2f}"
+
+
+def without_empty(
+    headings: Sequence[str], rows: list[list[str]]
+) -> tuple[list[str], list[list[str]]]:
+    """HEADINGS and ROWS less each OPTIONAL column that is '-' in every row."""
+    drop = {i for i, h in enumerate(headings) if h in OPTIONAL and all(r[i] == "-" for r in rows)}
+    keep = [i for i in range(len(headings)) if i not in drop]
+    return [headings[i] for i in keep], [[r[i] for i in keep] for r in rows]
+
+
+def target_table(summary: Summary) -> tuple[list[str], list[list[str]]]:
+    """The reports' table of targets: headings and one row per target."""
+    return without_empty(HEADINGS, target_rows(summary))
+
+
+def steps_table(summary: Summary) -> tuple[list[str], list[list[str]]]:
+    """The reports' table of load steps: headings and a row per step of each stepped
+    target (no rows when none had steps)."""
+    return without_empty((*STEP_HEADINGS, *(h for h, _, _ in LATENCY_COLUMNS)), step_table(summary))
 
 
 def ms(v: float | None) -> str:
@@ -52,6 +78,7 @@ def count_cells(name: str, t: TargetSummary) -> list[str]:
         str(t["requests"]["completed"]),
         str(t["requests"]["failed"]),
         f"{t['rates']['requests_per_s']:.2f}",
+        _per_s(t["rates"].get("goodput_per_s")),
         f"{t['rates']['output_tokens_per_s']:,.0f}",
     ]
 
@@ -64,7 +91,7 @@ def target_rows(summary: Summary) -> list[list[str]]:
     ]
 
 
-STEP_HEADINGS = ("target", "step", "offered", "sent/s", "req/s", "ok", "failed")
+STEP_HEADINGS = ("target", "step", "offered", "sent/s", "req/s", "good/s", "ok", "failed")
 
 
 def offered_text(mode: str, level: float) -> str:
@@ -86,6 +113,7 @@ def step_cells(name: str, t: TargetSummary, st: StepSummary) -> list[str]:
         offered_text(t["load"]["mode"], st["level"]),
         f"{rates.get('sent_per_s', 0.0):.2f}",
         f"{rates['requests_per_s']:.2f}",
+        _per_s(rates.get("goodput_per_s")),
         str(st["requests"]["completed"]),
         str(st["requests"]["recorded"] - st["requests"]["completed"]),
     ]

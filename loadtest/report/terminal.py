@@ -168,6 +168,8 @@ def print_summary(console: Console, summary: Summary, run_dir: Path) -> None:
     # One load for all: the Load line above says it, the column would only repeat it.
     same_load = len({c[COUNT_HEADINGS.index("offered")] for c in cells_of.values()}) == 1
     drop = {"failed"} if not any_failed else set()
+    if all("goodput_per_s" not in t["rates"] for t in summary["targets"].values()):
+        drop.add("good/s")
     if same_load and len(cells_of) > 1:
         drop.add("offered")
     counts = [h for h in COUNT_HEADINGS if h not in drop]
@@ -187,6 +189,8 @@ def print_summary(console: Console, summary: Summary, run_dir: Path) -> None:
             drop.add("sent/s")
         if not any(st["errors"] for _, _, st in steps):
             drop.add("failed")
+        if all("goodput_per_s" not in st["rates"] for _, _, st in steps):
+            drop.add("good/s")
         keep = [i for i, h in enumerate(STEP_HEADINGS) if h not in drop]
         rows = [
             [*(step_cells(n, t, st)[i] for i in keep), *_latency_cells(st["metrics"])]
