@@ -19,6 +19,9 @@ from loadtest.records import RequestRecord
 # Metric names, as histograms, reports and thresholds call them.
 TTFT = "ttft"
 TTFT_FROM_INTENDED = "ttft_from_intended"
+# Time to the first output token: the first non-reasoning content. TTFT counts a reasoning
+# model's first thinking token; this is when its answer (text or a tool call) begins.
+TTFO = "ttfo"
 ITL = "itl"
 TPOT = "tpot"
 E2E = "e2e"
@@ -29,6 +32,7 @@ OUTPUT_TOKENS = "output_tokens"
 METRICS = (
     TTFT,
     TTFT_FROM_INTENDED,
+    TTFO,
     ITL,
     TPOT,
     E2E,
@@ -67,6 +71,8 @@ def derive(r: RequestRecord) -> dict[str, int]:
     if r.first_token_ns:
         out[TTFT] = _us(r.first_token_ns - r.sent_ns)
         out[TTFT_FROM_INTENDED] = _us(r.first_token_ns - r.intended_ns)
+    if r.first_output_ns:
+        out[TTFO] = _us(r.first_output_ns - r.sent_ns)
     if r.end_ns:
         out[E2E] = _us(r.end_ns - r.sent_ns)
         out[E2E_FROM_INTENDED] = _us(r.end_ns - r.intended_ns)

@@ -225,6 +225,8 @@ def _target(
             "input": n["tokens:input"],
             "output": n["tokens:output"],
             "requests_with_counted_tokens": n["tokens:counted"],
+            "requests_with_zero_output": n["tokens:zero"],
+            "requests_with_reasoning": n["tokens:reasoned"],
         },
         "errors": dict(sorted(errors.items())),
         "messages": messages.listed(said),

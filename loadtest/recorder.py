@@ -169,6 +169,8 @@ def _into(
     counts.input_tokens += r.input_tokens
     counts.counted_tokens += r.tokens_counted
     counts.good += good
+    counts.zero_output += r.output_tokens == 0
+    counts.reasoned += r.first_token_ns > 0 and r.first_output_ns != r.first_token_ns
     itl = tally[ITL]
     for gap, n in itl_gaps(r):
         _tally(itl, gap, n)

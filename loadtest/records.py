@@ -54,6 +54,8 @@ class TargetCounts:
     input_tokens: int = 0  # from the servers' usage (what a provider bills)
     counted_tokens: int = 0  # requests whose tokens we counted (no server usage)
     good: int = 0  # completed within the profile's [slo] (0 without one)
+    zero_output: int = 0  # completed with no output token at all
+    reasoned: int = 0  # completed whose first content was reasoning (thinking)
     errors: Counter[str] = field(default_factory=Counter)
     clipped: Counter[str] = field(default_factory=Counter)
     ratelimit: dict[str, str] = field(default_factory=dict)  # latest rate-limit headers seen
@@ -77,6 +79,8 @@ class TargetCounts:
         self.input_tokens += other.input_tokens
         self.counted_tokens += other.counted_tokens
         self.good += other.good
+        self.zero_output += other.zero_output
+        self.reasoned += other.reasoned
         self.errors.update(other.errors)
         self.clipped.update(other.clipped)
         self.ratelimit.update(other.ratelimit)

@@ -102,6 +102,8 @@ class Tokens(TypedDict):
     input: int
     output: int
     requests_with_counted_tokens: int  # no usage from the server: counted by loadtest
+    requests_with_zero_output: NotRequired[int]  # completed, not one output token
+    requests_with_reasoning: NotRequired[int]  # completed, thinking first (see metric ttfo)
 
 
 class IntervalRow(TypedDict):

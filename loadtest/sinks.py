@@ -103,8 +103,9 @@ LATE_MS = 10.0  # as the engine counts a request late (sent this long after inte
 
 def count_line(line: Mapping[str, Any], n: Counter[str]) -> None:
     """Add what one request's results line says to N, under the summary's names: the
-    `requests` block's keys, `error:<class>` and `tokens:input|output|counted`. The one
-    reading of a line, shared by the lines a run leaves out and a killed run's rebuild."""
+    `requests` block's keys, `error:<class>` and `tokens:input|output|counted|zero|reasoned`.
+    The one reading of a line, shared by the lines a run leaves out and a killed run's
+    rebuild."""
     error, went_out = line.get("error"), line.get("sent_ms") is not None
     n["sent"] += went_out
     if not line.get("measured"):
@@ -125,6 +126,8 @@ def count_line(line: Mapping[str, Any], n: Counter[str]) -> None:
     n["tokens:input"] += int(line.get("input_tokens") or 0)
     n["tokens:output"] += int(line.get("output_tokens") or 0)
     n["tokens:counted"] += bool(line.get("tokens_counted"))
+    n["tokens:zero"] += not line.get("output_tokens")
+    n["tokens:reasoned"] += line.get("ttft") is not None and line.get("ttfo") != line.get("ttft")
 
 
 class ResultsFile:
@@ -164,12 +167,12 @@ class ResultsFile:
             "output_tokens": r.output_tokens,
             "tokens_counted": r.tokens_counted,
         }
-        if self.keep == "none" or (self.keep == "errors" and r.error is None):
-            count_line(line, self._skipped.setdefault(r.target, Counter()))
-            return
         for k, v in metrics.items():
             if k not in _COUNTS:
                 line[k] = round(v / _SCALE[k], 3)
+        if self.keep == "none" or (self.keep == "errors" and r.error is None):
+            count_line(line, self._skipped.setdefault(r.target, Counter()))  # reads ttft, ttfo
+            return
         if detail:
             line["detail"] = detail
         self.file.add(orjson.dumps(line) + b"\n")

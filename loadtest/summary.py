@@ -76,6 +76,8 @@ def summarize(
                 "input": counts.input_tokens,
                 "output": counts.output_tokens,
                 "requests_with_counted_tokens": counts.counted_tokens,
+                "requests_with_zero_output": counts.zero_output,
+                "requests_with_reasoning": counts.reasoned,
             },
             "errors": dict(sorted(counts.errors.items())),
             "messages": said.listed(counts.messages),

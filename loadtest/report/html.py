@@ -21,6 +21,7 @@ from loadtest.report.tables import (
     steps_table,
     target_table,
     threshold_rows,
+    token_notes,
 )
 from loadtest.schema import Summary
 from loadtest.tally import nonzero_buckets, percentile_steps, tally_percentiles
@@ -204,6 +205,8 @@ def render(run: RunData) -> str:
     said = message_rows(s)
     if said:
         parts += ["<h2>What the servers said</h2>", _table(MESSAGE_HEADINGS, said, True)]
+    for note in token_notes(s):
+        parts.append(f"<p class='warn'>{escape(note)}.</p>")
     accounting = accounting_lines(s)
     if accounting:
         parts.append("<p class='meta'>Requests: " + escape("; ".join(accounting)) + ".</p>")

@@ -30,6 +30,9 @@ def render(summary: Summary) -> str:
     if said:
         out += ["", "What the servers said:", ""]
         out += [f"- {name} `{error}` ×{n}: {message}" for name, error, n, message in said]
+    notes = tables.token_notes(summary)
+    if notes:
+        out += ["", "Tokens: " + "; ".join(notes) + "."]
     accounting = tables.accounting_lines(summary)
     if accounting:
         out += ["", "Requests: " + "; ".join(accounting) + "."]

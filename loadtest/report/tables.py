@@ -207,6 +207,31 @@ def error_lines(summary: Summary) -> list[str]:
     return out
 
 
+def token_notes(summary: Summary) -> list[str]:
+    """What a reader must know of a target's tokens: completions whose tokens loadtest
+    counted (no usage from the server), completions with no output token, and for a
+    reasoning model the time to its first output token beside TTFT's first thinking one."""
+    out = []
+    for name, t in summary["targets"].items():
+        tok, done = t["tokens"], t["requests"]["completed"]
+        if n := tok["requests_with_counted_tokens"]:
+            out.append(
+                f"{name}: {n} of {done} completions had no usage from the server; their "
+                "output tokens were counted by loadtest (one per content event), so TPOT, "
+                "speed and tok/s are estimates"
+            )
+        if n := tok.get("requests_with_zero_output", 0):
+            out.append(f"{name}: {n} of {done} completions had no output token at all")
+        if n := tok.get("requests_with_reasoning", 0):
+            ttfo = "/".join(ms(stat(t, "ttfo", k)) for k in ("p50", "p95", "p99"))
+            out.append(
+                f"{name}: {n} of {done} completions reasoned first; time to the first "
+                f"output token (ttfo) p50/p95/p99 {ttfo} ms, where TTFT counts the first "
+                "thinking token"
+            )
+    return out
+
+
 def accounting_text(t: TargetSummary) -> str:
     """Where a target's requests went, when some were cut off, never sent or late:
     'sent 12 = 8 completed + 4 abandoned; never sent: 30 unsent; 9 late'; '' otherwise

@@ -30,6 +30,7 @@ from loadtest.report.tables import (
     step_cells,
     steps_of,
     threshold_rows,
+    token_notes,
 )
 from loadtest.schema import MetricStats, Summary, stat
 
@@ -204,6 +205,8 @@ def print_summary(console: Console, summary: Summary, run_dir: Path) -> None:
         _say(console, f"  {name} {error} ×{n}: {message}")
     for line in accounting_lines(summary):
         _say(console, line)
+    for line in token_notes(summary):
+        _say(console, line, "yellow")
     if summary["client_health"]["saturated_intervals"]:
         _say(console, "warning: " + health_line(summary), "bold red")
     for expr, target, value, verdict in threshold_rows(summary):
