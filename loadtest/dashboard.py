@@ -71,6 +71,7 @@ class Snapshot:
     cpu_percent: float
     saturated: bool
     targets: tuple[TargetView, ...]
+    cause: str = ""  # Health.cause: why the client's own delay is in this interval's numbers
 
 
 def headroom(headers: Mapping[str, str]) -> str:
@@ -178,6 +179,7 @@ class DashboardState:
             health.cpu_percent,
             health.saturated,
             tuple(views),
+            health.cause,
         )
         return self._last
 
@@ -230,19 +232,21 @@ def render(s: Snapshot) -> RenderableType:
     head.add_column(width=24)
     head.add_column(no_wrap=True)
     health = Text(f"loop lag p99 {s.lag_p99_ms:.1f} ms  cpu {s.cpu_percent:.0f}%")
-    if s.saturated:
-        health.append("  CLIENT SATURATED: latencies include its own delay", style="bold red")
     head.add_row(
         Text(s.title, style="bold"),
         ProgressBar(total=1.0, completed=frac, width=24),
         Text(f"{s.elapsed_s:.0f}/{s.duration_s:.0f}s  ") + health,
     )
-    return Group(head, Columns([target_panel(t) for t in s.targets]))
+    parts: list[RenderableType] = [head]
+    if s.saturated:  # a line of its own: the title and progress stay where they are
+        cause = (s.cause or "client saturated").upper()
+        parts.append(Text(f"{cause}: latencies include its own delay", style="bold red"))
+    return Group(*parts, Columns([target_panel(t) for t in s.targets]))
 
 
 def plain_lines(s: Snapshot) -> list[str]:
     """The snapshot as log lines, for output that is not a terminal."""
-    warn = "  CLIENT SATURATED" if s.saturated else ""
+    warn = f"  {(s.cause or 'client saturated').upper()}" if s.saturated else ""
     out = [
         f"{s.title}  {s.elapsed_s:.0f}/{s.duration_s:.0f}s  "
         f"loop lag p99 {s.lag_p99_ms:.1f} ms  cpu {s.cpu_percent:.0f}%{warn}"

@@ -228,6 +228,7 @@ class Engine:
             self.sim_marks,
             self.timeline.intervals,
             self.selfcheck.saturated,
+            dict(self.selfcheck.causes),
             self.windows(end_ns),
         )
 

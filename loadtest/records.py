@@ -115,20 +115,42 @@ class Interval:
         return tally_percentiles(self.tallies.get(target, {}).get(metric, {}), ps)
 
 
+LAG_MS = 10.0  # a loop that wakes this late (or later) delays what it times
+LATE_SHARE = 0.05  # ...for this share of an interval: sustained, not one hiccup
+CPU_BOUND = 90.0  # percent of a core: the loop has no time left to stamp events promptly
+CPU_BOUND_CAUSE = "client CPU-bound"
+DELAYED_CAUSE = "client delayed: machine busy"
+
+
 @dataclass(frozen=True)
 class Health:
-    """The client's own state over one interval: a saturated client says so."""
+    """The client's own state over one interval: a saturated client says so, and why."""
 
     end_ns: int = 0  # the end of the interval it describes
     loop_lag_max_ms: float = 0.0
     loop_lag_p99_ms: float = 0.0
     cpu_percent: float = 0.0
     intervals: int = 1  # how many it stands for (more in a coarse series)
+    late_ms: float = 0.0  # the loop's lag summed over the samples of LAG_MS or more
+    span_ms: float = 0.0  # the time those samples covered
+
+    @property
+    def cause(self) -> str:
+        """Why latencies of this interval include the client's own delay, '' when they do
+        not: its core was busy (CPU-bound), or its loop woke late for a sustained share
+        of the interval while its own CPU was not the reason (the machine was busy: other
+        processes, a noisy host). One hiccup of an interval is no verdict: it is in the
+        maximum lag, not in the share."""
+        if self.cpu_percent >= CPU_BOUND:
+            return CPU_BOUND_CAUSE
+        if self.span_ms > 0 and self.late_ms / self.span_ms >= LATE_SHARE:
+            return DELAYED_CAUSE
+        return ""
 
     @property
     def saturated(self) -> bool:
-        """A lagging loop or a busy core means measured latency includes our own delay."""
-        return self.loop_lag_p99_ms > 10.0 or self.cpu_percent > 90.0
+        """Whether measured latency includes our own delay (see cause)."""
+        return bool(self.cause)
 
     def then(self, later: Health) -> Health:
         """These intervals and the LATER ones as one point of a coarse series: the
@@ -140,6 +162,8 @@ class Health:
             max(self.loop_lag_p99_ms, later.loop_lag_p99_ms),
             (self.cpu_percent * self.intervals + later.cpu_percent * later.intervals) / n,
             n,
+            self.late_ms + later.late_ms,
+            self.span_ms + later.span_ms,
         )
 
 

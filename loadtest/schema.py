@@ -197,6 +197,7 @@ class HealthInterval(TypedDict):
     loop_lag_max_ms: float
     cpu_percent: float
     saturated: bool
+    cause: NotRequired[str]  # why saturated: 'client CPU-bound' or 'client delayed: machine busy'
 
 
 class ClientHealth(TypedDict):
@@ -206,6 +207,7 @@ class ClientHealth(TypedDict):
     cpu_percent_max: float
     saturated_intervals: int
     intervals: int
+    saturated_by: NotRequired[dict[str, int]]  # cause -> intervals (see HealthInterval.cause)
     per_interval: NotRequired[list[HealthInterval]]
 
 

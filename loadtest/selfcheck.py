@@ -4,10 +4,11 @@ generator was the bottleneck says so instead of reporting its own delay as laten
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Callable
 
 from loadtest.coarse import Coarse
-from loadtest.records import Health
+from loadtest.records import LAG_MS, Health
 
 LAG_PROBE_S = 0.02  # a sleep this long that wakes late measures the loop's lag
 
@@ -20,6 +21,7 @@ class SelfCheck:
         self.cpu_s = cpu_s
         self.history: Coarse[Health] = Coarse(Health.then)  # bounded for week-long runs
         self.saturated = 0  # intervals in which the client was saturated
+        self.causes: Counter[str] = Counter()  # Health.cause -> intervals
         self._lags: list[float] = []
         self._mark = (0.0, 0)
 
@@ -41,9 +43,13 @@ class SelfCheck:
             loop_lag_max_ms=lags[-1] if lags else 0.0,
             loop_lag_p99_ms=lags[min(len(lags) - 1, int(0.99 * len(lags)))] if lags else 0.0,
             cpu_percent=100.0 * (cpu - prev_cpu) / max(1e-9, (now_ns - prev_ns) / 1e9),
+            late_ms=sum(lag for lag in lags if lag >= LAG_MS),
+            span_ms=(now_ns - prev_ns) / 1e6,
         )
         self.history.add(health)
         self.saturated += health.saturated
+        if health.cause:
+            self.causes[health.cause] += 1
         return health
 
     async def probe(self) -> None:

@@ -57,5 +57,6 @@ class RunResult:
     sim_marks: list[tuple[int, str]] = field(default_factory=list)
     intervals: int = 0  # closed in all (health and timeline may hold coarser points)
     saturated_intervals: int = 0
+    saturated_by: dict[str, int] = field(default_factory=dict)  # Health.cause -> intervals
     # target -> its measured window (perf ns): warm-up's end to when it stopped sending
     windows: dict[str, tuple[int, int]] = field(default_factory=dict)

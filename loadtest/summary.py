@@ -128,6 +128,7 @@ def summarize(
             "loop_lag_max_ms": round(max((h.loop_lag_max_ms for h in health), default=0.0), 3),
             "cpu_percent_max": round(max((h.cpu_percent for h in health), default=0.0), 1),
             "saturated_intervals": result.saturated_intervals,
+            "saturated_by": dict(sorted(result.saturated_by.items())),
             "intervals": result.intervals,
             "per_interval": [
                 {
@@ -136,6 +137,7 @@ def summarize(
                     "loop_lag_max_ms": round(h.loop_lag_max_ms, 3),
                     "cpu_percent": round(h.cpu_percent, 1),
                     "saturated": h.saturated,
+                    "cause": h.cause,
                 }
                 for h in health
             ],

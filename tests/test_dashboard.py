@@ -85,13 +85,15 @@ def test_panels_side_by_side_when_wide_stacked_when_narrow() -> None:
     wide = _draw(snap, 120)
     line = next(x for x in wide.splitlines() if "fast" in x)
     assert "slow" in line  # both panel titles on one row
-    assert "CLIENT SATURATED" in wide and "5/10s" in wide
+    head, warning = wide.splitlines()[:2]
+    assert head.startswith("demo") and "5/10s" in head  # title and progress stay in view
+    assert warning.startswith("CLIENT CPU-BOUND: latencies include its own delay")
     assert "TTFT" in wide and "ITL" in wide and "E2E" in wide and "http_429 1" in wide
     assert "limits req 12/500" in wide
     narrow = _draw(snap, 60)
     assert not any("fast" in x and "slow" in x for x in narrow.splitlines())
     lines = plain_lines(snap)
-    assert lines[0].startswith("demo  5/10s") and "CLIENT SATURATED" in lines[0]
+    assert lines[0].startswith("demo  5/10s") and "CLIENT CPU-BOUND" in lines[0]
     assert lines[1].startswith("  fast: sent") and "ttft p50/95/99" in lines[1]
 
 

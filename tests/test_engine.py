@@ -19,7 +19,7 @@ from loadtest import engine as engine_module
 from loadtest.engine import Engine
 from loadtest.loadspec import Load, Step
 from loadtest.profile import Timeouts
-from loadtest.records import RequestRecord, TargetStatus
+from loadtest.records import CPU_BOUND_CAUSE, DELAYED_CAUSE, RequestRecord, TargetStatus
 from loadtest.selfcheck import SelfCheck
 from loadtest.shard_io import Clocks, ShardSpec
 
@@ -179,11 +179,38 @@ def test_self_check_reports_cpu_over_the_elapsed_time_and_the_loop_lag() -> None
     now[0], cpu[0] = 2_000_000_000, 1.5  # 1.5 s of CPU in 2 s
     h = check.close(now[0])
     assert h.cpu_percent == pytest.approx(75.0) and h.loop_lag_max_ms == 12.0
-    assert h.saturated  # a 12 ms lag at p99 is the client's own delay
+    assert (h.late_ms, h.span_ms) == (12.0, 2000.0)
+    assert not h.saturated  # one 12 ms hiccup in two seconds is no verdict
     now[0], cpu[0] = 3_000_000_000, 1.6
     h = check.close(now[0])
     assert h.cpu_percent == pytest.approx(10.0) and not h.saturated
     assert len(check.history) == 2
+
+
+@pytest.mark.parametrize(
+    ("lags", "cpu_s", "cause"),
+    [
+        ([0.5] * 50, 0.1, ""),
+        ([40.0] + [0.5] * 49, 0.1, ""),  # one hiccup: 2% of the interval
+        ([11.0] * 10 + [0.5] * 40, 0.1, DELAYED_CAUSE),  # 110 ms of 2 s late, at 5% CPU
+        ([150.0] + [0.5] * 49, 0.2, DELAYED_CAUSE),  # one stall of 150 ms: 7.5% late
+        ([0.5] * 50, 1.9, CPU_BOUND_CAUSE),  # 95% of a core
+        ([30.0] * 20, 1.95, CPU_BOUND_CAUSE),  # busy and late: the core is the cause
+    ],
+)
+def test_the_self_check_names_a_sustained_cause_not_a_hiccup(
+    lags: list[float], cpu_s: float, cause: str
+) -> None:
+    now, cpu = [0], [0.0]
+    check = SelfCheck(lambda: now[0], lambda: cpu[0])
+    check.start(0)
+    check._lags += lags
+    now[0], cpu[0] = 2_000_000_000, cpu_s
+    h = check.close(now[0])
+    assert h.cause == cause and h.saturated == bool(cause)
+    assert check.saturated == bool(cause) and dict(check.causes) == ({cause: 1} if cause else {})
+    two = h.then(h)  # a coarse point of two such intervals says the same
+    assert two.cause == cause
 
 
 def test_a_failing_closed_loop_backs_off_instead_of_hammering() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from loadtest.records import CPU_BOUND_CAUSE, DELAYED_CAUSE, LAG_MS
 from loadtest.schema import LoadInfo, StatKey, StepSummary, Summary, TargetSummary, stat
 
 
@@ -270,13 +271,22 @@ def health_line(summary: Summary) -> str:
     """One sentence on whether the client itself was the bottleneck."""
     h = summary["client_health"]
     lag, cpu = h["loop_lag_max_ms"], h["cpu_percent_max"]
-    if h["saturated_intervals"]:
-        return (
-            f"Client saturated in {h['saturated_intervals']} of {h['intervals']} intervals "
-            f"(loop lag up to {lag:.0f} ms, CPU up to {cpu:.0f}%): latencies include "
-            "the client's own delay."
-        )
-    return f"Client healthy: loop lag at most {lag:.1f} ms, CPU at most {cpu:.0f}%."
+    if not h["saturated_intervals"]:
+        return f"Client healthy: loop lag at most {lag:.1f} ms, CPU at most {cpu:.0f}%."
+    by = h.get("saturated_by") or {"client saturated": h["saturated_intervals"]}
+    why = {
+        CPU_BOUND_CAUSE: f"its core was busy, CPU up to {cpu:.0f}% (fewer streams per "
+        "process, or more processes)",
+        DELAYED_CAUSE: f"its event loop woke {LAG_MS:g} ms or more late for a sustained "
+        f"share of an interval, lag up to {lag:.0f} ms, while its own CPU was not the "
+        "reason (other processes or the host took the machine)",
+    }
+    parts = [
+        f"{cause[0].upper()}{cause[1:]} in {n} of {h['intervals']} intervals: "
+        + why.get(cause, f"lag up to {lag:.0f} ms, CPU up to {cpu:.0f}%")
+        for cause, n in sorted(by.items())
+    ]
+    return "; ".join(parts) + ". Latencies there include the client's own delay."
 
 
 def run_line(summary: Summary) -> str:
