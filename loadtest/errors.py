@@ -66,6 +66,7 @@ class ExitCode(IntEnum):
     THRESHOLDS_FAILED = 99  # as k6 exits when a threshold fails
     HANGUP = 129  # the terminal went away before the summary could be printed
     INTERRUPTED = 130  # Ctrl-C (the run's files are written)
+    BROKEN_PIPE = 141  # its output's reader went away (`| head`): 128 + SIGPIPE, as git
     TERMINATED = 143  # SIGTERM, 128 + 15 as a shell reports it (the run's files are written)
 
 

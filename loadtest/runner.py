@@ -104,12 +104,18 @@ def _env_for(p: Profile) -> tuple[tuple[str, str], ...]:
 
 
 def run(
-    p: Profile, console: Console, live: bool, quiet: bool, preflight: bool = False
+    p: Profile,
+    console: Console,
+    live: bool,
+    quiet: bool,
+    preflight: bool = False,
+    scheduled_utc: str = "",
 ) -> tuple[Path, Summary]:
     """Run profile P to completion (or Ctrl-C); returns the run directory and summary.
 
     PREFLIGHT: first one request per target (preflight.check), which stops the run
-    before any load and any file when a target refuses it for good."""
+    before any load and any file when a target refuses it for good. SCHEDULED_UTC: the
+    instant it was meant to start (`--start-at`), kept in the summary (`run.scheduled_utc`)."""
     sim: Simulator | None = None
     urls: dict[str, str] = {}
     # Before the simulator starts, so that it inherits the raised limit too.
@@ -169,6 +175,8 @@ def run(
             # Written before the view lets go of the terminal: if that terminal is gone
             # (SIGHUP), writing to it fails, and the files must already be complete.
             summary = summarize(result, p, interrupted, run_id)
+            if scheduled_utc:
+                summary["run"]["scheduled_utc"] = scheduled_utc
             write_summary(run_dir, summary)
         try:
             write_report(run_dir)

@@ -178,6 +178,7 @@ class RunInfo(TypedDict):
 
     id: NotRequired[str]  # unique, made when the run starts (also in run.json)
     incomplete: NotRequired[bool]  # rebuilt from the files of a killed run
+    scheduled_utc: NotRequired[str]  # the instant it was meant to start (run --start-at)
     start_utc: str
     end_utc: str
     duration_s: float

@@ -112,6 +112,14 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE runs_v3 RENAME TO runs;
     CREATE INDEX runs_by_start ON runs (start_utc);
     """,
+    # 4: a run whose client was saturated (its own delay is in its latencies) is marked,
+    # for time-of-day reports to leave out; a scheduled run keeps the instant of its fire.
+    """
+    ALTER TABLE runs ADD COLUMN client_saturated INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE runs ADD COLUMN scheduled_utc TEXT;
+    UPDATE runs SET client_saturated =
+        COALESCE(json_extract(client_health, '$.saturated_intervals'), 0) > 0;
+    """,
 )
 
 
@@ -227,8 +235,8 @@ def import_run(db: sqlite3.Connection, run_dir: str | Path) -> int:
             cur = db.execute(
                 "INSERT OR IGNORE INTO runs (run_id, run_key, target, profile, kind, model,"
                 " base_url, start_utc, end_utc, duration_s, host, versions, status,"
-                " client_health, summary, clock, clock_rate)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " client_health, summary, clock, clock_rate, client_saturated, scheduled_utc)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     key,
                     d.name,
@@ -247,6 +255,8 @@ def import_run(db: sqlite3.Connection, run_dir: str | Path) -> int:
                     orjson.dumps(t).decode(),
                     clock,
                     rate,
+                    summary.get("client_health", {}).get("saturated_intervals", 0) > 0,
+                    run.get("scheduled_utc"),
                 ),
             )
             if cur.rowcount == 0:

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from hdrh.histogram import HdrHistogram
 
 from loadtest.instants import format_instant, parse_instant
+from loadtest.probes import Trust
 from loadtest.tally import (
     BOOTSTRAP_ROUNDS,
     bootstrap_ci,
@@ -121,6 +122,7 @@ class TargetReport:
     # median hour's or more: where the peak really is, found rather than assumed
     slow_hours: dict[str, list[int]] = field(default_factory=dict)
     median_hour_p95_ms: float | None = None
+    trust: Trust = field(default_factory=Trust)  # the probes behind it (loadtest.probes)
 
 
 def load_intervals(
@@ -128,15 +130,19 @@ def load_intervals(
     tz: ZoneInfo,
     since: datetime | None = None,
     targets: Iterable[str] = (),
+    include_saturated: bool = False,
 ) -> tuple[list[IntervalRow], list[CountRow]]:
-    """The stored intervals (histograms as tallies) and counters, times in TZ."""
+    """The stored intervals (histograms as tallies) and counters, times in TZ; those of
+    runs whose client was saturated only with INCLUDE_SATURATED."""
     wanted = set(targets)
     floor = format_instant(since) if since else ""
+    keep = 1 if include_saturated else 0
     rows = []
     for target, metric, start, blob in db.execute(
         "SELECT r.target, h.metric, h.start_utc, h.histogram FROM interval_histograms h"
-        " JOIN runs r ON r.id = h.run_id WHERE h.start_utc >= ? ORDER BY h.start_utc",
-        (floor,),
+        " JOIN runs r ON r.id = h.run_id WHERE h.start_utc >= ?"
+        " AND (r.client_saturated = 0 OR ?) ORDER BY h.start_utc",
+        (floor, keep),
     ):
         if metric in METRICS and (not wanted or target in wanted):
             h = HdrHistogram.decode(blob)
@@ -147,8 +153,9 @@ def load_intervals(
         CountRow(target, parse_instant(start).astimezone(tz), completed, failed, h429)
         for target, start, completed, failed, h429 in db.execute(
             "SELECT r.target, c.start_utc, c.completed, c.failed, c.http_429 FROM interval_counts c"
-            " JOIN runs r ON r.id = c.run_id WHERE c.start_utc >= ? ORDER BY c.start_utc",
-            (floor,),
+            " JOIN runs r ON r.id = c.run_id WHERE c.start_utc >= ?"
+            " AND (r.client_saturated = 0 OR ?) ORDER BY c.start_utc",
+            (floor, keep),
         )
         if not wanted or target in wanted
     ]
@@ -274,6 +281,7 @@ def as_json(reports: dict[str, TargetReport], opts: Options) -> dict[str, Any]:
         "spike_factor": opts.spike_factor,
         "slow_factor": opts.slow_factor,
         "steadiest_first": [{"target": t, "ttft_p95_ratio": r} for t, r in steadiest(reports)],
+        "busy_machine": any(r.trust.busy() for r in reports.values()),
         "targets": {
             t: {
                 "cells": {
@@ -285,6 +293,10 @@ def as_json(reports: dict[str, TargetReport], opts: Options) -> dict[str, Any]:
                 "slow_hours": r.slow_hours,
                 "median_hour_ttft_p95_ms": r.median_hour_p95_ms,
                 "errors_by_hour": {f"{h:02d}": v for h, v in r.errors_by_hour.items()},
+                "probes": r.trust.probes,
+                "probes_left_out": r.trust.left_out,
+                "few_sample_cells": [f"{DAYS[d]} {h:02d}" for d, h in r.trust.few],
+                "crowded_cells": [f"{DAYS[d]} {h:02d}" for d, h in r.trust.crowded],
             }
             for t, r in reports.items()
         },

@@ -4,14 +4,15 @@
 #
 #   scripts/demo_timeofday.sh [OUT_DIR]        (default reports/timeofday-demo)
 #
-# WARP (default 6048: a week in 100 s) sets the time warp. The simulated week is
+# WARP (default 4032: a week in 150 s) sets the time warp. At 6048 (100 s) a two-core
+# machine was too busy: one probe in six had its client saturated (and left out). The simulated week is
 # Mon 2026-11-16 to Sun 2026-11-22, America/New_York; the presets slow down in US
 # business hours (weekdays 9-17), gpt-4o-mini most, claude-3-5-haiku least.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 out=${1:-reports/timeofday-demo}
-warp=${WARP:-6048}
+warp=${WARP:-4032}
 profile="$here/../profiles/timeofday-demo.toml"
 # Six simulated hours of lead, so the scheduler is up before Monday 00:00.
 sim_start="2026-11-15T18:00:00-05:00"

@@ -73,7 +73,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "summary_load",
         ),
     ),
-    ("history", ("store", "rebuild", "timeofday", "clocks", "scheduler")),
+    ("history", ("store", "rebuild", "probes", "timeofday", "clocks", "scheduler")),
     ("presentation", ("dashboard", "live", "report")),
     ("application", ("runner", "ready", "cli", "__main__", "__init__")),
 )

@@ -176,6 +176,11 @@ def test_timeofday_report_reads_the_store(
     assert main(["store", "import", str(d), "--store", db]) == 0
     out = tmp_path / "tod.json"
     args = ["report", "timeofday", "--store", db, "--since", "2026-11-01T00:00:00+00:00"]
+    # The golden run's client was saturated in one interval: left out unless asked.
+    assert main([*args, "--format", "json", "-o", str(out)]) == 0
+    left = json.loads(out.read_text())["targets"]["gpt-4o-mini"]
+    assert (left["probes"], left["probes_left_out"], left["cells"]) == (0, 1, {})
+    args.append("--include-saturated")
     assert main([*args, "--format", "json", "-o", str(out)]) == 0
     data = json.loads(out.read_text())
     # 14:00 UTC on a Tuesday is 09:00 in New York: inside the default peak window
@@ -187,7 +192,7 @@ def test_timeofday_report_reads_the_store(
     assert "<table class='heat'>" in page.read_text()
     assert main([*args, "--tz", "Mars/Olympus"]) == 2
     assert "--tz: expected a zone" in capsys.readouterr().err
-    assert main([*args[:-2], "--since", "2026-12-01T00:00:00+00:00", "--format", "json"]) == 0
+    assert main([*args[:-3], "--since", "2026-12-01T00:00:00+00:00", "--format", "json"]) == 0
     assert json.loads(capsys.readouterr().out)["targets"] == {}
 
 
@@ -197,18 +202,22 @@ def test_a_version_1_store_is_migrated_and_keeps_its_runs(tmp_path: Path) -> Non
     for statement in store.MIGRATIONS[0].split(";"):
         if statement.strip():
             con.execute(statement)
-    con.execute(
-        "INSERT INTO runs (run_key, target, profile, start_utc, end_utc, duration_s, status,"
-        " summary) VALUES ('r', 't', 'p', '2026-11-01T00:00:00.000Z',"
-        " '2026-11-01T00:01:00.000Z', 60, 'duration', '{}')"
-    )
+    for key, health in (("r", "{}"), ("s", '{"saturated_intervals": 2}')):
+        con.execute(
+            "INSERT INTO runs (run_key, target, profile, start_utc, end_utc, duration_s,"
+            " status, client_health, summary) VALUES (?, 't', 'p', '2026-11-01T00:00:00.000Z',"
+            " '2026-11-01T00:01:00.000Z', 60, 'duration', ?, '{}')",
+            (key, health),
+        )
     con.execute("PRAGMA user_version = 1")
     con.commit()
     con.close()
     db = store.connect(path)
-    assert db.execute("PRAGMA user_version").fetchone()[0] == len(store.MIGRATIONS) == 3
-    assert db.execute("SELECT run_id, run_key, clock, clock_rate FROM runs").fetchall() == [
-        ("r", "r", "wall", 1.0)  # stored before run ids: the directory's name is its id
+    assert db.execute("PRAGMA user_version").fetchone()[0] == len(store.MIGRATIONS) == 4
+    rows = "SELECT run_id, run_key, clock, clock_rate, client_saturated FROM runs ORDER BY id"
+    assert db.execute(rows).fetchall() == [
+        ("r", "r", "wall", 1.0, 0),  # stored before run ids: the directory's name is its id
+        ("s", "s", "wall", 1.0, 1),  # its client was saturated: marked from its health
     ]
 
 

@@ -48,11 +48,15 @@ def test_a_simulated_week_recovers_the_injected_peak(tmp_path: Path) -> None:
     )
     wall = time.monotonic() - started
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
-    assert wall < 180, f"the simulated week took {wall:.0f} s"
+    week_s = 7 * 86400 / 4032  # the script's default warp
+    assert wall < week_s + 60, f"the simulated week took {wall:.0f} s"
     log = proc.stdout
     assert "stopped:" in log and "0 failed" in log, log[-2000:]
 
     data = json.loads((tmp_path / "timeofday.json").read_text())
+    # A machine too busy for the warp is said, never silent (and then fails below, with
+    # the warning in the log to say why).
+    assert data["busy_machine"] == ("Warning: the client was saturated" in log), log[-3000:]
     presets = {p.name: p for p in BUILTIN if p.name in data["targets"]}
     assert set(presets) == {"gpt-4o-mini", "gpt-4o-nano", "claude-3-5-haiku"}
     for name, preset in presets.items():

@@ -9,12 +9,13 @@ its examples (parser.py). Errors are one line; the exit codes are errors.ExitCod
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 
 from loadtest.cli import history, reports, running
 from loadtest.cli.parser import build_parser
-from loadtest.errors import LoadtestError
+from loadtest.errors import ExitCode, LoadtestError
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "mock": running.mock,
@@ -36,3 +37,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except LoadtestError as exc:
         print(f"loadtest: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except BrokenPipeError:
+        # `loadtest report ... | head`: the reader has what it wanted. No traceback, and
+        # none at exit either, when Python flushes the stdout nobody reads any more.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return ExitCode.BROKEN_PIPE

@@ -60,10 +60,21 @@ def schedule_profile(args: argparse.Namespace) -> int:
     return ExitCode.FAILED if counts.failed and not counts.runs else ExitCode.OK
 
 
+def _existing(path: str) -> None:
+    """A store that is only read must be there: reading one never creates it."""
+    if not Path(path).is_file():
+        raise ConfigError(
+            f"{path}: no such store (`loadtest store import RUN_DIR --store {path}` or "
+            f"`loadtest run PROFILE --store {path}` makes one)"
+        )
+
+
 def store_runs(args: argparse.Namespace) -> int:
     """`loadtest store import|list`."""
     from loadtest import store
 
+    if args.store_command == "list":
+        _existing(args.store or DEFAULT_STORE)
     with contextlib.closing(store.connect(args.store or DEFAULT_STORE)) as db:
         if args.store_command == "import":
             for d in args.run_dirs:
@@ -116,9 +127,19 @@ def timeofday_report(args: argparse.Namespace) -> int:
     if not heatmaps or any(k not in ("p50", "p95", "p99") for k in heatmaps):
         raise ConfigError(f"--heatmaps: expected some of p50,p95,p99, got {args.heatmaps!r}")
     opts = timeofday.Options(args.tz, window, args.spike_factor, args.slow_factor, heatmaps)
+    from loadtest import probes
+
+    _existing(args.store or DEFAULT_STORE)
     with contextlib.closing(store.connect(args.store or DEFAULT_STORE)) as db:
-        rows, counts = timeofday.load_intervals(db, tz, since, args.target)
+        rows, counts = timeofday.load_intervals(db, tz, since, args.target, args.include_saturated)
+        stored = probes.load_probes(db, tz, since, args.target)
     reports = timeofday.analyse(rows, counts, opts)
+    samples = {
+        t: {cell: s["count"] for cell, s in r.cells.get("ttft", {}).items()}
+        for t, r in reports.items()
+    }
+    for target, trust in probes.judge(stored, samples, args.include_saturated).items():
+        reports.setdefault(target, timeofday.TargetReport()).trust = trust
     if args.format == "term" and args.output in (None, "-"):
         from rich.console import Console
 

@@ -210,8 +210,14 @@ def build_parser() -> argparse.ArgumentParser:
         "hour from the run history",
     )
     rp.add_argument("--store", help=f"timeofday: the history file (default {DEFAULT_STORE})")
-    rp.add_argument("--tz", default="America/New_York", help="timeofday: zone of the hours")
-    rp.add_argument("--since", default="7d", help="timeofday: 7d, 24h or an ISO instant")
+    rp.add_argument(
+        "--tz",
+        default="America/New_York",
+        help="timeofday: zone of the hours (default America/New_York)",
+    )
+    rp.add_argument(
+        "--since", default="7d", help="timeofday: 7d, 24h or an ISO instant (default 7d)"
+    )
     rp.add_argument("--target", action="append", default=[], help="timeofday: only these")
     rp.add_argument(
         "--peak",
@@ -236,6 +242,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="timeofday: percentiles mapped by weekday and hour, e.g. p50,p95,p99 (default p95)",
     )
     rp.add_argument(
+        "--include-saturated",
+        action="store_true",
+        help="timeofday: keep the probes whose client was saturated (left out by default)",
+    )
+    rp.add_argument(
         "--format", choices=("html", "md", "json", "term"), default="html", help="(default html)"
     )
     rp.add_argument(
@@ -248,7 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
         "compare",
         help="compare saved runs (for example peak against off-peak)",
         description="Each metric of the runs side by side, with the change from the first "
-        "run and, for P95 and P99, a bootstrap 95%% confidence interval of that change.",
+        "run and, for P95 and P99, a bootstrap 95% confidence interval of that change.",
     )
     c.add_argument("runs", nargs="+", metavar="RUN_DIR", help="two or more run directories")
     c.add_argument(

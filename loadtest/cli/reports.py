@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from loadtest.cli.history import timeofday_report
 from loadtest.cli.output import emit
@@ -41,6 +42,16 @@ def compare_runs(args: argparse.Namespace) -> int:
     if len(args.runs) < 2:
         raise ConfigError("compare: expected two or more run directories")
     runs = [load_run(r) for r in args.runs]
+    if not compare.pair_targets(runs):
+        have = "; ".join(
+            f"{r}: {', '.join(run.targets)}" for r, run in zip(args.runs, runs, strict=True)
+        )
+        raise ConfigError(
+            f"compare: the runs share no target ({have}); compare runs of the same "
+            "targets, or runs of one target each"
+        )
+    for line in compare.load_differences(runs):
+        print(f"loadtest: warning: {line}", file=sys.stderr)
     table = compare.compare(runs)
     if args.format == "term":
         compare.show(Console(), runs, table)

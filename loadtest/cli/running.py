@@ -137,8 +137,18 @@ def run(args: argparse.Namespace) -> int:
         wait_for(args.start_at, args.clock, profile)
     console = Console()
     stored = ""
+    scheduled = ""
+    if args.start_at is not None:
+        from loadtest.instants import format_instant, parse_instant
+
+        scheduled = format_instant(parse_instant(args.start_at))
     run_dir, summary = runner.run(
-        profile, console, live=not args.no_live, quiet=args.quiet, preflight=not args.no_preflight
+        profile,
+        console,
+        live=not args.no_live,
+        quiet=args.quiet,
+        preflight=not args.no_preflight,
+        scheduled_utc=scheduled,
     )
     if args.store:
         from loadtest import store

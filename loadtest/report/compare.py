@@ -42,6 +42,27 @@ class Row:
         return b - a, (b - a) / a if a else None
 
 
+def load_differences(runs: list[RunData]) -> list[str]:
+    """One line per compared target whose runs applied different loads (mode, level,
+    arrivals, steps; the warm-up, duration or token lengths of the runs): a difference
+    between them may be the load's, not the servers'. Empty when they match."""
+    from loadtest.report.tables import load_text
+
+    out = []
+    for label, names in pair_targets(runs):
+        loads = [r.summary["targets"][n].get("load") for r, n in zip(runs, names, strict=True)]
+        texts = [load_text(x) if x is not None else "?" for x in loads]
+        if len(set(texts)) > 1:
+            out.append(f"{label}: the runs' loads differ: " + " | ".join(texts))
+    applied = [r.summary.get("applied") for r in runs]
+    keys = ("duration_s", "warmup_s", "input_tokens", "output_tokens", "ignore_eos")
+    for key in keys:
+        seen = {str(a.get(key)) for a in applied if a is not None}
+        if len(seen) > 1:
+            out.append(f"the runs' {key} differ: " + " | ".join(sorted(seen)))
+    return out
+
+
 def _tallies(run: RunData, target: str, metric: str) -> list[dict[int, int]]:
     """Each interval's histogram of METRIC as {bucket value: count}."""
     return [t for iv in run.intervals if (t := iv.tally(target, metric))]

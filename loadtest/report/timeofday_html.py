@@ -6,7 +6,14 @@ from html import escape
 
 from loadtest.report import svg
 from loadtest.report.html import CSS
-from loadtest.report.timeofday_text import TITLE, peak_rows, ranking_text, target_notes, zone_line
+from loadtest.report.timeofday_text import (
+    TITLE,
+    busy_text,
+    peak_rows,
+    ranking_text,
+    target_notes,
+    zone_line,
+)
 from loadtest.timeofday import DAYS, Options, TargetReport
 
 EXTRA_CSS = """
@@ -79,6 +86,8 @@ def render(reports: dict[str, TargetReport], opts: Options) -> str:
     parts.append("</tbody></table>")
     if ranking_text(reports):
         parts.append(f"<p>{escape(ranking_text(reports))}</p>")
+    if busy_text(reports):
+        parts.append(f"<p class='warn'>{escape(busy_text(reports))}</p>")
     for name, rep in reports.items():
         parts.append(f"<h2>{escape(name)}</h2>")
         parts += [f"<p>{escape(n)}</p>" for n in target_notes(rep, opts)]

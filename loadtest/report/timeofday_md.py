@@ -19,6 +19,8 @@ def render(reports: dict[str, TargetReport], opts: Options) -> str:
     out += ["| " + " | ".join(row) + " |" for row in text.peak_rows(reports, ("p50", "p95"))]
     if text.ranking_text(reports):
         out += ["", text.ranking_text(reports)]
+    if text.busy_text(reports):
+        out += ["", f"**{text.busy_text(reports)}**"]
     for t, r in reports.items():
         out += ["", f"### {t}", ""]
         out += [n + "  " for n in text.target_notes(r, opts)]

@@ -10,6 +10,7 @@ from rich.text import Text
 
 from loadtest.report.timeofday_text import (
     TITLE,
+    busy_text,
     heat_rows,
     peak_rows,
     ranking_text,
@@ -54,6 +55,8 @@ def show(console: Console, reports: dict[str, TargetReport], opts: Options) -> N
     console.print(t)
     if ranking_text(reports):
         console.print(ranking_text(reports), markup=False)
+    if busy_text(reports):
+        console.print(busy_text(reports), markup=False, style="bold red")
     # a narrow terminal gets each map in two halves of the day
     halves = [range(24)] if console.width >= 4 + 24 * _CELL else [range(12), range(12, 24)]
     for name, rep in reports.items():

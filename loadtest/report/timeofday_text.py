@@ -68,9 +68,25 @@ def heat_rows(
     ]
 
 
+def busy_text(reports: dict[str, TargetReport]) -> str:
+    """The warning when many probes were left out: '' when none needs it."""
+    busy = [(t, r.trust) for t, r in reports.items() if r.trust.busy()]
+    if not busy:
+        return ""
+    left = sum(tr.left_out for _, tr in busy)
+    total = sum(tr.left_out + tr.probes for _, tr in busy)
+    return (
+        f"Warning: the client was saturated in {left} of {total} probes of "
+        f"{', '.join(t for t, _ in busy)}: the machine was too busy for this load (or time "
+        "warp). Those probes are left out and the figures stand on the rest, with fewer "
+        "samples and gaps; rerun on a quieter machine, with fewer probes at once "
+        "(max_running) or a slower time warp."
+    )
+
+
 def target_notes(rep: TargetReport, opts: Options) -> list[str]:
-    """The sentences under a target's heading: slow hours and spikes."""
-    notes = []
+    """The sentences under a target's heading: what it stands on, slow hours, spikes."""
+    notes = rep.trust.notes()
     if rep.median_hour_p95_ms is not None:
         notes.append(
             f"Slow hours (TTFT P95 at {opts.slow_factor:g}x the median hour's "
