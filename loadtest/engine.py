@@ -230,6 +230,7 @@ class Engine:
             self.selfcheck.saturated,
             dict(self.selfcheck.causes),
             self.windows(end_ns),
+            self.prompts.lengths,
         )
 
     async def _drive(self, tr: _TargetRun) -> None:
@@ -361,8 +362,9 @@ class Engine:
         r = RequestRecord(tr.name, intended_ns=intended)
         c["sent"] += 1
         c["in_flight"] += 1
+        prompt = self.prompts.prompt(i, tr.name, measured)
         try:
-            detail = await self.sender.send(tr.name, self.prompts.prompt(i), r)
+            detail = await self.sender.send(tr.name, prompt, r)
         except asyncio.CancelledError:
             self._cut_off(tr, r, measured)
             raise
@@ -373,6 +375,8 @@ class Engine:
         finally:
             c["in_flight"] -= 1
         metrics = derive(r)  # once per request, for the histograms and the results file
+        if not measured and r.error is None:  # the server's count of the warm-up's prompts
+            self.prompts.lengths.observe(tr.name, prompt.chars, r.input_tokens)
         if measured:
             c["late"] += r.sent_ns - intended >= LATE_NS
             c["recorded"] += 1

@@ -87,6 +87,7 @@ class Workload:
     system: str | None = None
     temperature: float | None = None
     ignore_eos: bool = False  # ask servers that support it for exactly max_tokens
+    tokenizer: str | None = None  # a tokenizer.json: prompt lengths in its tokens
 
 
 @dataclass(frozen=True)
@@ -322,7 +323,10 @@ def _workload(t: Table | None) -> Workload:
         system=t.string("system", "") or None,
         temperature=t.number("temperature", 0.0, min=0, max=2) if t.has("temperature") else None,
         ignore_eos=t.boolean("ignore_eos", False),
+        tokenizer=t.string("tokenizer", "") or None,
     )
+    if w.tokenizer and w.prompts_file:
+        raise t.error("tokenizer", "no tokenizer with a prompts_file (its prompts are as written)")
     t.finish()
     return w
 

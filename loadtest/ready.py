@@ -29,8 +29,8 @@ def check(p: Profile, env: Mapping[str, str] | None = None, store: str | None = 
     """Raise the first problem that would stop P's run: bad input, or a folder or STORE
     (the run's --store, or the schedule's) that cannot be written."""
     environ = os.environ if env is None else env
-    with _within(p, "workload.prompts_file"):
-        PromptSource(p.workload, p.seed)  # reads and checks every line
+    with _within(p, "workload.tokenizer" if p.workload.tokenizer else "workload.prompts_file"):
+        PromptSource(p.workload, p.seed)  # reads and checks every line, or the tokenizer
     if p.simulator.config and any(t.uses_simulator for t in p.targets):
         from loadtest.sim.config import load_config  # only for profiles that start it
 

@@ -146,6 +146,16 @@ class StepSummary(TypedDict):
     metrics: dict[str, MetricStats]
 
 
+class PromptTokens(TypedDict):
+    """How a target's prompts were sized, and what its server counted."""
+
+    method: str  # tokenizer, calibrated, chars/4 (nothing to calibrate from), prompts file
+    requested_mean: float | None  # tokens the measured prompts asked for (None: a file's)
+    server_mean: float | None  # prompt tokens its usage reported (None: no usage)
+    chars_per_token: NotRequired[float]  # calibrated: the fitted line
+    overhead: NotRequired[float]
+
+
 class TargetSummary(TypedDict):
     """Everything summary.json says of one target (the block the store keeps per row)."""
 
@@ -156,6 +166,7 @@ class TargetSummary(TypedDict):
     requests: Requests
     rates: Rates
     tokens: Tokens
+    prompt_tokens: NotRequired[PromptTokens]
     errors: dict[str, int]  # error class -> count
     messages: NotRequired[list[ErrorMessage]]  # the most frequent per class, first first
     clipped: dict[str, int]  # metric -> values outside the histogram's range

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from loadtest.profile import Profile
+from loadtest.prompt_length import Lengths
 from loadtest.recorder import Recorder
 from loadtest.records import Health, RequestRecord, TargetCounts, TargetStatus
 from loadtest.workload import Prompt
@@ -60,3 +61,4 @@ class RunResult:
     saturated_by: dict[str, int] = field(default_factory=dict)  # Health.cause -> intervals
     # target -> its measured window (perf ns): warm-up's end to when it stopped sending
     windows: dict[str, tuple[int, int]] = field(default_factory=dict)
+    prompt_lengths: Lengths | None = None  # how prompts were sized, per target

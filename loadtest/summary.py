@@ -22,7 +22,7 @@ from loadtest.schema import (
 )
 from loadtest.shard_io import RunResult
 from loadtest.step_summary import step_rows
-from loadtest.summary_load import applied, load_info
+from loadtest.summary_load import applied, load_info, prompt_tokens
 from loadtest.summary_stats import rates_of, stats
 from loadtest.thresholds import evaluate
 
@@ -79,6 +79,7 @@ def summarize(
                 "requests_with_zero_output": counts.zero_output,
                 "requests_with_reasoning": counts.reasoned,
             },
+            "prompt_tokens": prompt_tokens(result.prompt_lengths, name, counts),
             "errors": dict(sorted(counts.errors.items())),
             "messages": said.listed(counts.messages),
             "clipped": dict(sorted(counts.clipped.items())),

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 from loadtest.loadspec import Load
 from loadtest.profile import Lengths, Profile
-from loadtest.schema import Applied, LoadInfo
+from loadtest.prompt_length import ESTIMATE
+from loadtest.prompt_length import Lengths as PromptLengths
+from loadtest.records import TargetCounts
+from loadtest.schema import Applied, LoadInfo, PromptTokens
 
 # The one client loadtest runs send with: its own aiohttp transport and SSE parser (the
 # official SDKs are clients of the simulator in tests, not of runs).
@@ -32,6 +35,30 @@ def load_info(load: Load, duration_s: float) -> LoadInfo:
             {"duration_s": length, "level": level} for length, level in load.levels(duration_s)
         ]
     return info
+
+
+def prompt_tokens(lengths: PromptLengths | None, target: str, counts: TargetCounts) -> PromptTokens:
+    """How TARGET's prompts were sized (LENGTHS: the run's) against what its server's usage
+    counted over its COUNTS."""
+    server = (
+        counts.input_tokens / counts.completed if counts.completed and counts.input_tokens else None
+    )
+    if lengths is None:
+        return {"method": ESTIMATE, "requested_mean": None, "server_mean": _r(server)}
+    t = lengths.of(target)
+    out: PromptTokens = {
+        "method": lengths.method_of(target),
+        "requested_mean": _r(t.requested / t.prompts) if t.prompts else None,
+        "server_mean": _r(server),
+    }
+    if t.fit is not None:
+        out["chars_per_token"] = round(t.fit.chars_per_token, 3)
+        out["overhead"] = round(t.fit.overhead, 2)
+    return out
+
+
+def _r(v: float | None) -> float | None:
+    return None if v is None else round(v, 2)
 
 
 def lengths_text(x: Lengths) -> str:

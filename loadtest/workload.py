@@ -1,9 +1,9 @@
 """The prompt sequence of a run: the i-th prompt is the same for every target (deterministic).
 
-Synthetic prompts aim at an input length in tokens at about four characters a token
-(real tokenizers differ by a few percent; the server's usage is what gets reported).
-Each prompt opens with its own random words, so provider prompt caches cannot make
-later requests cheaper than the first.
+Synthetic prompts aim at an input length in the server's tokens: cut with the profile's
+tokenizer when it names one, else at four characters a token until the warm-up has
+calibrated each target (loadtest.prompt_length). Each prompt opens with its own random
+words, so provider prompt caches cannot make later requests cheaper than the first.
 """
 
 from __future__ import annotations
@@ -11,12 +11,24 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from loadtest.config_reader import ConfigError
 from loadtest.profile import Workload
+from loadtest.prompt_length import (
+    CHARS_PER_TOKEN,
+    ESTIMATE,
+    PROMPTS_FILE,
+    TOKENIZER,
+    Lengths,
+    cut_to_tokens,
+    load_tokenizer,
+)
+
+if TYPE_CHECKING:
+    from tokenizers import Tokenizer
 
 _WORDS = (
     "alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november "
@@ -31,6 +43,7 @@ class Prompt:
 
     messages: tuple[dict[str, Any], ...]
     max_tokens: int
+    chars: int = 0  # of its synthetic text (0 for a prompts file's)
 
 
 class PromptSource:
@@ -40,36 +53,54 @@ class PromptSource:
         self.w = w
         self.seed = seed
         self._file: list[tuple[dict[str, Any], ...]] | None = None
+        self.tokenizer: Tokenizer | None = None
         if w.prompts_file:
             path = Path(w.prompts_file)
             if not path.is_absolute() and base_dir is not None:
                 path = base_dir / path
             self._file = _read_jsonl(path)
+            method = PROMPTS_FILE
+        elif w.tokenizer:
+            self.tokenizer = load_tokenizer(w.tokenizer)
+            method = TOKENIZER
+        else:
+            method = ESTIMATE
+        self.lengths = Lengths(method)
 
-    def prompt(self, i: int) -> Prompt:
-        """The I-th prompt of the run."""
+    def prompt(self, i: int, target: str = "", measured: bool = False) -> Prompt:
+        """The I-th prompt of the run, for TARGET (its length in that target's tokens,
+        once calibrated; no target: at four characters a token, as a prompt stands
+        alone); MEASURED: it is sent after the warm-up."""
         rng = random.Random(self.seed * 1_000_003 + i)
         max_tokens = self.w.output_tokens.sample(rng)
         if self._file is not None:
             return Prompt(self._file[i % len(self._file)], max_tokens)
         n = self.w.input_tokens.sample(rng)
+        if self.tokenizer is not None:
+            text = synthetic_text(rng, round(n * CHARS_PER_TOKEN * 2) + 16)
+            text = cut_to_tokens(self.tokenizer, text, n)
+            if measured:
+                self.lengths.count(target, n)
+        elif target:
+            text = synthetic_text(rng, self.lengths.chars_for(target, n, measured))
+        else:
+            text = synthetic_text(rng, round(n * CHARS_PER_TOKEN))
         messages: list[dict[str, Any]] = []
         if self.w.system:
             messages.append({"role": "system", "content": self.w.system})
-        messages.append({"role": "user", "content": synthetic_text(rng, n)})
-        return Prompt(tuple(messages), max_tokens)
+        messages.append({"role": "user", "content": text})
+        return Prompt(tuple(messages), max_tokens, len(text))
 
 
-def synthetic_text(rng: random.Random, tokens: int) -> str:
-    """Text of about TOKENS tokens (4 characters each), starting with random words."""
+def synthetic_text(rng: random.Random, chars: int) -> str:
+    """CHARS characters of text (at least one) made of random words."""
     out: list[str] = []
     size = 0
-    target = 4 * tokens
-    while size < target:
+    while size < chars:
         w = rng.choice(_WORDS)
         out.append(w)
         size += len(w) + 1
-    return " ".join(out)[: max(1, target - 1)]
+    return " ".join(out)[: max(1, chars)]
 
 
 def _read_jsonl(path: Path) -> list[tuple[dict[str, Any], ...]]:

@@ -53,6 +53,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "quick_profile",
             "starter",
             "slo",
+            "prompt_length",
         ),
     ),
     (

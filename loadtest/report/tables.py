@@ -157,6 +157,25 @@ def load_text(info: LoadInfo) -> str:
     return ", ".join(parts)
 
 
+def prompt_line(summary: Summary) -> str:
+    """'Prompt tokens asked / counted by the server: a 200 / 201 (calibrated), b 200 / -
+    (chars/4)'; '' for summaries written before loadtest said."""
+    parts = []
+    for name, t in summary["targets"].items():
+        pt = t.get("prompt_tokens")
+        if pt is None:
+            continue
+        asked, got = pt["requested_mean"], pt["server_mean"]
+        how = pt["method"]
+        if "chars_per_token" in pt:
+            how += f", {pt['chars_per_token']:.2f} chars a token"
+        parts.append(
+            f"{name} {'-' if asked is None else f'{asked:,.0f}'} / "
+            f"{'-' if got is None else f'{got:,.0f}'} ({how})"
+        )
+    return "Prompt tokens asked / counted by the server: " + ", ".join(parts) if parts else ""
+
+
 def load_lines(summary: Summary) -> list[str]:
     """What the run applied, for the top of every report: the load of each target
     (targets under the same load share a line), then the run's lengths, timeouts and
@@ -179,6 +198,8 @@ def load_lines(summary: Summary) -> list[str]:
     )
     n = a["processes"]
     lines.append(f"Client: {a['client']}, {n} process{'es' if n != 1 else ''}")
+    if prompts := prompt_line(summary):
+        lines.append(prompts)
     return lines
 
 

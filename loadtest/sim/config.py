@@ -49,6 +49,7 @@ _FIELDS: tuple[tuple[str, str, dict[str, float]], ...] = (
     ("tool_call_rate", "num", {"min": 0, "max": 1}),
     ("first_byte_fraction", "num", {"min": 0, "max": 1}),
     ("tokens_per_event", "int", {"min": 1}),
+    ("prompt_token_scale", "num", {"positive": True}),
 )
 
 

@@ -35,6 +35,9 @@ class Preset:
     tool_call_rate: float = 1.0
     first_byte_fraction: float = 1.0
     tokens_per_event: int = 1  # output tokens packed into one streamed content event
+    # Prompt tokens reported per token of the simulator's own count (chars / 4): 1.6
+    # stands for a server whose tokenizer splits text finer, as a client never knows.
+    prompt_token_scale: float = 1.0
     diurnal: Diurnal | None = None
     capacity: Capacity | None = None
     limits: Limits = field(default_factory=Limits)

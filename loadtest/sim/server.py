@@ -142,6 +142,10 @@ async def _handle(request: web.Request, api: str) -> web.StreamResponse:
             "model",
             headers,
         )
+    if preset.prompt_token_scale != 1.0:  # a tokenizer that counts other than chars / 4
+        req = dataclasses.replace(
+            req, input_tokens=max(1, round(req.input_tokens * preset.prompt_token_scale))
+        )
     charge = req.input_tokens + (req.max_tokens or preset.max_output_tokens)
     admission = st.limiter(preset, time.monotonic()).admit(charge, time.monotonic())
     headers.update(_rate_headers(api, admission, wall))
