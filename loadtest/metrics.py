@@ -1,6 +1,7 @@
 """One request's timeline and the latency metrics derived from it (pure arithmetic).
 
-Definitions follow vLLM's `bench serve` where it has one, so numbers compare:
+Definitions follow vLLM's `bench serve` where it has one, so numbers compare, and part
+from it where it counts chunks without content (README: how it measures):
 TTFT = first_token - sent; ITL = every gap between consecutive content events;
 TPOT = (last_token - first_token) / (output tokens - 1); E2E = end - sent;
 output speed = (output tokens - 1) / (last_token - first_token). Output tokens are the
