@@ -195,7 +195,7 @@ def _ms3(v: tuple[float, ...]) -> str:
     return "/".join(f"{x:.0f}" if x >= 10 else f"{x:.1f}" for x in v)
 
 
-def target_panel(t: TargetView) -> Panel:
+def target_panel(t: TargetView, width: int = PANEL_WIDTH) -> Panel:
     """One target: rates, latency (last interval and run), sparkline, errors.
 
     Plain Text lines in a Panel: a nested rich Table cost 10 ms a redraw, on the event
@@ -210,7 +210,7 @@ def target_panel(t: TargetView) -> Panel:
         x.append(f"{m.upper():<12}{_ms3(t.last.get(m, ())):>16}{_ms3(t.run.get(m, ())):>16}\n")
     top = max(t.ttft_p95_history, default=0.0)
     x.append("TTFT p95 ", "dim")
-    x.append(sparkline(list(t.ttft_p95_history), PANEL_WIDTH - 20), "cyan")
+    x.append(sparkline(list(t.ttft_p95_history), width - 20), "cyan")
     x.append(f" max {top:.0f} ms\n", "dim")
     errs = ", ".join(f"{k} {v}" for k, v in t.errors)
     x.append(f"errors {errs}" if errs else "errors 0", "red" if errs else "green")
@@ -220,12 +220,52 @@ def target_panel(t: TargetView) -> Panel:
         x.append(f"\nlate {t.late}  shed {t.shed}", "yellow")
     if t.headroom:
         x.append(f"\nlimits {t.headroom}", "dim")
-    return Panel(x, title=f"[bold]{t.name}[/]", title_align="left", width=PANEL_WIDTH)
+    return Panel(x, title=f"[bold]{t.name}[/]", title_align="left", width=width)
 
 
-def render(s: Snapshot) -> RenderableType:
-    """The whole dashboard: a header with progress and client health, then the panels
-    (side by side as the terminal's width allows, else stacked)."""
+def compact_table(s: Snapshot) -> Table:
+    """A line per target, for a terminal where the panels do not fit (80x24 with three
+    targets): every target stays in view, with what its panel leads with."""
+    table = Table(box=None, padding=(0, 0, 0, 1), pad_edge=False, show_edge=False)
+    heads = ("target", "offered", "req/s", "in fl", "TTFT 50/95/99", "ITL 50/99", "E2E p95")
+    for h in heads:
+        # Numbers keep their width; a long target name is what gets cut.
+        numeric = h not in ("target", "offered")
+        table.add_column(
+            h,
+            justify="right" if numeric else "left",
+            no_wrap=True,
+            min_width=len(h) if numeric else None,
+            overflow="ellipsis",
+        )
+    table.add_column("errors", no_wrap=True, justify="right")
+    for t in s.targets:
+        last = t.last
+        errs = sum(n for _, n in t.errors)
+        itl = last.get(ITL, ())
+        e2e = last.get(E2E, ())
+        table.add_row(
+            Text(t.name, style="bold"),
+            t.offered,
+            f"{t.achieved_rps:.1f}",
+            str(t.in_flight),
+            _ms3(last.get(TTFT, ())),
+            _ms3((itl[0], itl[2]) if itl else ()),
+            _ms3(e2e[1:2]),
+            Text(str(errs), style="red" if errs else "green"),
+        )
+    return table
+
+
+def _height(p: Panel) -> int:
+    assert isinstance(p.renderable, Text)
+    return p.renderable.plain.count("\n") + 3  # its lines and two borders
+
+
+def render(s: Snapshot, width: int = 200, height: int = 200) -> RenderableType:
+    """The whole dashboard for a WIDTH x HEIGHT terminal: a header with progress and
+    client health, then the panels, side by side as the width allows and as wide as it
+    lets them be; or, where they do not fit the height, a line per target."""
     frac = min(1.0, s.elapsed_s / s.duration_s) if s.duration_s else 0.0
     head = Table.grid(padding=(0, 1))
     head.add_column(no_wrap=True)
@@ -241,7 +281,14 @@ def render(s: Snapshot) -> RenderableType:
     if s.saturated:  # a line of its own: the title and progress stay where they are
         cause = (s.cause or "client saturated").upper()
         parts.append(Text(f"{cause}: latencies include its own delay", style="bold red"))
-    return Group(*parts, Columns([target_panel(t) for t in s.targets]))
+    n = max(1, len(s.targets))
+    per_row = max(1, min(n, width // PANEL_WIDTH))
+    panel_w = max(PANEL_WIDTH, min(2 * PANEL_WIDTH, width // per_row - 1))
+    panels = [target_panel(t, panel_w) for t in s.targets]
+    rows = [panels[i : i + per_row] for i in range(0, len(panels), per_row)]
+    if len(parts) + sum(max(_height(p) for p in row) for row in rows) <= height:
+        return Group(*parts, Columns(panels))
+    return Group(*parts, compact_table(s))
 
 
 def plain_lines(s: Snapshot) -> list[str]:

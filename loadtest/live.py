@@ -58,4 +58,5 @@ class LiveView:
             for line in plain_lines(snap):
                 self.console.print(line, highlight=False, markup=False)
             return
-        self._live.update(render(snap), refresh=True)
+        size = self.console.size
+        self._live.update(render(snap, size.width, size.height - 1), refresh=True)

@@ -66,10 +66,30 @@ def test_state_keeps_run_so_far_history_and_errors() -> None:
     assert fast.headroom == "req 12/500"
 
 
-def _draw(snap: Snapshot, width: int) -> str:
+def _draw(snap: Snapshot, width: int, height: int = 200) -> str:
     console = Console(record=True, width=width, force_terminal=True, color_system=None)
-    console.print(render(snap))
+    console.print(render(snap, width, height))
     return console.export_text()
+
+
+def test_three_targets_at_80x24_are_all_in_view_and_wide_panels_use_the_width() -> None:
+    names = ("gpt-4o-mini", "gpt-4o-nano", "claude-3-5-haiku")
+    runs = {n: TargetStatus(n, "closed", 8, sent=40, in_flight=8) for n in names}
+    rec = Recorder(runs, 60_000_000, 0)
+    snap = DashboardState("quickstart", 30.0).update(
+        _interval(rec, 0, dict.fromkeys(names, 300)), Health(), runs, 5.0
+    )
+    small = _draw(snap, 80, 23)  # a 24-line terminal, less the line the cursor takes
+    lines = small.rstrip().splitlines()
+    assert len(lines) <= 23 and all(len(x) <= 80 for x in lines)
+    assert lines[0].startswith("quickstart") and "5/30s" in lines[0]
+    for n in names:  # each target on a line of its own, its numbers whole
+        row = next(x for x in lines if x.startswith(n))
+        assert "8 streams" in row and "…" not in row
+    wide = _draw(snap, 200, 50)
+    row = next(x for x in wide.splitlines() if "gpt-4o-mini" in x)
+    assert "gpt-4o-nano" in row and "claude-3-5-haiku" in row  # side by side
+    assert wide.count("╭") == 3 and max(len(x.rstrip()) for x in wide.splitlines()) > 190
 
 
 def test_panels_side_by_side_when_wide_stacked_when_narrow() -> None:
