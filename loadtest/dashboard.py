@@ -19,6 +19,7 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
+from loadtest.headroom import headroom_text
 from loadtest.messages import top
 from loadtest.metrics import E2E, ITL, TTFT, unit_of
 from loadtest.records import Health, Interval, TargetStatus
@@ -76,38 +77,7 @@ class Snapshot:
 
 def headroom(headers: Mapping[str, str]) -> str:
     """'req 3998/4000 tok 39k/40k' from OpenAI's or Anthropic's rate-limit headers."""
-
-    def pick(*names: str) -> str | None:
-        return next((headers[n] for n in names if n in headers), None)
-
-    out = []
-    for label, rem, lim in (
-        (
-            "req",
-            pick("x-ratelimit-remaining-requests", "anthropic-ratelimit-requests-remaining"),
-            pick("x-ratelimit-limit-requests", "anthropic-ratelimit-requests-limit"),
-        ),
-        (
-            "tok",
-            pick("x-ratelimit-remaining-tokens", "anthropic-ratelimit-tokens-remaining"),
-            pick("x-ratelimit-limit-tokens", "anthropic-ratelimit-tokens-limit"),
-        ),
-    ):
-        if rem is not None:
-            out.append(f"{label} {_short(rem)}/{_short(lim) if lim else '?'}")
-    if "retry-after" in headers:
-        out.append(f"retry-after {headers['retry-after']}s")
-    return " ".join(out)
-
-
-def _short(v: str) -> str:
-    try:
-        n = float(v)
-    except ValueError:
-        return v
-    if n >= 10_000_000:
-        return f"{n / 1e6:.0f}M"
-    return f"{n / 1000:.0f}k" if n >= 10_000 else f"{n:.0f}"
+    return headroom_text(headers)
 
 
 class DashboardState:

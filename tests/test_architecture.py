@@ -75,7 +75,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
         ),
     ),
     ("history", ("store", "rebuild", "probes", "timeofday", "clocks", "scheduler")),
-    ("presentation", ("dashboard", "live", "report")),
+    ("presentation", ("headroom", "dashboard", "live", "report")),
     ("application", ("runner", "ready", "cli", "__main__", "__init__")),
 )
 SIM = "sim"  # the simulator's wing: it may use the definitions layer and itself only

@@ -130,6 +130,62 @@ def test_chart_axes_cover_the_data() -> None:
     assert "no data" in empty
 
 
+def _chromium(chromium: str, page: Path, tmp_path: Path, width: int = 1400) -> tuple[str, bytes]:
+    """PAGE in headless Chromium: its DOM as rendered, and a screenshot WIDTH wide."""
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'chromium'}",
+        "--enable-logging=stderr",
+        f"--window-size={width},2400",
+    ]
+    dom = subprocess.run(
+        [chromium, *flags, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=90
+    )
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    assert "CONSOLE" not in dom.stderr and "Uncaught" not in dom.stderr
+    shot = tmp_path / f"{page.stem}-{width}.png"
+    subprocess.run(
+        [chromium, *flags, f"--screenshot={shot}", page.as_uri()],
+        capture_output=True,
+        timeout=90,
+        check=True,
+    )
+    return dom.stdout, shot.read_bytes()
+
+
+@pytest.mark.slow
+def test_time_of_day_page_renders_one_scale_a_legend_and_the_overlay(tmp_path: Path) -> None:
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
+    from test_timeofday import _week
+
+    from loadtest.report import timeofday_html
+    from loadtest.timeofday import Options, analyse
+
+    rows, counts = _week({"spiky": 2.0, "steady": 1.1})
+    counts = [c if c.target == "spiky" else type(c)(c.target, c.start, 60, 0, 0) for c in counts]
+    page = tmp_path / "timeofday.html"
+    page.write_text(timeofday_html.render(analyse(rows, counts, rounds=50), Options()))
+    for width in (1400, 390):  # a desktop and a phone
+        dom, png = _chromium(chromium, page, tmp_path, width)
+        assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 30_000
+        assert dom.count('<table class="heat">') == 2 and dom.count('class="legend"') == 2
+        overlay = dom.split('aria-label="TTFT P95 by hour of the week, every target"')[1]
+        overlay = overlay.split("</svg>")[0]
+        assert "spiky" in overlay and "steady" in overlay and overlay.count('class="series"') >= 4
+        # errors happened for one target only: one table, only of the hours with errors
+        assert dom.count("Errors and 429s by hour") == 1
+        assert "width=device-width" in page.read_text()
+
+
 @pytest.mark.slow
 def test_html_report_of_a_real_run_renders_in_chromium(tmp_path: Path) -> None:
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -148,40 +204,26 @@ def test_html_report_of_a_real_run_renders_in_chromium(tmp_path: Path) -> None:
     page = index.read_text()
     assert "<script" not in page and "http://" not in page.replace(str(run_dir), "")
     assert len(list((run_dir / "hgrm").glob("*.hgrm"))) >= 2 * 9 - 2  # tpot may be absent
-    flags = [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        f"--user-data-dir={tmp_path / 'chromium'}",
-        "--enable-logging=stderr",
-        "--window-size=1360,2400",
-    ]
-    dom = subprocess.run(
-        [chromium, *flags, "--dump-dom", index.as_uri()],
-        capture_output=True,
-        text=True,
-        timeout=90,
-    )
-    assert dom.returncode == 0, dom.stderr[-2000:]
-    assert "CONSOLE" not in dom.stderr and "Uncaught" not in dom.stderr
+    dom, png = _chromium(chromium, index, tmp_path)
     # every chart was drawn with data: a path per series, both targets in the legends
-    charts = dom.stdout.split('<svg class="chart"')[1:]
-    assert len(charts) == 9
-    drawn = [c for c in charts if 'class="series"' in c and "no data" not in c]
-    assert len(drawn) >= 7  # "failed per interval" and "TTFT from intended" may be flat
-    assert all("nano" in c and "haiku" in c for c in drawn[:6])
-    shot = tmp_path / "report.png"
-    subprocess.run(
-        [chromium, *flags, f"--screenshot={shot}", index.as_uri()],
-        capture_output=True,
-        timeout=90,
-        check=True,
-    )
-    png = shot.read_bytes()
+    charts = dom.split('<svg class="chart"')[1:]
+    titles = [c.split('aria-label="', 1)[1].split('"', 1)[0] for c in charts]
+    assert titles == [
+        "TTFT by percentile",
+        "Inter-token latency by percentile",
+        "End-to-end latency by percentile",
+        "TTFT from the intended send time",
+        "TTFT p50 per interval",
+        "TTFT p95 per interval",
+        "TTFT p99 per interval",
+        "E2E p95 per interval",
+        "Completed requests per second",  # no failures: no chart of them
+        "Requests left of the rate limit, per interval",
+        "Client: event-loop lag per interval",
+        "Client: CPU per interval (% of one core)",
+    ]
+    for c in charts[:10]:  # one line per target, each named in the legend
+        assert c.count('class="series"') >= 4 and "nano" in c and "haiku" in c, c[:200]
+    assert "requests left" in dom and " of " in dom  # headroom as numbers, not headers
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 50_000  # a drawn page, not blank
     assert hlog.tag("nano", "ttft") in (run_dir / "intervals.hlog").read_text()

@@ -6,6 +6,7 @@ from html import escape
 from typing import Literal
 
 from loadtest.errors import ErrorClass
+from loadtest.headroom import Headroom, headroom_of, short
 from loadtest.metrics import unit_of
 from loadtest.report import svg
 from loadtest.report.run_data import RunData
@@ -34,7 +35,8 @@ h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px;border-bott
 table{border-collapse:collapse;margin:8px 0}th,td{padding:4px 10px;border-bottom:1px solid
 #e6ebf0;text-align:right;white-space:nowrap}th:first-child,td:first-child{text-align:left}
 th{background:#f4f6f9}.warn{color:#b3261e;font-weight:600}.ok{color:#1e7a3a}
-.charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(560px,1fr));gap:12px}
+.charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(min(560px,100%),1fr));gap:12px}
+.scroll{overflow-x:auto;max-width:100%}
 svg.chart{width:100%;height:auto;background:#fff;border:1px solid #e6ebf0;border-radius:4px}
 svg.chart text{font:11px system-ui,sans-serif;fill:#3d4b5a}svg.chart .title{font-weight:600;
 font-size:12px}svg.chart .axis{fill:#5b6b7c}svg.chart .grid{stroke:#eef1f5}
@@ -45,7 +47,12 @@ td.wrap{white-space:normal;text-align:left;max-width:640px;font-size:12px;color:
 
 
 def _color(i: int) -> str:
-    return svg.PALETTE[i % len(svg.PALETTE)]
+    return svg.target_style(i)[0]
+
+
+def _series(i: int, label: str, pts: list[tuple[float, float]]) -> svg.Series:
+    color, dash = svg.target_style(i)
+    return svg.Series(label, pts, color, dash)
 
 
 def _table(
@@ -58,7 +65,10 @@ def _table(
         if wrap_last:
             cells[-1] = f"<td class='wrap'>{escape(r[-1])}</td>"
         body.append("<tr>" + "".join(cells) + "</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    return (
+        f"<div class='scroll'><table><thead><tr>{head}</tr></thead>"
+        f"<tbody>{''.join(body)}</tbody></table></div>"
+    )
 
 
 def distribution_chart(run: RunData, metric: str, title: str) -> str:
@@ -75,26 +85,24 @@ def distribution_chart(run: RunData, metric: str, title: str) -> str:
             for value, level, _ in percentile_steps(nonzero_buckets(h), 5)
             if level < 100
         ]
-        series.append(svg.Series(target, pts, _color(i)))
+        series.append(_series(i, target, pts))
     return svg.line_chart(title, series, "percentile", "ms", svg.PERCENTILE_TICKS)
 
 
-def over_time_chart(run: RunData, metric: str, title: str) -> str:
-    """P50, P95 and P99 of METRIC per interval, per target."""
+def over_time_chart(run: RunData, metric: str, percentile: float, title: str) -> str:
+    """One percentile of METRIC per interval, a line per target (a chart per percentile:
+    nine lines of three targets and three percentiles could not be told apart)."""
     _, scale = unit_of(metric)
     series = []
     for i, target in enumerate(run.targets):
-        lines: dict[str, list[tuple[float, float]]] = {"p50": [], "p95": [], "p99": []}
+        pts = []
         for iv in run.intervals:
             tally = iv.tally(target, metric)
-            if not tally:
-                continue
-            v = tally_percentiles(tally, [50.0, 95.0, 99.0])  # hdrh's values, from the tally
-            mid = iv.start_s + iv.length_s / 2
-            for key, p in (("p50", 50.0), ("p95", 95.0), ("p99", 99.0)):
-                lines[key].append((mid, v[p] / scale))
-        for key, pts in lines.items():
-            series.append(svg.Series(f"{target} {key}", pts, _color(i), svg.DASHES[key]))
+            if tally:
+                v = tally_percentiles(tally, [percentile])  # hdrh's values, from the tally
+                pts.append((iv.start_s + iv.length_s / 2, v[percentile] / scale))
+        color, dash = svg.target_style(i)
+        series.append(svg.Series(target, pts, color, dash))
     return svg.line_chart(title, series, "seconds since start", "ms")
 
 
@@ -139,38 +147,75 @@ def _per_interval(
                 continue
             value = iv[field] / length if per_second else iv[field]
             pts.append((iv["start_s"] + length / 2, float(value)))
-        series.append(svg.Series(target, pts, _color(i)))
+        series.append(_series(i, target, pts))
     return series
 
 
-def _health_chart(summary: Summary) -> str:
+def _health_charts(summary: Summary) -> list[str]:
+    """Loop lag and CPU, each on its own axis (one axis for both read CPU as ms)."""
     per = summary["client_health"].get("per_interval", [])
     lag = [(h["end_s"], h["loop_lag_p99_ms"]) for h in per]
-    cpu = [(h["end_s"], h["cpu_percent"] / 10) for h in per]
-    return svg.line_chart(
-        "Client: event-loop lag p99 (ms) and CPU (% / 10)",
-        [svg.Series("lag p99 ms", lag, _color(3)), svg.Series("CPU % / 10", cpu, _color(0), "4,3")],
-        "seconds since start",
-        "ms  |  % / 10",
-    )
+    lag_max = [(h["end_s"], h["loop_lag_max_ms"]) for h in per]
+    cpu = [(h["end_s"], h["cpu_percent"]) for h in per]
+    return [
+        svg.line_chart(
+            "Client: event-loop lag per interval",
+            [
+                svg.Series("p99", lag, svg.PALETTE[3]),
+                svg.Series("max", lag_max, svg.PALETTE[3], "4,3"),
+            ],
+            "seconds since start",
+            "ms",
+        ),
+        svg.line_chart(
+            "Client: CPU per interval (% of one core)",
+            [svg.Series("CPU", cpu, svg.PALETTE[0])],
+            "seconds since start",
+            "%",
+        ),
+    ]
 
 
 def _rate_limits(summary: Summary) -> str:
-    rows = []
-    for target, t in summary["targets"].items():
+    """Headroom as numbers (the latest headers' remaining against limit) and a chart of
+    the requests left per interval in percent of the limit; '' when no target sent any
+    rate-limit header and none was refused with a 429."""
+    rows, series = [], []
+    for i, (target, t) in enumerate(summary["targets"].items()):
         hits = [iv for iv in t.get("intervals", []) if iv["errors"].get(ErrorClass.HTTP_429)]
-        last = ", ".join(f"{k}: {v}" for k, v in t.get("rate_limit", {}).items()) or "-"
+        latest = headroom_of(t.get("rate_limit", {}))
+        if not latest and not hits:
+            continue
+
+        def cell(kind: str, latest: dict[str, Headroom] = latest) -> str:
+            h = latest.get(kind)
+            if h is None:
+                return "-"
+            pct = f" ({h.share:.0%})" if h.share is not None else ""
+            return f"{short(h.remaining)} of {short(h.limit)}{pct}"
+
         rows.append(
             [
                 target,
+                cell("requests"),
+                cell("tokens"),
                 str(t["errors"].get(ErrorClass.HTTP_429, 0)),
                 ", ".join(f"{iv['start_s']:.0f} s" for iv in hits[:12]) or "-",
-                last,
             ]
         )
-    return _table(
-        ["target", "429s", "intervals with 429s", "latest rate-limit headers"], rows, True
+        pts = []
+        for iv in t.get("intervals", []):
+            h = headroom_of(iv["rate_limit"]).get("requests")
+            if h is not None and h.share is not None:
+                pts.append((iv["start_s"] + iv["length_s"] / 2, 100 * h.share))
+        series.append(_series(i, target, pts))
+    if not rows:
+        return ""
+    heads = ["target", "requests left", "tokens left", "429s", "intervals with 429s"]
+    chart = svg.line_chart(
+        "Requests left of the rate limit, per interval", series, "seconds since start", "%"
     )
+    return "<h2>Rate limits</h2>" + _table(heads, rows) + f"<div class='charts'>{chart}</div>"
 
 
 def render(run: RunData) -> str:
@@ -182,6 +227,7 @@ def render(run: RunData) -> str:
     errors = error_lines(s)
     parts = [
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
+        "<meta name='viewport' content='width=device-width,initial-scale=1'>",
         f"<title>loadtest: {escape(s['profile'])} {escape(r['start_utc'])}</title>",
         f"<style>{CSS}</style></head><body>",
         f"<h1>loadtest: {escape(s['profile'])}</h1>",
@@ -225,24 +271,31 @@ def render(run: RunData) -> str:
         distribution_chart(run, "e2e", "End-to-end latency by percentile"),
         distribution_chart(run, "ttft_from_intended", "TTFT from the intended send time"),
         "</div><h2>Over time</h2><div class='charts'>",
-        over_time_chart(run, "ttft", "TTFT p50 / p95 / p99 per interval"),
-        over_time_chart(run, "e2e", "E2E p50 / p95 / p99 per interval"),
+        over_time_chart(run, "ttft", 50.0, "TTFT p50 per interval"),
+        over_time_chart(run, "ttft", 95.0, "TTFT p95 per interval"),
+        over_time_chart(run, "ttft", 99.0, "TTFT p99 per interval"),
+        over_time_chart(run, "e2e", 95.0, "E2E p95 per interval"),
         svg.line_chart(
             "Completed requests per second",
             _per_interval(s, "completed", True),
             "seconds since start",
             "req/s",
         ),
-        svg.line_chart(
-            "Failed requests per interval",
-            _per_interval(s, "failed", False),
-            "seconds since start",
-            "requests",
-        ),
-        "</div><h2>Rate limits</h2>",
+    ]
+    if any(t["requests"]["failed"] for t in s["targets"].values()):  # a flat zero says nothing
+        parts.append(
+            svg.line_chart(
+                "Failed requests per interval",
+                _per_interval(s, "failed", False),
+                "seconds since start",
+                "requests",
+            )
+        )
+    parts += [
+        "</div>",
         _rate_limits(s),
         "<h2>Client health</h2><div class='charts'>",
-        _health_chart(s),
+        *_health_charts(s),
         "</div>",
         f"<p class='meta'>Files: <code>summary.json</code>, <code>results.jsonl</code>, "
         f"<code>intervals.hlog</code>, <code>hgrm/</code> in {escape(str(run.path))}.</p>",

@@ -11,6 +11,15 @@ from html import escape
 # Colour-blind-safe palette (Okabe-Ito), one colour per target.
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000")
 DASHES = {"p50": "2,3", "p95": "", "p99": "7,3"}
+# Past the palette, a target's line keeps a colour and gets a dash of its own, so the
+# ninth target is not drawn as the first.
+TARGET_DASHES = ("", "6,3", "2,2", "8,2,2,2")
+
+
+def target_style(i: int) -> tuple[str, str]:
+    """(colour, dash) of the I-th target's lines: distinct for 32 targets."""
+    return PALETTE[i % len(PALETTE)], TARGET_DASHES[(i // len(PALETTE)) % len(TARGET_DASHES)]
+
 
 W, H = 640, 300
 LEFT, RIGHT, TOP, BOTTOM = 60, 150, 16, 40
