@@ -150,7 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument(
         "--abort-on-fail",
         action="store_true",
-        help="stop early once a threshold can no longer pass (error counts)",
+        help="stop early once a threshold on error counts can no longer pass",
     )
     r.add_argument("--store", metavar="DB", help="also add the run to this history (SQLite) file")
     r.add_argument(
@@ -165,7 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="the clock --start-at is read on; simulator: the targeted `loadtest mock`'s",
     )
     r.add_argument("--quiet", action="store_true", help="print only the report path")
-    r.add_argument("--no-live", action="store_true", help="plain lines instead of a live table")
+    r.add_argument("--no-live", action="store_true", help="plain lines instead of the live dashboard")
     r.add_argument(
         "--no-preflight",
         action="store_true",
@@ -228,13 +228,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--spike-factor",
         type=float,
         default=2.0,
-        help="timeofday: an interval whose TTFT P95 is this many times off-peak's is a spike",
+        help="timeofday: an interval whose TTFT P95 is this many times off-peak's is a "
+        "spike (default 2)",
     )
     rp.add_argument(
         "--slow-factor",
         type=float,
         default=1.5,
-        help="timeofday: an hour whose TTFT P95 is this many times the median hour's is slow",
+        help="timeofday: an hour whose TTFT P95 is this many times the median hour's is "
+        "slow (default 1.5)",
     )
     rp.add_argument(
         "--heatmaps",
@@ -252,7 +254,8 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument(
         "--output",
         "-o",
-        help="write to this file ('-' for stdout); html defaults to RUN_DIR/index.html",
+        help="write to this file ('-' for stdout); html defaults to RUN_DIR/index.html "
+        "(timeofday: timeofday.html beside the store)",
     )
 
     c = sub.add_parser(
@@ -288,6 +291,13 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("path", nargs="?", default="loadtest.toml", help="(default loadtest.toml)")
     i.add_argument("--force", action="store_true", help="overwrite PATH if it exists")
 
-    v = sub.add_parser("validate", help="check a profile and print it resolved")
+    v = sub.add_parser(
+        "validate",
+        help="check a profile and print it resolved",
+        description="Check a profile as `run` would before its load (every key, the "
+        "prompts file or tokenizer, the simulator's config, API key variables, the output "
+        "folder and the store), then print it resolved as JSON, secrets masked. Exit 2 for "
+        "bad input, 3 for a folder or store that cannot be written.",
+    )
     v.add_argument("profile", help="profile TOML")
     return p
