@@ -63,7 +63,7 @@ def test_a_version_2_store_keeps_directory_names_as_ids(tmp_path: Path) -> None:
     )
     con.close()
     db = store.connect(path)
-    assert db.execute("PRAGMA user_version").fetchone()[0] == 3
+    assert db.execute("PRAGMA user_version").fetchone()[0] == len(store.MIGRATIONS) == 4
     assert db.execute("PRAGMA foreign_keys").fetchone()[0] == 1
     (row,) = store.runs(db)
     assert (row["run_id"], row["run_key"], row["intervals"]) == (old.name, old.name, 1)
