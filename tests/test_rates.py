@@ -15,6 +15,7 @@ from loadtest.loadspec import Load, Step
 from loadtest.metrics import E2E
 from loadtest.profile import load_profile
 from loadtest.runner import run
+from loadtest.schema import Summary
 from loadtest.slo import Slo
 from loadtest.summary import summarize
 
@@ -72,24 +73,32 @@ def test_a_target_stopped_in_its_warm_up_has_an_empty_window() -> None:
     assert rates["window_s"] == 0.0 and rates["requests_per_s"] == rates["sent_per_s"] == 0.0
 
 
-@pytest.mark.slow
-def test_an_open_loop_against_the_simulator_reads_its_offered_rate(tmp_path: Path) -> None:
-    # Each request takes about a second, so the drain is a third of the run.
+def _fixed_model_run(
+    tmp_path: Path, ttft_ms: float, tokens_per_s: float, output_tokens: int, body: str
+) -> tuple[Path, Summary]:
+    """A run of BODY (duration, warm-up, [load]) against the simulator's model "fixed":
+    a TTFT of TTFT_MS, then OUTPUT_TOKENS at TOKENS_PER_S, no jitter."""
     sim = tmp_path / "sim.toml"
     sim.write_text(
-        "[models.slow]\nttft_median_ms = 200\nttft_p95_ms = 200.2\n"
-        "prefill_ms_per_1k_tokens = 0\ntokens_per_s = 40\ntoken_jitter = 0\n"
+        f"[models.fixed]\nttft_median_ms = {ttft_ms}\nttft_p95_ms = {ttft_ms * 1.001}\n"
+        f"prefill_ms_per_1k_tokens = 0\ntokens_per_s = {tokens_per_s}\ntoken_jitter = 0\n"
     )
     path = tmp_path / "p.toml"
     path.write_text(
-        f'out = "{tmp_path}"\nduration = "3s"\nwarmup = "0.5s"\n'
-        '[load]\nmode = "open"\nrate = 20\n[workload]\ninput_tokens = 20\n'
-        "output_tokens = 32\nignore_eos = true\n"
-        '[[targets]]\nkind = "openai"\nmodel = "slow"\nbase_url = "sim"\n'
+        f'out = "{tmp_path}"\n{body}'
+        f"[workload]\ninput_tokens = 20\noutput_tokens = {output_tokens}\nignore_eos = true\n"
+        '[[targets]]\nkind = "openai"\nmodel = "fixed"\nbase_url = "sim"\n'
         f'[simulator]\nseed = 1\nconfig = "{sim}"\n'
     )
-    _, summary = run(load_profile(path), Console(quiet=True), live=False, quiet=True)
-    t = summary["targets"]["slow"]
+    return run(load_profile(path), Console(quiet=True), live=False, quiet=True)
+
+
+@pytest.mark.slow
+def test_an_open_loop_against_the_simulator_reads_its_offered_rate(tmp_path: Path) -> None:
+    # Each request takes about a second, so the drain is a third of the run.
+    body = 'duration = "3s"\nwarmup = "0.5s"\n[load]\nmode = "open"\nrate = 20\n'
+    _, summary = _fixed_model_run(tmp_path, 200, 40, 32, body)
+    t = summary["targets"]["fixed"]
     assert summary["run"]["duration_s"] > 3.8  # the drain of about a second
     assert t["requests"]["completed"] == 50 and t["rates"]["window_s"] == pytest.approx(
         2.5, abs=0.05
@@ -142,21 +151,10 @@ def test_a_load_without_steps_has_no_step_rows() -> None:
 def test_a_stepped_run_of_the_simulator_reports_each_step(tmp_path: Path) -> None:
     # 300 ms requests (100 ms to the first token, 20 tokens at 100/s): one stream gives
     # about 3.3 req/s, four about 13.
-    sim = tmp_path / "sim.toml"
-    sim.write_text(
-        "[models.fixed]\nttft_median_ms = 100\nttft_p95_ms = 100.1\n"
-        "prefill_ms_per_1k_tokens = 0\ntokens_per_s = 100\ntoken_jitter = 0\n"
-    )
-    path = tmp_path / "p.toml"
-    path.write_text(
-        f'out = "{tmp_path}"\nduration = "4s"\nwarmup = "0.5s"\ninterval = "1s"\n'
-        '[load]\n[[load.steps]]\nduration = "2s"\nconcurrency = 1\n'
-        '[[load.steps]]\nduration = "2s"\nconcurrency = 4\n'
-        "[workload]\ninput_tokens = 20\noutput_tokens = 21\nignore_eos = true\n"
-        '[[targets]]\nkind = "openai"\nmodel = "fixed"\nbase_url = "sim"\n'
-        f'[simulator]\nseed = 1\nconfig = "{sim}"\n'
-    )
-    run_dir, summary = run(load_profile(path), Console(quiet=True), live=False, quiet=True)
+    body = 'duration = "4s"\nwarmup = "0.5s"\ninterval = "1s"\n[load]\n'
+    body += '[[load.steps]]\nduration = "2s"\nconcurrency = 1\n'
+    body += '[[load.steps]]\nduration = "2s"\nconcurrency = 4\n'
+    run_dir, summary = _fixed_model_run(tmp_path, 100, 100, 21, body)
     t = summary["targets"]["fixed"]
     one, four = t["steps"]
     assert (one["level"], four["level"]) == (1.0, 4.0)
