@@ -55,8 +55,8 @@ class LiveView:
         # Only the full dashboard shows run-so-far percentiles; log lines do not.
         snap = self.state.update(iv, health, status, elapsed_s, self._live is not None)
         if self._live is None:
-            for line in plain_lines(snap):
-                self.console.print(line, highlight=False, markup=False)
+            for line in plain_lines(snap):  # a log line stays one line, whatever the width
+                self.console.print(line, highlight=False, markup=False, soft_wrap=True)
             return
         size = self.console.size
         self._live.update(render(snap, size.width, size.height - 1), refresh=True)
