@@ -44,6 +44,7 @@ from loadtest.records import Health, Interval, RequestRecord, TargetCounts, Targ
 from loadtest.selfcheck import SelfCheck
 from loadtest.shard_io import Clocks, RunResult, Sender, ShardSpec
 from loadtest.sinks import Sink
+from loadtest.spend import Spend
 from loadtest.thresholds import doomed
 from loadtest.workload import PromptSource
 
@@ -110,6 +111,7 @@ class Engine:
         self._rolling: asyncio.Task[None] | None = None  # the interval roll under way
         self.sim_marks: list[tuple[int, str]] = []  # (perf ns, x-sim-time): first, latest
         self.selfcheck = SelfCheck(self.clock, self.clocks.cpu_s)
+        self.spend = Spend(self.p)
         self._next_prompt = 0
         self.start_wall_s = 0.0
         self.start_ns = self.end_by_ns = self.warmup_end_ns = self.stop_ns = 0
@@ -388,6 +390,8 @@ class Engine:
                 and c["failed"] / c["recorded"] > self.p.error_budget
             ):
                 self._halt(tr, "error_budget")
+        if r.error is None and self.spend.add(r) and not self.stopping:
+            self.stop(self.spend.reason())
         fatal = tr.fatal.seen(r, detail)
         if fatal is not None:
             self._halt(tr, fatal)

@@ -14,6 +14,7 @@ from typing import Any
 from loadtest import redact
 from loadtest.config_reader import ConfigError, Table, load_toml
 from loadtest.loadspec import Load, read_load
+from loadtest.pricing import price_fields, unpriced
 from loadtest.providers.build import basic_auth_clash
 from loadtest.providers.registry import kinds, provider
 from loadtest.schedule import ScheduleSpec, read_schedule
@@ -67,9 +68,11 @@ class Target:
     # without an explicit api_key_env no key is sent, whatever the environment holds.
     api_key_required: bool = True
     stream_usage: bool = True  # ask Chat Completions targets for the usage chunk
-    # USD per million tokens, for the scheduler's daily cost budget
+    # USD per million tokens: the profile's, else loadtest/prices.toml's row for the
+    # model (cost per call and per success, the cost ceiling, the scheduler's budget)
     input_price: float | None = None
     output_price: float | None = None
+    price_source: str = ""  # where those figures come from; "" when there are none
 
     @property
     def uses_simulator(self) -> bool:
@@ -135,6 +138,7 @@ class Profile:
     abort_on_fail: bool = False  # stop the run once a gate can no longer pass
     records: str = "all"  # results.jsonl lines: all requests, only "errors", or "none"
     slo: Slo | None = None  # per-request objectives: goodput counts the requests meeting them
+    max_cost: float = 0.0  # USD: the run stops once its estimated spend reaches it (0: none)
     schedule: ScheduleSpec | None = None  # for `loadtest schedule`; a run ignores it
 
     def load_of(self, t: Target) -> Load:
@@ -182,13 +186,8 @@ def from_table(t: Table, path: Path, env: Mapping[str, str]) -> Profile:
         )
         sim.finish()
     schedule = read_schedule(t.table("schedule"))
-    if schedule and schedule.budget.cost:
-        unpriced = [x.name for x in targets if x.input_price is None or x.output_price is None]
-        if unpriced:
-            raise ConfigError(
-                f"{path}: schedule.budget.cost: expected input_price and output_price "
-                f"(USD per million tokens) on every target, missing on {', '.join(unpriced)}"
-            )
+    if schedule and schedule.budget.cost and (why := unpriced(targets)):
+        raise ConfigError(f"{path}: schedule.budget.cost: expected {why}")
     return _warmup_fits(
         Profile(
             name=t.string("name", path.stem),
@@ -214,6 +213,7 @@ def from_table(t: Table, path: Path, env: Mapping[str, str]) -> Profile:
             abort_on_fail=t.boolean("abort_on_fail", False),
             records=t.string("records", "all", choices=RECORDS),
             slo=read_slo(t.table("slo")),
+            max_cost=_max_cost(t, targets),
             schedule=schedule,
         ),
         f"{path}: warmup",
@@ -278,8 +278,11 @@ def _target(t: Table, default_load: Load, env: Mapping[str, str]) -> Target:
         # A kind whose key is optional sends one only from a variable the profile names.
         api_key_required=not p.key_optional or bool(key_env),
         stream_usage=t.boolean("stream_usage", True),
-        input_price=t.number("input_price", 0.0, min=0) if t.has("input_price") else None,
-        output_price=t.number("output_price", 0.0, min=0) if t.has("output_price") else None,
+        **price_fields(
+            model,
+            t.number("input_price", 0.0, min=0) if t.has("input_price") else None,
+            t.number("output_price", 0.0, min=0) if t.has("output_price") else None,
+        ),
     )
     if refusal := basic_auth_clash(target):
         raise ConfigError(f"{t.where('base_url')}: {refusal}")
@@ -288,6 +291,14 @@ def _target(t: Table, default_load: Load, env: Mapping[str, str]) -> Target:
         raise t.error("stream_usage", f"only for {' and '.join(takers)} targets", False)
     t.finish()
     return target
+
+
+def _max_cost(t: Table, targets: list[Target]) -> float:
+    """The `max_cost` key: every target needs a price for the spend to be estimated."""
+    ceiling = t.number("max_cost", 0.0, min=0)
+    if ceiling and (why := unpriced(targets)):
+        raise t.error("max_cost", why)
+    return ceiling
 
 
 def _lengths(t: Table, key: str, default: Lengths) -> Lengths:

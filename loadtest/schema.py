@@ -156,6 +156,18 @@ class PromptTokens(TypedDict):
     overhead: NotRequired[float]
 
 
+class Cost(TypedDict):
+    """What a target's measured calls cost, at its price (USD)."""
+
+    usd: float  # the completed calls' reported usage at the price
+    per_1k_calls: float | None  # per 1,000 recorded calls, failed ones included
+    per_success: float | None  # per completed call (None: none completed)
+    per_success_within_slo: NotRequired[float | None]  # per good call, with an [slo]
+    input_price: float  # USD per million tokens
+    output_price: float
+    source: str
+
+
 class TargetSummary(TypedDict):
     """Everything summary.json says of one target (the block the store keeps per row)."""
 
@@ -167,6 +179,7 @@ class TargetSummary(TypedDict):
     rates: Rates
     tokens: Tokens
     prompt_tokens: NotRequired[PromptTokens]
+    cost: NotRequired[Cost]  # absent when the model has no price (table or profile)
     errors: dict[str, int]  # error class -> count
     messages: NotRequired[list[ErrorMessage]]  # the most frequent per class, first first
     clipped: dict[str, int]  # metric -> values outside the histogram's range

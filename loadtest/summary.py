@@ -12,6 +12,7 @@ from loadtest import __version__, redact
 from loadtest import messages as said
 from loadtest.instants import format_epoch, parse_instant
 from loadtest.metrics import METRICS, unit_of
+from loadtest.pricing import Price, cost_of
 from loadtest.profile import Profile
 from loadtest.schema import (
     MetricStats,
@@ -98,6 +99,16 @@ def summarize(
                 for start, end, c in result.timeline
             ],
         }
+        if target.input_price is not None and target.output_price is not None:
+            price = Price(target.input_price, target.output_price, source=target.price_source)
+            targets[name]["cost"] = cost_of(
+                price,
+                counts.input_tokens,
+                counts.output_tokens,
+                counts.completed + counts.failed,
+                counts.completed,
+                counts.good if profile.slo is not None else None,
+            )
         steps = result.recorder.steps.get(name)
         if steps is not None:
             targets[name]["steps"] = step_rows(

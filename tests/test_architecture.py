@@ -54,6 +54,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "starter",
             "slo",
             "prompt_length",
+            "pricing",
         ),
     ),
     (
@@ -61,6 +62,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
         (
             "transport",
             "capacity",
+            "spend",
             "pool",
             "shard_io",
             "preflight",

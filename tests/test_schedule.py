@@ -85,7 +85,7 @@ def test_schedule_table_is_validated(tmp_path: Path) -> None:
     def profile(schedule: str, prices: str = "") -> Path:
         p = tmp_path / "p.toml"
         p.write_text(
-            "[[targets]]\nkind = 'openai'\nmodel = 'gpt-4o-mini'\nbase_url = 'sim'\n"
+            "[[targets]]\nkind = 'openai'\nmodel = 'my-model'\nbase_url = 'sim'\n"
             f"{prices}\n[schedule]\n{schedule}\n"
         )
         return p
@@ -106,6 +106,9 @@ def test_schedule_table_is_validated(tmp_path: Path) -> None:
     priced = load_profile(profile("budget = {cost = 5}", "input_price = 0.15\noutput_price = 0.6"))
     assert priced.schedule is not None and priced.schedule.budget.cost == 5
     assert priced.targets[0].input_price == 0.15
+    listed = profile("budget = {cost = 5}")  # a model of the price table needs no prices
+    listed.write_text(listed.read_text().replace("my-model", "gpt-4o-mini"))
+    assert load_profile(listed).targets[0].output_price == 0.60
 
 
 def test_one_scheduler_per_profile(tmp_path: Path) -> None:

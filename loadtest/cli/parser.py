@@ -137,6 +137,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--concurrency", type=int, help="closed loop with this many streams")
     r.add_argument("--duration", help="run length, e.g. 30s, 5m")
     r.add_argument("--requests", type=int, help="stop after this many requests per target")
+    r.add_argument(
+        "--max-cost",
+        type=float,
+        metavar="USD",
+        help="stop once the estimated spend (usage at list prices) reaches this many USD",
+    )
     r.add_argument("--target", help="run only this target of the profile")
     r.add_argument("--out", help="directory for run reports (default: the profile's, reports)")
     r.add_argument(
@@ -165,7 +171,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="the clock --start-at is read on; simulator: the targeted `loadtest mock`'s",
     )
     r.add_argument("--quiet", action="store_true", help="print only the report path")
-    r.add_argument("--no-live", action="store_true", help="plain lines instead of the live dashboard")
+    r.add_argument(
+        "--no-live", action="store_true", help="plain lines instead of the live dashboard"
+    )
     r.add_argument(
         "--no-preflight",
         action="store_true",

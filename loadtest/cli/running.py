@@ -103,10 +103,13 @@ def _profile_of(args: argparse.Namespace, duration: float | None) -> Profile:
 
 def run(args: argparse.Namespace) -> int:
     """`loadtest run`: a profile with the flags' overrides, then its summary."""
+    import dataclasses
+
     from rich.console import Console
 
     from loadtest import ready, runner
     from loadtest.config_reader import parse_duration
+    from loadtest.pricing import unpriced
     from loadtest.profile import apply_overrides, override_notes
     from loadtest.report.terminal import print_summary
 
@@ -129,6 +132,12 @@ def run(args: argparse.Namespace) -> int:
         thresholds=tuple(args.threshold),
         abort_on_fail=args.abort_on_fail,
     )
+    if args.max_cost is not None:
+        if not args.max_cost > 0:
+            raise ConfigError(f"--max-cost: expected USD > 0, got {args.max_cost:g}")
+        if why := unpriced(profile.targets):
+            raise ConfigError(f"--max-cost: expected {why}")
+        profile = dataclasses.replace(profile, max_cost=args.max_cost)
     for note in override_notes(loaded, args.rate, args.concurrency):
         print(f"loadtest: note: {note}", file=sys.stderr, flush=True)
     # Before the wait and any request: a run that cannot start is found out now.

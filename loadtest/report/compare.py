@@ -101,6 +101,10 @@ def compare(runs: list[RunData], rounds: int = BOOTSTRAP_ROUNDS) -> dict[str, li
             Row("output tokens/s", [s["rates"]["output_tokens_per_s"] for s in summaries], True)
         )
         rows.append(Row("error rate", [s["rates"]["error_rate"] for s in summaries]))
+        costs = [s.get("cost") for s in summaries]
+        if any(c is not None for c in costs):
+            rows.append(Row("cost per 1,000 calls (USD)", [c and c["per_1k_calls"] for c in costs]))
+            rows.append(Row("cost per success (USD)", [c and c["per_success"] for c in costs]))
         out[label] = rows
     return out
 

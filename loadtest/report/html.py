@@ -14,6 +14,7 @@ from loadtest.report.tables import (
     MESSAGE_HEADINGS,
     THRESHOLD_HEADINGS,
     accounting_lines,
+    cost_lines,
     error_lines,
     health_line,
     load_lines,
@@ -251,6 +252,8 @@ def render(run: RunData) -> str:
     said = message_rows(s)
     if said:
         parts += ["<h2>What the servers said</h2>", _table(MESSAGE_HEADINGS, said, True)]
+    for line in cost_lines(s):
+        parts.append(f"<p class='meta'>{escape(line)}.</p>")
     for note in token_notes(s):
         parts.append(f"<p class='warn'>{escape(note)}.</p>")
     accounting = accounting_lines(s)

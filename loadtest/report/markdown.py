@@ -30,6 +30,9 @@ def render(summary: Summary) -> str:
     if said:
         out += ["", "What the servers said:", ""]
         out += [f"- {name} `{error}` ×{n}: {message}" for name, error, n, message in said]
+    costs = tables.cost_lines(summary)
+    if costs:
+        out += [""] + [f"- {line}." for line in costs]
     notes = tables.token_notes(summary)
     if notes:
         out += ["", "Tokens: " + "; ".join(notes) + "."]

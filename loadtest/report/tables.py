@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -155,6 +156,34 @@ def load_text(info: LoadInfo) -> str:
     if info.get("ramp_up_s"):
         parts.append(f"ramp-up {info.get('ramp_up_s', 0):g} s")
     return ", ".join(parts)
+
+
+def usd(v: float | None) -> str:
+    """$0.195, $0.000195, $12.40; '-' for None."""
+    if v is None:
+        return "-"
+    if v >= 1 or v == 0:
+        return f"${v:,.2f}"
+    return f"${v:.{2 - math.floor(math.log10(v))}f}"  # three significant digits, no 1e-05
+
+
+def cost_lines(summary: Summary) -> list[str]:
+    """A line per target with a price: what 1,000 calls and a successful one cost."""
+    out = []
+    for name, t in summary["targets"].items():
+        c = t.get("cost")
+        if c is None:
+            continue
+        within = ""
+        if "per_success_within_slo" in c:
+            within = f", {usd(c['per_success_within_slo'])} per success within the SLO"
+        out.append(
+            f"Cost of {name}: {usd(c['per_1k_calls'])} per 1,000 calls, "
+            f"{usd(c['per_success'])} per success{within}, {usd(c['usd'])} in all "
+            f"(${c['input_price']:g} / ${c['output_price']:g} per million tokens in / out: "
+            f"{c['source'] or 'no source'})"
+        )
+    return out
 
 
 def prompt_line(summary: Summary) -> str:

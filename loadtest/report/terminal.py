@@ -22,6 +22,7 @@ from loadtest.report.tables import (
     LATENCY,
     STEP_HEADINGS,
     accounting_lines,
+    cost_lines,
     count_cells,
     error_text,
     health_line,
@@ -207,6 +208,8 @@ def print_summary(console: Console, summary: Summary, run_dir: Path) -> None:
         _say(console, line)
     for line in token_notes(summary):
         _say(console, line, "yellow")
+    for line in cost_lines(summary):
+        _say(console, line)
     if summary["client_health"]["saturated_intervals"]:
         _say(console, "warning: " + health_line(summary), "bold red")
     for expr, target, value, verdict in threshold_rows(summary):
