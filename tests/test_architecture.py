@@ -39,6 +39,8 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "hdr_codec",
             "summary_stats",
             "messages",
+            "toolsets",
+            "validators",
         ),
     ),
     (
@@ -55,6 +57,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "slo",
             "prompt_length",
             "pricing",
+            "tasks",
         ),
     ),
     (
