@@ -8,6 +8,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from loadtest.errors import ConfigError
 
 __all__ = ["ConfigError", "Table", "load_toml", "parse_duration", "parse_size"]
@@ -264,3 +266,28 @@ def _bounds_text(lo: float | None, hi: float | None, positive: bool) -> str:
     if hi is not None:
         parts.append(f"<= {hi:g}")
     return " and ".join(parts)
+
+
+def jsonl_objects(path: Path, what: str) -> list[tuple[int, Any]]:
+    """(line number, parsed value) of each non-blank line of the JSONL file at PATH, a
+    WHAT ("prompts file", "task file"); ConfigError in one line naming the file and line."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read {what} ({exc.strerror})") from None
+    try:
+        lines = raw.decode("utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        at = raw[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            f"{path}:{at}: not UTF-8 (byte 0x{raw[exc.start]:02x}); a {what} is JSONL"
+        ) from None
+    out = []
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            out.append((n, orjson.loads(line)))
+        except orjson.JSONDecodeError:
+            raise ConfigError(f"{path}:{n}: not a JSON object") from None
+    return out

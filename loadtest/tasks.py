@@ -9,9 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import orjson
-
-from loadtest.config_reader import ConfigError
+from loadtest.config_reader import ConfigError, jsonl_objects
 from loadtest.toolsets import TOOLSETS
 from loadtest.validators import CHECKS, Expect
 
@@ -35,20 +33,8 @@ class Task:
 def read_tasks(path: str | Path) -> list[Task]:
     """The tasks of the JSONL file at PATH; ConfigError in one line on the first mistake."""
     p = Path(path)
-    try:
-        lines = p.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise ConfigError(f"{p}: cannot read the task file ({exc.strerror})") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{p}: not UTF-8; a task file is JSONL") from None
     tasks, seen = [], set()
-    for n, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            obj = orjson.loads(line)
-        except orjson.JSONDecodeError:
-            raise ConfigError(f"{p}:{n}: not a JSON object") from None
+    for n, obj in jsonl_objects(p, "task file"):
         task = _task(obj, f"{p}:{n}")
         if task.id in seen:
             raise ConfigError(f"{p}:{n}: id: {task.id!r} twice")

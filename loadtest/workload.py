@@ -13,9 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import orjson
-
-from loadtest.config_reader import ConfigError
+from loadtest.config_reader import ConfigError, jsonl_objects
 from loadtest.profile import Workload
 from loadtest.prompt_length import (
     CHARS_PER_TOKEN,
@@ -104,25 +102,8 @@ def synthetic_text(rng: random.Random, chars: int) -> str:
 
 
 def _read_jsonl(path: Path) -> list[tuple[dict[str, Any], ...]]:
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read prompts file ({exc.strerror})") from None
-    try:
-        lines = raw.decode("utf-8").splitlines()
-    except UnicodeDecodeError as exc:
-        at = raw[: exc.start].count(b"\n") + 1
-        raise ConfigError(
-            f"{path}:{at}: not UTF-8 (byte 0x{raw[exc.start]:02x}); a prompts file is JSONL"
-        ) from None
     prompts = []
-    for n, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            obj = orjson.loads(line)
-        except orjson.JSONDecodeError:
-            raise ConfigError(f"{path}:{n}: not a JSON object") from None
+    for n, obj in jsonl_objects(path, "prompts file"):
         if isinstance(obj, dict) and isinstance(obj.get("messages"), list) and obj["messages"]:
             for k, m in enumerate(obj["messages"]):
                 if not _is_message(m):
