@@ -39,19 +39,19 @@ def normalise(detail: str) -> str:
 def count(into: Counter[Key], error: str, detail: str, n: int = 1) -> None:
     """Count N requests of class ERROR whose detail was DETAIL into INTO, within
     MAX_DISTINCT distinct keys."""
-    key = (error, normalise(detail) if detail else "")
-    if key not in into and len(into) >= MAX_DISTINCT:
-        key = (error, OTHER)
-    into[key] += n
+    _add(into, (error, normalise(detail) if detail else ""), n)
 
 
 def merge(into: Counter[Key], other: Counter[Key]) -> None:
     """OTHER's counts into INTO, within the same bound."""
-    for (error, message), n in other.items():
-        key = (error, message)
-        if key not in into and len(into) >= MAX_DISTINCT:
-            key = (error, OTHER)
-        into[key] += n
+    for key, n in other.items():
+        _add(into, key, n)
+
+
+def _add(into: Counter[Key], key: Key, n: int) -> None:
+    if key not in into and len(into) >= MAX_DISTINCT:
+        key = (key[0], OTHER)  # past the bound: counted, as its class's other messages
+    into[key] += n
 
 
 def listed(messages: Counter[Key]) -> list[ErrorMessage]:

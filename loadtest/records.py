@@ -193,6 +193,9 @@ class TargetStatus:
     @property
     def offered_text(self) -> str:
         """'20 req/s' or '8 streams'."""
-        if self.mode == "open":
-            return f"{self.offered:g} req/s"
-        return f"{self.offered:g} streams"
+        return offered_text(self.mode, self.offered)
+
+
+def offered_text(mode: str, level: float) -> str:
+    """'20 req/s' (open loop) or '8 streams' (closed): how every view names a load level."""
+    return f"{level:g} req/s" if mode == "open" else f"{level:g} stream{'s' * (level != 1)}"

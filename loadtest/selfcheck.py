@@ -20,10 +20,14 @@ class SelfCheck:
         self.perf_ns = perf_ns
         self.cpu_s = cpu_s
         self.history: Coarse[Health] = Coarse(Health.then)  # bounded for week-long runs
-        self.saturated = 0  # intervals in which the client was saturated
         self.causes: Counter[str] = Counter()  # Health.cause -> intervals
         self._lags: list[float] = []
         self._mark = (0.0, 0)
+
+    @property
+    def saturated(self) -> int:
+        """Intervals in which the client was saturated, whatever the cause."""
+        return sum(self.causes.values())
 
     def start(self, now_ns: int) -> None:
         """CPU is counted from here."""
@@ -47,7 +51,6 @@ class SelfCheck:
             span_ms=(now_ns - prev_ns) / 1e6,
         )
         self.history.add(health)
-        self.saturated += health.saturated
         if health.cause:
             self.causes[health.cause] += 1
         return health

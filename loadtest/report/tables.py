@@ -6,7 +6,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from loadtest.records import CPU_BOUND_CAUSE, DELAYED_CAUSE, LAG_MS
+from loadtest.records import CPU_BOUND_CAUSE, DELAYED_CAUSE, LAG_MS, offered_text
 from loadtest.schema import LoadInfo, StatKey, StepSummary, Summary, TargetSummary, stat
 
 
@@ -94,11 +94,6 @@ def target_rows(summary: Summary) -> list[list[str]]:
 
 
 STEP_HEADINGS = ("target", "step", "offered", "sent/s", "req/s", "good/s", "ok", "failed")
-
-
-def offered_text(mode: str, level: float) -> str:
-    """'20 req/s' (open loop) or '8 streams' (closed)."""
-    return f"{level:g} req/s" if mode == "open" else f"{level:g} stream{'s' * (level != 1)}"
 
 
 def steps_of(summary: Summary) -> list[tuple[str, TargetSummary, StepSummary]]:

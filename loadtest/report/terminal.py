@@ -33,7 +33,7 @@ from loadtest.report.tables import (
     threshold_rows,
     token_notes,
 )
-from loadtest.schema import MetricStats, Summary, stat
+from loadtest.schema import MetricStats, Summary
 
 _TEXT = ("target", "offered", "errors")  # left-aligned; every other column is a number
 
@@ -178,8 +178,7 @@ def print_summary(console: Console, summary: Summary, run_dir: Path) -> None:
     rows, errors = [], []
     for name, t in summary["targets"].items():
         cells = dict(zip(COUNT_HEADINGS, cells_of[name], strict=True))
-        latency = ["/".join(_whole_ms(stat(t, c.metric, k)) for k in c.terminal) for c in LATENCY]
-        rows.append([*(cells[h] for h in counts), *latency])
+        rows.append([*(cells[h] for h in counts), *_latency_cells(t["metrics"])])
         errors.append(error_text(t))
     title = f"{summary['profile']}: {r['duration_s']:.0f} s, stopped by {r['stopped_by']}"
     print_table(console, title, [*counts, *_latency_headings()], rows, errors)
