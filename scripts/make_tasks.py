@@ -2,10 +2,12 @@
 """Write the shipped task files (profiles/tasks/*.jsonl) from templates, deterministically:
 `python scripts/make_tasks.py` rewrites them; tests/test_validators.py checks they load.
 
-Each line: {"id", "tools" (a set of loadtest.toolsets), "messages", "expect": {"tool",
-"arguments": {name: check}}, "underspecified"}. Underspecified tasks leave out what the
-call needs (a recipient, a path): an answer that invents it fails with wrong_arguments,
-one that asks for it is a refusal.
+Four files, their formats in loadtest/tasks.py: tool tasks (agent-tools: the five-tool
+schema, 116 tasks, 16 underspecified; overlapping-tools: 100 tasks on the two search
+tools that overlap), extraction tasks (extraction: 100, 10 underspecified) and agent
+tasks (agent-tasks: 70, from one to seven steps). Underspecified tasks leave out what
+the answer needs (a recipient, a path, a due date): an answer that invents it fails with
+wrong_arguments, one that asks for it is a refusal.
 """
 
 from __future__ import annotations
@@ -96,6 +98,138 @@ def overlapping(rng: random.Random, i: int) -> dict[str, object]:
     }
 
 
+INVOICE = {
+    "type": "object",
+    "properties": {
+        "vendor": {"type": "string"},
+        "total": {"type": "number"},
+        "currency": {"type": "string", "enum": ["USD", "EUR", "GBP", "JPY"]},
+        "due_date": {"type": ["string", "null"], "description": "ISO date, null if not given"},
+    },
+    "required": ["vendor", "total", "currency", "due_date"],
+    "additionalProperties": False,
+}
+CONTACT = {
+    "type": "object",
+    "properties": {
+        "name": {"type": "string"},
+        "email": {"type": "string"},
+        "company": {"type": ["string", "null"]},
+        "address": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}, "country": {"type": "string"}},
+            "required": ["city", "country"],
+            "additionalProperties": False,
+        },
+    },
+    "required": ["name", "email", "company", "address"],
+    "additionalProperties": False,
+}
+TICKET = {
+    "type": "object",
+    "properties": {
+        "priority": {"type": "string", "enum": ["low", "normal", "high", "urgent"]},
+        "category": {"type": "string", "enum": ["billing", "outage", "account", "other"]},
+        "summary": {"type": "string"},
+    },
+    "required": ["priority", "category", "summary"],
+    "additionalProperties": False,
+}
+VENDORS = ["Acme GmbH", "Globex", "Initech", "Umbrella Ltd", "Stark Supply", "Wayne Parts"]
+NAMES = ["Ana Souza", "Raj Patel", "Li Wei", "Maria Rossi", "Tom Berg", "Aiko Tanaka"]
+COUNTRIES = {"Lisbon": "Portugal", "Osaka": "Japan", "Denver": "USA", "Oslo": "Norway"}
+
+
+def extraction(rng: random.Random, i: int) -> dict[str, object]:
+    kind = i % 3
+    if kind == 0:
+        vendor, cur = rng.choice(VENDORS), rng.choice(["USD", "EUR", "GBP"])
+        total = round(rng.uniform(100, 9000), 2)
+        day = f"2026-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
+        under = i % 8 == 0
+        due = "" if under else f" Payment is due by {day}."
+        text = f"Invoice from {vendor}: total {total:,.2f} {cur}.{due} Extract the invoice."
+        fields = {
+            "vendor": {"equals": vendor},
+            "total": {"close_to": [total, 0.01]},
+            "currency": {"equals": cur},
+            "due_date": {"equals": None} if under else {"equals": day},
+        }
+        return {"messages": user(text), "schema": INVOICE, "fields": fields, "under": under}
+    if kind == 1:
+        name, city = rng.choice(NAMES), rng.choice(list(COUNTRIES))
+        email = name.split()[0].lower() + "@example.com"
+        under = i % 8 == 1
+        company = "" if under else f" of {rng.choice(VENDORS)}"
+        text = f"Add this contact: {name}{company}, {email}, based in {city}."
+        fields = {
+            "name": {"equals": name},
+            "email": {"equals": email},
+            "company": {"equals": None} if under else {"present": True},
+            "address": {"present": True},
+        }
+        return {"messages": user(text), "schema": CONTACT, "fields": fields, "under": under}
+    pri, cat = rng.choice(["low", "normal", "high", "urgent"]), rng.choice(["billing", "outage"])
+    what = {"billing": "we were charged twice", "outage": "the dashboard is down"}[cat]
+    text = f"Classify this ticket ({pri} priority): {what} since this morning."
+    fields = {"priority": {"equals": pri}, "category": {"equals": cat}}
+    return {"messages": user(text), "schema": TICKET, "fields": fields, "under": False}
+
+
+def agent(rng: random.Random, i: int) -> dict[str, object]:
+    """A chain of one to seven calls: fetch, compute, write, tell; each result scripted."""
+    depth = 1 + i % 7
+    ds, who = rng.choice(DATASETS), rng.choice(PEOPLE)
+    amounts = [rng.randint(100, 4000) for _ in range(rng.randint(2, 4))]
+    total = sum(amounts)
+    path = rng.choice(FILES)
+    steps: list[dict[str, object]] = [
+        {
+            "expect": {"tool": "fetch_data", "arguments": {"dataset": {"equals": ds}}},
+            "result": {"records": [{"id": k + 1, "amount": a} for k, a in enumerate(amounts)]},
+        },
+        {
+            "expect": {
+                "tool": "calculate",
+                "arguments": {"expression": {"contains": str(amounts[0])}},
+            },
+            "result": {"value": total},
+        },
+        {
+            "expect": {"tool": "write_file", "arguments": {"path": {"equals": path}}},
+            "result": {"written": True},
+        },
+        {
+            "expect": {"tool": "notify", "arguments": {"recipient": {"equals": who}}},
+            "result": {"sent": True},
+        },
+        {
+            "expect": {"tool": "search", "arguments": {"query": {"contains": ds}}},
+            "result": {"results": [{"title": f"How to reconcile {ds}", "url": "kb://1"}]},
+        },
+        {
+            "expect": {"tool": "fetch_data", "arguments": {"dataset": {"equals": "customers"}}},
+            "result": {"records": [{"id": 7, "name": "Globex"}]},
+        },
+        {
+            "expect": {"tool": "notify", "arguments": {"recipient": {"equals": "#ops"}}},
+            "result": {"sent": True},
+        },
+    ][:depth]
+    asks = [
+        f"fetch the {ds}",
+        "add up their amounts with the calculator",
+        f"write the total to {path}",
+        f"tell {who} the total",
+        f"search for how to reconcile {ds}",
+        "fetch the customers",
+        "and let #ops know it is done",
+    ][:depth]
+    text = "Step by step: " + ", then ".join(asks) + ". Answer with the total when done."
+    final = {"contains": str(total)} if depth >= 2 else {"present": True}
+    return {"messages": user(text), "steps": steps, "final": final}
+
+
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     rng = random.Random(13)
@@ -125,7 +259,20 @@ def main() -> None:
         for i in range(100)
     ]
     (OUT / "overlapping-tools.jsonl").write_text("".join(json.dumps(x) + "\n" for x in over))
-    print(f"wrote {len(lines)} + {len(over)} tasks to {OUT}")
+    rng = random.Random(15)
+    ext = []
+    for i in range(100):
+        e = extraction(rng, i)
+        under = e.pop("under")
+        ext.append({"id": f"extract-{i + 1:03d}", **e, "underspecified": under})
+    (OUT / "extraction.jsonl").write_text("".join(json.dumps(x) + "\n" for x in ext))
+    rng = random.Random(16)
+    chains = [
+        {"id": f"agent-{i + 1:03d}", "tools": "five", **agent(rng, i), "underspecified": False}
+        for i in range(70)
+    ]
+    (OUT / "agent-tasks.jsonl").write_text("".join(json.dumps(x) + "\n" for x in chains))
+    print(f"wrote {len(lines)} + {len(over)} + {len(ext)} + {len(chains)} tasks to {OUT}")
 
 
 if __name__ == "__main__":
