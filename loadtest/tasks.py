@@ -119,9 +119,10 @@ def _task(obj: Any, where: str) -> Task:
         raise ConfigError(f'{where}: messages: expected [{{"role": ..., "content": ...}}, ...]')
     kinds = [k for k in KINDS if _KEY_OF[k] in obj]
     if len(kinds) != 1:
+        found = [_KEY_OF[k] for k in kinds]
         raise ConfigError(
             f"{where}: expected one of 'expect' (a tool task), 'schema' (an extraction) or "
-            f"'steps' (an agent task), got {' and '.join(repr(_KEY_OF[k]) for k in kinds) or 'none'}"
+            f"'steps' (an agent task), got {' and '.join(map(repr, found)) or 'none'}"
         )
     base: dict[str, Any] = {
         "id": tid,
