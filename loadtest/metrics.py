@@ -4,7 +4,8 @@ Definitions follow vLLM's `bench serve` where it has one, so numbers compare, an
 from it where it counts chunks without content (README: how it measures):
 TTFT = first_token - sent; ITL = every gap between consecutive content events;
 TPOT = (last_token - first_token) / (output tokens - 1); E2E = end - sent;
-output speed = (output tokens - 1) / (last_token - first_token). Output tokens are the
+output speed = (output tokens - 1) / (last_token - first_token); TTFA and tool call =
+the first and the last tool-argument event - sent. Output tokens are the
 server's usage (our count of events, flagged, when it sends none), never the number of
 events: one event can carry several tokens (Anthropic's text deltas, vLLM's stream
 interval), and dividing by events overstated TPOT by that factor. Beside the service times
@@ -30,6 +31,10 @@ E2E_FROM_INTENDED = "e2e_from_intended"
 SCHEDULE_LAG = "schedule_lag"
 OUTPUT_SPEED = "output_speed"  # tokens/s x 1000 (milli-tokens per second), to stay integral
 OUTPUT_TOKENS = "output_tokens"
+# Tool calls (judged workloads): time to the first tool-call argument token, and to a
+# complete tool call (its last argument fragment), both from `sent`, as TTFT is.
+TTFA = "ttfa"
+TOOL_CALL = "tool_call"
 METRICS = (
     TTFT,
     TTFT_FROM_INTENDED,
@@ -41,6 +46,8 @@ METRICS = (
     SCHEDULE_LAG,
     OUTPUT_SPEED,
     OUTPUT_TOKENS,
+    TTFA,
+    TOOL_CALL,
 )
 
 
@@ -77,6 +84,9 @@ def derive(r: RequestRecord) -> dict[str, int]:
     if r.end_ns:
         out[E2E] = _us(r.end_ns - r.sent_ns)
         out[E2E_FROM_INTENDED] = _us(r.end_ns - r.intended_ns)
+    if r.first_tool_ns:
+        out[TTFA] = _us(r.first_tool_ns - r.sent_ns)
+        out[TOOL_CALL] = _us(r.tool_done_ns - r.sent_ns)
     out[OUTPUT_TOKENS] = n = r.output_tokens
     span = r.last_token_ns - r.first_token_ns
     if n > 1 and span > 0:  # span > 0: the tokens came in two events or more

@@ -20,6 +20,7 @@ from loadtest.providers.registry import kinds, provider
 from loadtest.schedule import ScheduleSpec, read_schedule
 from loadtest.slo import Slo, read_slo
 from loadtest.sse import MAX_EVENT
+from loadtest.tasks import WORKLOAD_KINDS, judged_tasks
 from loadtest.thresholds import Threshold, parse, parse_all
 
 SIM = "sim"  # base_url of targets served by the built-in simulator
@@ -91,6 +92,10 @@ class Workload:
     temperature: float | None = None
     ignore_eos: bool = False  # ask servers that support it for exactly max_tokens
     tokenizer: str | None = None  # a tokenizer.json: prompt lengths in its tokens
+    kind: str = "chat"  # or tools, extract, agent: tasks whose answers are judged
+    tasks: str | None = None  # their task file (resolved path); see loadtest.tasks
+    tool_latency: Lengths = Lengths("fixed", 0.0, 0.0, 0, 0)  # agent: ms a tool takes
+    max_steps: int = 8  # agent: model calls a task may take
 
 
 @dataclass(frozen=True)
@@ -195,7 +200,7 @@ def from_table(t: Table, path: Path, env: Mapping[str, str]) -> Profile:
             description=t.string("description", ""),
             targets=tuple(targets),
             load=load,
-            workload=_workload(t.table("workload")),
+            workload=_workload(t.table("workload"), path.parent),
             timeouts=_timeouts(t.table("timeouts")),
             max_event_bytes=t.size("max_event_size", MAX_EVENT),
             duration_s=t.duration("duration", 30.0),
@@ -324,9 +329,10 @@ def _lengths(t: Table, key: str, default: Lengths) -> Lengths:
     return lengths
 
 
-def _workload(t: Table | None) -> Workload:
+def _workload(t: Table | None, base_dir: Path) -> Workload:
     if t is None:
         return Workload()
+    kind = t.string("kind", "chat", choices=WORKLOAD_KINDS)
     w = Workload(
         input_tokens=_lengths(t, "input_tokens", Workload.input_tokens),
         output_tokens=_lengths(t, "output_tokens", Workload.output_tokens),
@@ -335,9 +341,15 @@ def _workload(t: Table | None) -> Workload:
         temperature=t.number("temperature", 0.0, min=0, max=2) if t.has("temperature") else None,
         ignore_eos=t.boolean("ignore_eos", False),
         tokenizer=t.string("tokenizer", "") or None,
+        kind=kind,
+        tasks=judged_tasks(t, kind, base_dir),
+        tool_latency=_lengths(t, "tool_latency_ms", Workload.tool_latency),
+        max_steps=t.integer("max_steps", 8, min=1),
     )
     if w.tokenizer and w.prompts_file:
         raise t.error("tokenizer", "no tokenizer with a prompts_file (its prompts are as written)")
+    if w.tasks and w.prompts_file:
+        raise t.error("prompts_file", f"no prompts_file in a {kind} workload (its task file says)")
     t.finish()
     return w
 

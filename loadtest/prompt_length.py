@@ -40,6 +40,7 @@ TOKENIZER = "tokenizer"
 CALIBRATED = "calibrated"
 ESTIMATE = "chars/4"
 PROMPTS_FILE = "prompts file"
+TASK_FILE = "task file"  # a judged workload's tasks: their messages as written
 
 
 def load_tokenizer(path: str) -> Tokenizer:
@@ -107,7 +108,7 @@ class Lengths:
     """Per target: warm-up samples, the fit, and the tokens its measured prompts asked for."""
 
     def __init__(self, method: str) -> None:
-        self.method = method  # TOKENIZER, PROMPTS_FILE, or ESTIMATE until calibrated
+        self.method = method  # TOKENIZER, PROMPTS_FILE, TASK_FILE, or ESTIMATE until calibrated
         self.targets: dict[str, TargetLengths] = {}
 
     def of(self, target: str) -> TargetLengths:

@@ -24,7 +24,9 @@ from loadtest.metrics import ITL, METRICS, derive, itl_gaps
 from loadtest.records import Interval, RequestRecord, StepTotals, Tally, TargetCounts
 from loadtest.slo import Slo
 from loadtest.tally import BUCKET_BITS, SIGNIFICANT_DIGITS, release
+from loadtest.validators import OK
 
+_SUCCEEDED = (None, OK)  # None: a chat request, not judged
 FOLD_SLICE = 200  # distinct values recorded between two yields to the loop (~0.3 ms)
 
 
@@ -78,7 +80,13 @@ class Recorder:
         totals); METRICS is derive(r), when the caller has it already; DETAIL, a failed
         one's error detail (the server's words, scrubbed)."""
         values = derive(r) if metrics is None else metrics
-        good = r.error is None and self.slo is not None and self.slo.met(values)
+        # Goodput counts answers that did the task (when judged) and met the objectives.
+        good = (
+            r.error is None
+            and self.slo is not None
+            and r.outcome in _SUCCEEDED
+            and self.slo.met(values)
+        )
         _into(self._open[r.target], self._counts[r.target], r, values, detail, good)
         ends = self._step_ends.get(r.target)
         if ends is not None:
@@ -169,6 +177,8 @@ def _into(
     counts.input_tokens += r.input_tokens
     counts.counted_tokens += r.tokens_counted
     counts.good += good
+    if r.outcome is not None:
+        counts.outcomes[r.outcome] += 1
     counts.zero_output += r.output_tokens == 0
     counts.reasoned += r.first_token_ns > 0 and r.first_output_ns != r.first_token_ns
     itl = tally[ITL]

@@ -42,6 +42,12 @@ class RequestRecord:
     error: ErrorClass | None = None  # None when the request succeeded
     ratelimit: dict[str, str] | None = None  # the response's rate-limit headers, if any
     sim_time: str | None = None  # the simulator's clock at arrival (x-sim-time), if sent
+    # Judged workloads (tools, extract): the answer's outcome (loadtest.validators), and
+    # when its first tool-call argument and its last one arrived.
+    outcome: str | None = None
+    first_tool_ns: int = 0
+    tool_done_ns: int = 0
+    sim_outcome: str | None = None  # what the simulator meant to answer (x-sim-outcome)
 
 
 @dataclass
@@ -60,6 +66,7 @@ class TargetCounts:
     clipped: Counter[str] = field(default_factory=Counter)
     ratelimit: dict[str, str] = field(default_factory=dict)  # latest rate-limit headers seen
     messages: Counter[said.Key] = field(default_factory=Counter)  # (class, detail) -> n
+    outcomes: Counter[str] = field(default_factory=Counter)  # judged answers: outcome -> n
 
     @staticmethod
     def merged(*parts: Mapping[str, TargetCounts]) -> dict[str, TargetCounts]:
@@ -84,6 +91,7 @@ class TargetCounts:
         self.errors.update(other.errors)
         self.clipped.update(other.clipped)
         self.ratelimit.update(other.ratelimit)
+        self.outcomes.update(other.outcomes)
         said.merge(self.messages, other.messages)
 
 

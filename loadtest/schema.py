@@ -67,6 +67,7 @@ class Applied(TypedDict):
     client: str
     processes: int
     slo: NotRequired[str]  # the per-request objectives goodput counts, when set
+    workload: NotRequired[str]  # a judged workload: its kind and task file
 
 
 class Requests(TypedDict):
@@ -161,11 +162,22 @@ class Cost(TypedDict):
 
     usd: float  # the completed calls' reported usage at the price
     per_1k_calls: float | None  # per 1,000 recorded calls, failed ones included
-    per_success: float | None  # per completed call (None: none completed)
+    per_success: float | None  # per completed call; judged: per successful answer
     per_success_within_slo: NotRequired[float | None]  # per good call, with an [slo]
     input_price: float  # USD per million tokens
     output_price: float
     source: str
+
+
+class Quality(TypedDict):
+    """How often a judged workload's answers did the task (tools, extract)."""
+
+    judged: int  # completed requests whose answer was judged
+    succeeded: int  # judged ok
+    success_rate: float  # succeeded / judged
+    interval95: list[float]  # Wilson score interval of success_rate, [low, high]
+    successes_per_s: float  # over the target's measured window
+    outcomes: dict[str, int]  # failure class -> count (loadtest.validators), zeros kept
 
 
 class TargetSummary(TypedDict):
@@ -180,6 +192,7 @@ class TargetSummary(TypedDict):
     tokens: Tokens
     prompt_tokens: NotRequired[PromptTokens]
     cost: NotRequired[Cost]  # absent when the model has no price (table or profile)
+    quality: NotRequired[Quality]  # judged workloads only
     errors: dict[str, int]  # error class -> count
     messages: NotRequired[list[ErrorMessage]]  # the most frequent per class, first first
     clipped: dict[str, int]  # metric -> values outside the histogram's range

@@ -167,6 +167,10 @@ class ResultsFile:
             "output_tokens": r.output_tokens,
             "tokens_counted": r.tokens_counted,
         }
+        if r.outcome is not None:
+            line["outcome"] = r.outcome
+            if r.sim_outcome is not None:
+                line["sim_outcome"] = r.sim_outcome
         for k, v in metrics.items():
             if k not in _COUNTS:
                 line[k] = round(v / _SCALE[k], 3)

@@ -24,6 +24,7 @@ from loadtest.schema import (
 from loadtest.shard_io import RunResult
 from loadtest.step_summary import step_rows
 from loadtest.summary_load import applied, load_info, prompt_tokens
+from loadtest.summary_quality import quality_of
 from loadtest.summary_stats import rates_of, stats
 from loadtest.thresholds import evaluate
 
@@ -99,6 +100,9 @@ def summarize(
                 for start, end, c in result.timeline
             ],
         }
+        quality = quality_of(counts.outcomes, max(0, w1 - w0) / 1e9)
+        if quality is not None:
+            targets[name]["quality"] = quality
         if target.input_price is not None and target.output_price is not None:
             price = Price(target.input_price, target.output_price, source=target.price_source)
             targets[name]["cost"] = cost_of(
@@ -106,7 +110,7 @@ def summarize(
                 counts.input_tokens,
                 counts.output_tokens,
                 counts.completed + counts.failed,
-                counts.completed,
+                counts.completed if quality is None else quality["succeeded"],
                 counts.good if profile.slo is not None else None,
             )
         steps = result.recorder.steps.get(name)

@@ -4,6 +4,8 @@ lengths, the timeouts and the client that sent it (pure)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from loadtest.loadspec import Load
 from loadtest.profile import Lengths, Profile
 from loadtest.prompt_length import ESTIMATE
@@ -76,7 +78,13 @@ def applied(p: Profile) -> Applied:
         "warmup_s": p.warmup_s,
         "interval_s": p.interval_s,
         "requests": p.requests,
-        "input_tokens": "prompts file" if w.prompts_file else lengths_text(w.input_tokens),
+        "input_tokens": (
+            "task file"
+            if w.tasks
+            else "prompts file"
+            if w.prompts_file
+            else lengths_text(w.input_tokens)
+        ),
         "output_tokens": lengths_text(w.output_tokens),
         "ignore_eos": w.ignore_eos,
         "timeouts_s": {
@@ -90,4 +98,8 @@ def applied(p: Profile) -> Applied:
     }
     if p.slo is not None:
         out["slo"] = p.slo.text()
+    if w.tasks:
+        out["workload"] = f"{w.kind}, tasks of {Path(w.tasks).name}, answers judged"
+        if w.kind == "agent":
+            out["workload"] += f", at most {w.max_steps} model calls a task"
     return out

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from loadtest.config_reader import ConfigError, jsonl_objects
+from loadtest.config_reader import ConfigError, Table, jsonl_objects
 from loadtest.toolsets import TOOLSETS
 from loadtest.validators import CHECKS, Expect
 
@@ -31,6 +31,9 @@ AGENT = "agent"
 KINDS = (TOOLS, EXTRACT, AGENT)
 _KEY_OF = {TOOLS: "expect", EXTRACT: "schema", AGENT: "steps"}
 SHIPPED = ("agent-tools", "overlapping-tools", "extraction", "agent-tasks")
+CHAT = "chat"
+WORKLOAD_KINDS = (CHAT, *KINDS)  # a [workload] kind
+DEFAULT_FILE = {TOOLS: "agent-tools", EXTRACT: "extraction", AGENT: "agent-tasks"}
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,21 @@ def task_path(spec: str, base_dir: Path | None = None) -> Path:
         return shipped_task_file(spec)
     p = Path(spec)
     return base_dir / p if base_dir is not None and not p.is_absolute() else p
+
+
+def judged_tasks(t: Table, kind: str, base_dir: Path) -> str | None:
+    """The task file of a [workload] T of KIND, resolved and read once to find its
+    mistakes before any request (None for chat, which has none); a ConfigError names the
+    key or the file's line."""
+    if kind == CHAT:
+        if t.has("tasks"):
+            raise t.error("tasks", 'a workload kind that reads tasks (kind = "tools", ...)')
+        return None
+    path = task_path(t.string("tasks", DEFAULT_FILE[kind]), base_dir)
+    if not path.is_file():
+        raise t.error("tasks", f"a shipped task file ({', '.join(SHIPPED)}) or a file", str(path))
+    read_tasks(path, kind)
+    return str(path)
 
 
 def read_tasks(path: str | Path, kind: str | None = None) -> list[Task]:

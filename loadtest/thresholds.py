@@ -7,6 +7,8 @@
     errors.shed.count <= 0              abandoned, shed, unsent: apart from failures
     throughput.output_tokens > 500/s    also throughput.requests, throughput.goodput ([slo])
     output_speed.p50 >= 40              tokens/s
+    success.rate >= 90%                 judged workloads: answers that did the task
+    success.lower >= 0.85               ...the 95% interval's lower bound
 
 Latency metrics take p50, p90, p95, p99, p99.9 (or p99_9), max or mean, with a unit
 (us, ms, s; ms when none). Pure: no I/O.
@@ -50,7 +52,7 @@ class Threshold:
     """One parsed expression: what to read from a target's summary and the bound."""
 
     expr: str
-    kind: str  # "metric", "errors" or "throughput"
+    kind: str  # "metric", "errors", "throughput" or "success"
     name: str  # metric name, error class ("" = all), or "requests" / "output_tokens"
     stat: str  # percentile key, max, mean, rate or count
     op: str
@@ -97,6 +99,16 @@ def parse(expr: str, where: str = "--threshold") -> Threshold:
         elif unit:
             raise bad(f"a count takes no unit, not {unit!r}")
         return Threshold(expr, "errors", name, stat, op, value, target)
+    if parts[0] == "success":
+        if len(parts) != 2 or parts[1] not in ("rate", "lower"):
+            raise bad("expected success.rate or success.lower (the 95% interval's low end)")
+        if unit == "%":
+            value /= 100
+        elif unit or value > 1:
+            raise bad(
+                f"a success rate is a fraction (0.9) or a percentage (90%), not {m['value']}{unit}"
+            )
+        return Threshold(expr, "success", "", parts[1], op, value, target)
     if parts[0] == "throughput":
         if len(parts) != 2 or parts[1] not in _THROUGHPUT:
             raise bad("expected throughput.requests, throughput.output_tokens or .goodput")
@@ -135,6 +147,11 @@ def _actual(t: Threshold, s: TargetSummary) -> float | None:
         key = t.stat
         v = stat(s, t.name, key) if _is_stat(key) else None
         return None if v is None else float(v)
+    if t.kind == "success":
+        q = s.get("quality")
+        if q is None:
+            return None
+        return q["success_rate"] if t.stat == "rate" else q["interval95"][0]
     if t.kind == "throughput":
         rate: object = s["rates"].get(_THROUGHPUT[t.name])
         return float(rate) if isinstance(rate, int | float) else None
@@ -164,7 +181,13 @@ def evaluate(
                 continue
             value = _actual(t, targets[name])
             if value is None:
-                why = "no [slo] in the profile" if t.name == "goodput" else "no data"
+                why = (
+                    "no [slo] in the profile"
+                    if t.name == "goodput"
+                    else "no judged answers (a chat workload?)"
+                    if t.kind == "success"
+                    else "no data"
+                )
                 results.append(_result(t, name, None, False, why))
             else:
                 results.append(_result(t, name, value, _OPS[t.op](value, t.limit), ""))

@@ -23,7 +23,9 @@ import aiohttp
 from loadtest import redact
 from loadtest.capacity import streams
 from loadtest.errors import ErrorClass, classify_status
+from loadtest.judging import judge
 from loadtest.profile import Profile, Timeouts
+from loadtest.providers.answer import Answer
 from loadtest.providers.base import EventParser
 from loadtest.providers.build import RequestBuilder, builder
 from loadtest.providers.reading import Reading
@@ -89,6 +91,8 @@ async def send(
     A 200 that says it is not an event stream, and a line or event over MAX_EVENT bytes,
     are `protocol` errors and end the request there (the connection is dropped)."""
     reading = Reading()
+    if prompt.task is not None:
+        reading.answer = Answer()
     body = b.body(prompt)
     loop = asyncio.get_running_loop()
     t0 = loop.time()
@@ -102,6 +106,8 @@ async def send(
                 r.status = resp.status
                 r.ratelimit = ratelimit_headers(resp.headers)
                 r.sim_time = resp.headers.get("x-sim-time")
+                if reading.answer is not None:
+                    r.sim_outcome = resp.headers.get("x-sim-outcome")
                 if resp.status != 200:
                     text = (await resp.content.read(2000)).decode("utf-8", "replace")
                     r.error = classify_status(resp.status)
@@ -120,6 +126,7 @@ async def send(
                 stamps = r.event_ns  # one per content event
                 read = resp.content.readany
                 recheck_ns = 0  # when the idle deadline is next moved forward
+                tool_events = 0
                 while chunk := await read():
                     now = clock()
                     if recheck_ns and now >= recheck_ns:
@@ -143,6 +150,11 @@ async def send(
                             stamps.append(now)
                         else:
                             stamps.extend(_repeat(now, n))
+                        if reading.tool_events != tool_events:
+                            if not tool_events:
+                                r.first_tool_ns = now
+                            tool_events = reading.tool_events
+                            r.tool_done_ns = now
                     if reading.error is not None:
                         break  # the connection is dropped, not reused; fine after an error
                 # Read to the end of the body even after the terminal event: leaving early
@@ -186,6 +198,8 @@ async def send(
         return f"{type(exc).__name__}: {str(exc)[:160]}"
     if _finish(r, reading):
         return reading.error_detail or "stream ended without its terminal event"
+    if reading.answer is not None and prompt.task is not None:
+        r.outcome = judge(prompt.task, reading.answer)
     return ""
 
 

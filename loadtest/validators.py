@@ -47,6 +47,16 @@ _REFUSAL = re.compile(
     re.IGNORECASE,
 )
 _MISSING = object()
+_VALIDATORS: dict[int, tuple[Mapping[str, Any], Draft202012Validator]] = {}
+
+
+def _violates(schema: Mapping[str, Any], value: Any) -> bool:
+    """Whether VALUE breaks SCHEMA. Validators are kept per schema object (the tool sets'
+    and the task files' live as long as the run): building one costs more than using it."""
+    held = _VALIDATORS.get(id(schema))
+    if held is None or held[0] is not schema:
+        held = _VALIDATORS[id(schema)] = (schema, Draft202012Validator(schema))
+    return next(held[1].iter_errors(value), None) is not None
 
 
 @dataclass(frozen=True)
@@ -55,6 +65,7 @@ class ToolCall:
 
     name: str
     arguments: str
+    id: str = ""  # the provider's call id (an agent's tool result answers it)
 
 
 @dataclass(frozen=True)
@@ -108,7 +119,7 @@ def judge_tool_call(
     if not isinstance(args, dict):
         return INVALID_JSON
     schema = schemas.get(call.name)
-    if schema is not None and next(Draft202012Validator(schema).iter_errors(args), None):
+    if schema is not None and _violates(schema, args):
         return SCHEMA_VIOLATION
     for name, check in expect.arguments.items():
         if not check_value(args.get(name, _MISSING), check, prompt):
@@ -125,7 +136,7 @@ def judge_extraction(
         data = json.loads(text)
     except json.JSONDecodeError:
         return REFUSAL if _REFUSAL.search(text) else INVALID_JSON
-    if next(Draft202012Validator(schema).iter_errors(data), None):
+    if _violates(schema, data):
         return SCHEMA_VIOLATION
     if not isinstance(data, dict):
         return SCHEMA_VIOLATION

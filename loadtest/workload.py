@@ -19,11 +19,13 @@ from loadtest.prompt_length import (
     CHARS_PER_TOKEN,
     ESTIMATE,
     PROMPTS_FILE,
+    TASK_FILE,
     TOKENIZER,
     Lengths,
     cut_to_tokens,
     load_tokenizer,
 )
+from loadtest.tasks import Task, read_tasks
 
 if TYPE_CHECKING:
     from tokenizers import Tokenizer
@@ -42,6 +44,7 @@ class Prompt:
     messages: tuple[dict[str, Any], ...]
     max_tokens: int
     chars: int = 0  # of its synthetic text (0 for a prompts file's)
+    task: Task | None = None  # a judged workload's task (its tools, what it expects)
 
 
 class PromptSource:
@@ -52,7 +55,14 @@ class PromptSource:
         self.seed = seed
         self._file: list[tuple[dict[str, Any], ...]] | None = None
         self.tokenizer: Tokenizer | None = None
-        if w.prompts_file:
+        self._tasks: list[Task] | None = None
+        if w.tasks:
+            # Read at profile load already; in a seeded order, so that a run's first
+            # requests are not always the file's first kind of task.
+            self._tasks = read_tasks(w.tasks, w.kind)
+            random.Random(seed).shuffle(self._tasks)
+            method = TASK_FILE
+        elif w.prompts_file:
             path = Path(w.prompts_file)
             if not path.is_absolute() and base_dir is not None:
                 path = base_dir / path
@@ -71,6 +81,9 @@ class PromptSource:
         alone); MEASURED: it is sent after the warm-up."""
         rng = random.Random(self.seed * 1_000_003 + i)
         max_tokens = self.w.output_tokens.sample(rng)
+        if self._tasks is not None:
+            task = self._tasks[i % len(self._tasks)]
+            return Prompt(task.messages, max_tokens, task=task)
         if self._file is not None:
             return Prompt(self._file[i % len(self._file)], max_tokens)
         n = self.w.input_tokens.sample(rng)

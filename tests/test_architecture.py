@@ -58,6 +58,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "prompt_length",
             "pricing",
             "tasks",
+            "judging",
         ),
     ),
     (
@@ -75,6 +76,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "engine",
             "shard",
             "summary",
+            "summary_quality",
             "step_summary",
             "summary_load",
         ),

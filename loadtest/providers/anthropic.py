@@ -5,6 +5,7 @@ from __future__ import annotations
 from loadtest.errors import ErrorClass
 from loadtest.providers.base import Provider, SplitSystemBody, Supports
 from loadtest.providers.reading import Reading, Shape, count, load_object, wrong_shape
+from loadtest.providers.tool_shapes import AnthropicTools
 from loadtest.sse import Event
 
 # Delta types that carry generated output: the field holding it, and whether it is reasoning.
@@ -30,6 +31,12 @@ def parse_events(events: list[Event], r: Reading) -> None:
                 if field is not None and delta.get(field[0]):
                     r.events += 1
                     r.reasoning_events += field[1]
+                    r.tool_events += field[0] == "partial_json"
+                    if r.answer is not None:
+                        r.answer.anthropic_event(kind, obj)
+            elif kind == "content_block_start":
+                if r.answer is not None:
+                    r.answer.anthropic_event(kind, obj)
             elif kind == "message_start":
                 usage = (obj.get("message") or {}).get("usage") or {}
                 r.usage_input_tokens = count(usage.get("input_tokens", r.usage_input_tokens))
@@ -48,7 +55,7 @@ def parse_events(events: list[Event], r: Reading) -> None:
                 cls = ErrorClass.OVERLOADED if overloaded else ErrorClass.STREAM_ERROR
                 r.fail(cls, str(err.get("message") or err.get("type") or obj))
                 return
-            # ping, content_block_start/stop and unknown future events change nothing
+            # ping, content_block_stop and unknown future events change nothing
     except (TypeError, AttributeError, KeyError) as exc:  # valid JSON of the wrong shape
         wrong_shape(r, exc, event.data, _SHAPE)
 
@@ -78,6 +85,7 @@ PROVIDER = Provider(
     auth=_auth,
     shape=SplitSystemBody(messages="messages", system="system", max_tokens="max_tokens"),
     parse_events=parse_events,
+    agentic=AnthropicTools(),
     # usage comes with message_start and message_delta, unasked; JSON output is got
     # through a forced tool call, not a response format field
     supports=Supports(

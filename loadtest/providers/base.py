@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from loadtest.providers.reading import Reading
+from loadtest.providers.tool_shapes import CHAT_TOOLS, Agentic
 from loadtest.sse import Event
 
 # Reads the events of one network read into a Reading, stopping at an error. Batched per
@@ -66,6 +67,8 @@ class Provider:
     # Where the built-in simulator serves this API, under its root: the base URL of a
     # target with base_url = "sim" (OpenAI's SDKs put /v1 in the base URL, Anthropic's not).
     sim_prefix: str = "/v1"
+    # How it takes tools and a JSON-schema output, and hears back from a tool.
+    agentic: Agentic = CHAT_TOOLS
 
 
 def bearer(key: str) -> dict[str, str]:

@@ -26,6 +26,7 @@ import orjson
 
 from loadtest import redact
 from loadtest.config_reader import ConfigError
+from loadtest.judging import offer
 from loadtest.providers.base import Provider
 from loadtest.providers.registry import provider
 
@@ -56,6 +57,8 @@ class RequestBuilder:
         """The JSON body for prompt P."""
         b = dict(self.base_body)
         self.provider.shape(b, p.messages, p.max_tokens)
+        if p.task is not None:
+            offer(self.provider.agentic, b, p.task)
         b.update(self.params)
         return orjson.dumps(b)
 

@@ -36,11 +36,16 @@ def parse_events(events: list[Event], r: Reading) -> None:
                 for choice in choices:
                     delta = choice.get("delta")
                     if delta:
-                        if delta.get("content") or _has_arguments(delta):
+                        if delta.get("content"):
                             r.events += 1
+                        elif _has_arguments(delta):
+                            r.events += 1
+                            r.tool_events += 1
                         elif delta.get("reasoning_content") or delta.get("reasoning"):
                             r.events += 1
                             r.reasoning_events += 1
+                        if r.answer is not None:
+                            r.answer.chat_delta(delta)
                     finish = choice.get("finish_reason")
                     if finish:
                         r.finish_reason = finish

@@ -5,6 +5,7 @@ from __future__ import annotations
 from loadtest.errors import ErrorClass
 from loadtest.providers.base import Provider, SplitSystemBody, Supports, bearer
 from loadtest.providers.reading import Reading, Shape, count, load_object, wrong_shape
+from loadtest.providers.tool_shapes import ResponsesTools
 from loadtest.sse import Event
 
 # Delta events that carry generated output; True for reasoning.
@@ -15,6 +16,8 @@ _TOKEN_EVENTS = {
     "response.reasoning_text.delta": True,
     "response.reasoning_summary_text.delta": True,
 }
+_ARGUMENTS = "response.function_call_arguments.delta"
+_ITEM_ADDED = "response.output_item.added"
 _TERMINAL = {"response.completed": "completed", "response.incomplete": "incomplete"}
 
 
@@ -31,6 +34,12 @@ def parse_events(events: list[Event], r: Reading) -> None:
                 if obj.get("delta"):
                     r.events += 1
                     r.reasoning_events += reasoning
+                    r.tool_events += kind == _ARGUMENTS
+                    if r.answer is not None:
+                        r.answer.responses_event(kind, obj)
+            elif kind == _ITEM_ADDED:
+                if r.answer is not None:
+                    r.answer.responses_event(kind, obj)
             elif kind in _TERMINAL:
                 response = obj.get("response") or {}
                 usage = response.get("usage") or {}
@@ -70,6 +79,7 @@ PROVIDER = Provider(
         messages="input", system="instructions", max_tokens="max_output_tokens", min_max_tokens=16
     ),
     parse_events=parse_events,
+    agentic=ResponsesTools(),
     # usage comes with response.completed, unasked
     supports=Supports(
         tools=True,

@@ -17,6 +17,7 @@ from typing import Any, TypeAlias
 import orjson
 
 from loadtest.errors import ErrorClass
+from loadtest.providers.answer import Answer
 
 
 @dataclass(slots=True)
@@ -31,6 +32,8 @@ class Reading:
     done: bool = False
     error: ErrorClass | None = None
     error_detail: str = ""
+    tool_events: int = 0  # of the events, those carrying tool-call arguments
+    answer: Answer | None = None  # the text and calls, for judged workloads only
 
     @property
     def output_tokens(self) -> int:

@@ -101,6 +101,9 @@ def compare(runs: list[RunData], rounds: int = BOOTSTRAP_ROUNDS) -> dict[str, li
             Row("output tokens/s", [s["rates"]["output_tokens_per_s"] for s in summaries], True)
         )
         rows.append(Row("error rate", [s["rates"]["error_rate"] for s in summaries]))
+        quality = [s.get("quality") for s in summaries]
+        if any(q is not None for q in quality):
+            rows.append(Row("success rate", [q and q["success_rate"] for q in quality], True))
         costs = [s.get("cost") for s in summaries]
         if any(c is not None for c in costs):
             rows.append(Row("cost per 1,000 calls (USD)", [c and c["per_1k_calls"] for c in costs]))

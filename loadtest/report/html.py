@@ -19,6 +19,7 @@ from loadtest.report.tables import (
     health_line,
     load_lines,
     message_rows,
+    quality_lines,
     run_line,
     steps_table,
     target_table,
@@ -252,7 +253,7 @@ def render(run: RunData) -> str:
     said = message_rows(s)
     if said:
         parts += ["<h2>What the servers said</h2>", _table(MESSAGE_HEADINGS, said, True)]
-    for line in cost_lines(s):
+    for line in [*quality_lines(s), *cost_lines(s)]:
         parts.append(f"<p class='meta'>{escape(line)}.</p>")
     for note in token_notes(s):
         parts.append(f"<p class='warn'>{escape(note)}.</p>")

@@ -162,6 +162,31 @@ def usd(v: float | None) -> str:
     return f"${v:.{2 - math.floor(math.log10(v))}f}"  # three significant digits, no 1e-05
 
 
+def quality_lines(summary: Summary) -> list[str]:
+    """A line per judged target: its success rate, the 95% interval, the failure classes."""
+    out = []
+    for name, t in summary["targets"].items():
+        q = t.get("quality")
+        if q is None:
+            continue
+        lo, hi = q["interval95"]
+        fails = [f"{k} {n}" for k, n in q["outcomes"].items() if n]
+        timing = ""
+        first, whole = t["metrics"].get("ttfa"), t["metrics"].get("tool_call")
+        if first and whole and first.get("count"):
+            timing = (
+                f"; first tool-call argument p50/p95 {ms(first.get('p50'))}/{ms(first.get('p95'))} ms,"
+                f" complete call {ms(whole.get('p50'))}/{ms(whole.get('p95'))} ms"
+            )
+        out.append(
+            f"Answers of {name} that did the task: {q['success_rate']:.1%} of {q['judged']} "
+            f"judged (95% interval {lo:.1%} to {hi:.1%}); "
+            + (", ".join(fails) if fails else "no failure")
+            + timing
+        )
+    return out
+
+
 def cost_lines(summary: Summary) -> list[str]:
     """A line per target with a price: what 1,000 calls and a successful one cost."""
     out = []
@@ -215,11 +240,15 @@ def load_lines(summary: Summary) -> list[str]:
     limit = f", at most {a['requests']:,} requests a target" if a["requests"] else ""
     eos = " (ignore_eos)" if a["ignore_eos"] else ""
     timeouts = ", ".join(f"{k} {v:g} s" for k, v in a["timeouts_s"].items())
+    given = a["input_tokens"]
+    inputs = f"input from the {given}" if given.endswith("file") else f"input {given} tokens"
     lines.append(
         f"Run: {a['duration_s']:g} s{limit}, warm-up {a['warmup_s']:g} s, intervals of "
-        f"{a['interval_s']:g} s; input {a['input_tokens']} tokens, output "
+        f"{a['interval_s']:g} s; {inputs}, output "
         f"{a['output_tokens']} tokens{eos}; timeouts {timeouts}"
     )
+    if "workload" in a:
+        lines.append(f"Workload: {a['workload']}")
     n = a["processes"]
     lines.append(f"Client: {a['client']}, {n} process{'es' if n != 1 else ''}")
     if prompts := prompt_line(summary):

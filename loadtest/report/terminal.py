@@ -28,6 +28,7 @@ from loadtest.report.tables import (
     health_line,
     load_lines,
     message_rows,
+    quality_lines,
     step_cells,
     steps_of,
     threshold_rows,
@@ -207,7 +208,7 @@ def print_summary(console: Console, summary: Summary, run_dir: Path) -> None:
         _say(console, line)
     for line in token_notes(summary):
         _say(console, line, "yellow")
-    for line in cost_lines(summary):
+    for line in [*quality_lines(summary), *cost_lines(summary)]:
         _say(console, line)
     if summary["client_health"]["saturated_intervals"]:
         _say(console, "warning: " + health_line(summary), "bold red")

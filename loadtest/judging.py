@@ -1,0 +1,43 @@
+"""A judged workload's side of a request: what the task adds to the body (its tools or its
+output schema, in the target's own format), and the outcome of the answer it got."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from typing import Any
+
+from loadtest.providers.answer import Answer
+from loadtest.providers.tool_shapes import EXTRACT_TOOL, Agentic
+from loadtest.tasks import EXTRACT, TOOLS, Task
+from loadtest.toolsets import toolset
+from loadtest.validators import judge_extraction, judge_tool_call
+
+
+@functools.cache
+def schemas(tools: str) -> Mapping[str, Mapping[str, Any]]:
+    """Each tool of the set TOOLS by name: its arguments' JSON schema."""
+    return {t["name"]: t["parameters"] for t in toolset(tools)}
+
+
+def offer(agentic: Agentic, body: dict[str, Any], task: Task) -> None:
+    """Add what TASK offers the model to BODY: its tool set, or its output schema."""
+    if task.kind == EXTRACT:
+        assert task.schema is not None
+        agentic.schema(body, task.schema)
+    else:
+        agentic.tools(body, toolset(task.tools))
+
+
+def judge(task: Task, answer: Answer) -> str:
+    """The outcome (loadtest.validators) of ANSWER to a tool or extraction TASK. An
+    extraction's JSON is the text, or the forced tool's input (Anthropic)."""
+    if task.kind == TOOLS:
+        assert task.expect is not None
+        return judge_tool_call(
+            task.expect, schemas(task.tools), answer.calls, answer.text, task.prompt
+        )
+    forced = [c for c in answer.calls if c.name == EXTRACT_TOOL]
+    text = forced[0].arguments if forced else answer.text
+    assert task.schema is not None
+    return judge_extraction(task.schema, task.fields, text, task.prompt)
