@@ -35,6 +35,10 @@ OUTPUT_TOKENS = "output_tokens"
 # complete tool call (its last argument fragment), both from `sent`, as TTFT is.
 TTFA = "ttfa"
 TOOL_CALL = "tool_call"
+# Agent tasks (loadtest.agent_loop): time waiting on the model, on tools, and model calls.
+TASK_MODEL = "task_model"
+TASK_TOOLS = "task_tools"
+MODEL_CALLS = "model_calls"
 METRICS = (
     TTFT,
     TTFT_FROM_INTENDED,
@@ -48,6 +52,9 @@ METRICS = (
     OUTPUT_TOKENS,
     TTFA,
     TOOL_CALL,
+    TASK_MODEL,
+    TASK_TOOLS,
+    MODEL_CALLS,
 )
 
 
@@ -58,6 +65,8 @@ def unit_of(metric: str) -> tuple[str, float]:
         return "tokens/s", 1000.0
     if metric == OUTPUT_TOKENS:
         return "tokens", 1.0
+    if metric == MODEL_CALLS:
+        return "calls", 1.0
     return "ms", 1000.0
 
 
@@ -88,6 +97,12 @@ def derive(r: RequestRecord) -> dict[str, int]:
         out[TTFA] = _us(r.first_tool_ns - r.sent_ns)
         out[TOOL_CALL] = _us(r.tool_done_ns - r.sent_ns)
     out[OUTPUT_TOKENS] = n = r.output_tokens
+    if r.model_calls:
+        out[MODEL_CALLS] = r.model_calls
+        out[TASK_MODEL] = _us(r.model_wait_ns)
+        out[TASK_TOOLS] = _us(r.tool_wait_ns)
+        if r.model_calls > 1:
+            return out  # TPOT and speed over several calls would count the tools' time
     span = r.last_token_ns - r.first_token_ns
     if n > 1 and span > 0:  # span > 0: the tokens came in two events or more
         out[TPOT] = _us(span // (n - 1))
@@ -102,9 +117,12 @@ def itl_gaps(r: RequestRecord) -> list[tuple[int, int]]:
     t = r.event_ns
     runs: list[tuple[int, int]] = []
     prev = t[0] if t else 0
-    for now in t[1:]:
+    starts = set(r.call_starts)  # an agent task's: the gap before each is a tool's time
+    for i, now in enumerate(t[1:], 1):
         gap = _us(now - prev)
         prev = now
+        if starts and i in starts:
+            continue
         if runs and runs[-1][0] == gap:
             runs[-1] = (gap, runs[-1][1] + 1)
         else:

@@ -48,6 +48,12 @@ class RequestRecord:
     first_tool_ns: int = 0
     tool_done_ns: int = 0
     sim_outcome: str | None = None  # what the simulator meant to answer (x-sim-outcome)
+    # An agent task (loadtest.agent_loop): its model calls, the time spent waiting on
+    # the model and on tools, and where each call after the first begins in event_ns.
+    model_calls: int = 0
+    model_wait_ns: int = 0
+    tool_wait_ns: int = 0
+    call_starts: array[int] = field(default_factory=lambda: array("q"))
 
 
 @dataclass

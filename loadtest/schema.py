@@ -180,6 +180,18 @@ class Quality(TypedDict):
     outcomes: dict[str, int]  # failure class -> count (loadtest.validators), zeros kept
 
 
+class AgentTasks(TypedDict):
+    """Where an agent task's time and tokens went (completed tasks, means)."""
+
+    completed: int
+    latency_ms: dict[str, float]  # p50, p95, p99 of the wall clock, tools included (E2E)
+    model_share: float  # of the wall clock: waiting on the model
+    tool_share: float  # of the wall clock: running the scripted tools
+    model_calls: float  # per task
+    tokens: float  # input and output, per task
+    cost: NotRequired[float]  # USD per task, at the target's price
+
+
 class TargetSummary(TypedDict):
     """Everything summary.json says of one target (the block the store keeps per row)."""
 
@@ -193,6 +205,7 @@ class TargetSummary(TypedDict):
     prompt_tokens: NotRequired[PromptTokens]
     cost: NotRequired[Cost]  # absent when the model has no price (table or profile)
     quality: NotRequired[Quality]  # judged workloads only
+    tasks: NotRequired[AgentTasks]  # agent workloads only
     errors: dict[str, int]  # error class -> count
     messages: NotRequired[list[ErrorMessage]]  # the most frequent per class, first first
     clipped: dict[str, int]  # metric -> values outside the histogram's range

@@ -24,8 +24,9 @@ from loadtest.schema import (
 from loadtest.shard_io import RunResult
 from loadtest.step_summary import step_rows
 from loadtest.summary_load import applied, load_info, prompt_tokens
-from loadtest.summary_quality import quality_of
+from loadtest.summary_quality import agent_tasks, quality_of
 from loadtest.summary_stats import rates_of, stats
+from loadtest.tasks import AGENT
 from loadtest.thresholds import evaluate
 
 
@@ -100,7 +101,8 @@ def summarize(
                 for start, end, c in result.timeline
             ],
         }
-        quality = quality_of(counts.outcomes, max(0, w1 - w0) / 1e9)
+        agent = profile.workload.kind == AGENT
+        quality = quality_of(counts.outcomes, max(0, w1 - w0) / 1e9, agent)
         if quality is not None:
             targets[name]["quality"] = quality
         if target.input_price is not None and target.output_price is not None:
@@ -113,6 +115,14 @@ def summarize(
                 counts.completed if quality is None else quality["succeeded"],
                 counts.good if profile.slo is not None else None,
             )
+        if agent:
+            cost = targets[name].get("cost")
+            usd = cost["usd"] if cost is not None else None
+            tasks = agent_tasks(
+                metrics, counts.completed, counts.input_tokens + counts.output_tokens, usd
+            )
+            if tasks is not None:
+                targets[name]["tasks"] = tasks
         steps = result.recorder.steps.get(name)
         if steps is not None:
             targets[name]["steps"] = step_rows(

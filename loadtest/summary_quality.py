@@ -11,9 +11,11 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
-from loadtest.schema import Quality
-from loadtest.validators import MAX_STEPS, OK, OUTCOMES
+from loadtest.metrics import E2E, MODEL_CALLS, TASK_MODEL, TASK_TOOLS
+from loadtest.schema import AgentTasks, MetricStats, Quality
+from loadtest.validators import MAX_STEPS, OK, OUTCOMES, WRONG_ANSWER
 
+_AGENT_ONLY = (MAX_STEPS, WRONG_ANSWER)
 Z95 = 1.959963984540054  # the standard normal's 97.5% quantile
 
 
@@ -28,9 +30,10 @@ def wilson(k: int, n: int, z: float = Z95) -> tuple[float, float]:
     return low, 1.0 if k == n else min(1.0, centre + half)
 
 
-def quality_of(outcomes: Mapping[str, int], window_s: float) -> Quality | None:
+def quality_of(outcomes: Mapping[str, int], window_s: float, agent: bool = False) -> Quality | None:
     """The quality block of a target whose judged answers had OUTCOMES (outcome -> n),
-    over a measured window of WINDOW_S seconds; None when nothing was judged."""
+    over a measured window of WINDOW_S seconds; None when nothing was judged. AGENT: the
+    answers are agent tasks', which can also run out of steps or end on a wrong answer."""
     judged = sum(outcomes.values())
     if not judged:
         return None
@@ -43,10 +46,33 @@ def quality_of(outcomes: Mapping[str, int], window_s: float) -> Quality | None:
         "interval95": [round(lo, 6), round(hi, 6)],
         "successes_per_s": round(ok / window_s, 3) if window_s > 0 else 0.0,
         # every class, zeros included (a report can say "no wrong_tool" rather than omit
-        # it), but max_steps only where agent tasks could run out of steps
+        # it), but the agent's own classes only for agent tasks
         "outcomes": {
             o: outcomes.get(o, 0)
             for o in OUTCOMES
-            if o != OK and (o != MAX_STEPS or outcomes.get(o))
+            if o != OK and (agent or o not in _AGENT_ONLY or outcomes.get(o))
         },
     }
+
+
+def agent_tasks(
+    metrics: Mapping[str, MetricStats], completed: int, tokens: int, usd: float | None
+) -> AgentTasks | None:
+    """Where the COMPLETED agent tasks' time went (their METRICS), with their TOKENS (input
+    and output) and cost (USD, when priced), per task; None when none completed."""
+    wall, model, tools = metrics.get(E2E), metrics.get(TASK_MODEL), metrics.get(TASK_TOOLS)
+    calls = metrics.get(MODEL_CALLS)
+    if not completed or not (wall and model and tools and calls) or not wall.get("mean"):
+        return None
+    mean = wall.get("mean", 0.0)
+    out: AgentTasks = {
+        "completed": completed,
+        "latency_ms": {p: wall.get(p, 0.0) for p in ("p50", "p95", "p99")},  # type: ignore[misc]
+        "model_share": round(model.get("mean", 0.0) / mean, 4),
+        "tool_share": round(tools.get("mean", 0.0) / mean, 4),
+        "model_calls": round(calls.get("mean", 0.0), 3),
+        "tokens": round(tokens / completed, 1),
+    }
+    if usd is not None:
+        out["cost"] = round(usd / completed, 8)
+    return out

@@ -21,6 +21,7 @@ from itertools import repeat as _repeat
 import aiohttp
 
 from loadtest import redact
+from loadtest.agent_loop import run_task
 from loadtest.capacity import streams
 from loadtest.errors import ErrorClass, classify_status
 from loadtest.judging import judge
@@ -31,6 +32,7 @@ from loadtest.providers.build import RequestBuilder, builder
 from loadtest.providers.reading import Reading
 from loadtest.records import RequestRecord
 from loadtest.sse import MAX_EVENT, EventTooLarge, SSEParser
+from loadtest.tasks import AGENT
 from loadtest.workload import Prompt
 
 Clock = Callable[[], int]
@@ -85,6 +87,7 @@ async def send(
     clock: Clock = time.perf_counter_ns,
     proxy: str | None = None,
     max_event: int = MAX_EVENT,
+    answer: Answer | None = None,
 ) -> str:
     """Send one request and fill R; returns a short detail for errors ("" on success).
 
@@ -92,7 +95,7 @@ async def send(
     are `protocol` errors and end the request there (the connection is dropped)."""
     reading = Reading()
     if prompt.task is not None:
-        reading.answer = Answer()
+        reading.answer = Answer() if answer is None else answer
     body = b.body(prompt)
     loop = asyncio.get_running_loop()
     t0 = loop.time()
@@ -198,8 +201,8 @@ async def send(
         return f"{type(exc).__name__}: {str(exc)[:160]}"
     if _finish(r, reading):
         return reading.error_detail or "stream ended without its terminal event"
-    if reading.answer is not None and prompt.task is not None:
-        r.outcome = judge(prompt.task, reading.answer)
+    if reading.answer is not None and prompt.task is not None and prompt.task.kind != AGENT:
+        r.outcome = judge(prompt.task, reading.answer)  # an agent's turns: agent_loop's
     return ""
 
 
@@ -234,19 +237,32 @@ class HttpSender:
             self.sessions[t.name] = new_session(self.profile.timeouts, conns)
 
     async def send(self, target: str, prompt: Prompt, r: RequestRecord) -> str:
-        """One streaming request to TARGET (see send()); its error detail scrubbed of
-        every key and password in use and of credential headers a server echoed."""
-        detail = await send(
-            self.sessions[target],
-            self.builders[target],
-            prompt,
-            self.builders[target].provider.parse_events,
-            self.profile.timeouts,
-            r,
-            self.clock,
-            self.proxies[target],
-            self.profile.max_event_bytes,
-        )
+        """One streaming request to TARGET (see send()), or an agent task's calls
+        (agent_loop); its error detail scrubbed of every key and password in use and of
+        credential headers a server echoed."""
+
+        async def call(p: Prompt, rec: RequestRecord, answer: Answer | None = None) -> str:
+            return await send(
+                self.sessions[target],
+                self.builders[target],
+                p,
+                self.builders[target].provider.parse_events,
+                self.profile.timeouts,
+                rec,
+                self.clock,
+                self.proxies[target],
+                self.profile.max_event_bytes,
+                answer,
+            )
+
+        if prompt.task is not None and prompt.task.kind == AGENT:
+            w = self.profile.workload
+            agentic = self.builders[target].provider.agentic
+            detail = await run_task(
+                call, agentic, prompt, r, w.tool_latency, w.max_steps, self.profile.seed, self.clock
+            )
+        else:
+            detail = await call(prompt, r)
         # Here, the one place that holds every target's keys, and before any sink (the
         # results file, the live view, a shard's pipe) sees the detail. send() cuts
         # details short; scrub() also drops a secret cut off at the end.

@@ -27,6 +27,7 @@ INVALID_JSON = "invalid_json"
 SCHEMA_VIOLATION = "schema_violation"
 WRONG_ARGUMENTS = "wrong_arguments"
 MAX_STEPS = "max_steps"  # an agent task that ran out of steps (judged by the task loop)
+WRONG_ANSWER = "wrong_answer"  # an agent task's final answer failed its check
 OUTCOMES = (
     OK,
     REFUSAL,
@@ -36,6 +37,7 @@ OUTCOMES = (
     SCHEMA_VIOLATION,
     WRONG_ARGUMENTS,
     MAX_STEPS,
+    WRONG_ANSWER,
 )
 CHECKS = ("equals", "contains", "one_of", "present", "absent", "from_prompt", "close_to")
 
@@ -76,6 +78,11 @@ class Expect:
     arguments: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
+def is_refusal(text: str) -> bool:
+    """Whether TEXT declines, or asks for what is missing."""
+    return _REFUSAL.search(text) is not None
+
+
 def check_value(value: Any, check: Mapping[str, Any], prompt: str) -> bool:
     """Whether VALUE (_MISSING when the argument is absent) passes CHECK."""
     if "absent" in check:
@@ -108,7 +115,7 @@ def judge_tool_call(
     """The outcome of an answer of CALLS (and TEXT) to a task EXPECTing a tool call;
     SCHEMAS: each tool's argument schema; PROMPT: the task's words, for from_prompt."""
     if not calls:
-        return REFUSAL if _REFUSAL.search(text) else NO_TOOL_CALL
+        return REFUSAL if is_refusal(text) else NO_TOOL_CALL
     call = calls[0]
     if call.name != expect.tool:
         return WRONG_TOOL
@@ -135,7 +142,7 @@ def judge_extraction(
     try:
         data = json.loads(text)
     except json.JSONDecodeError:
-        return REFUSAL if _REFUSAL.search(text) else INVALID_JSON
+        return REFUSAL if is_refusal(text) else INVALID_JSON
     if _violates(schema, data):
         return SCHEMA_VIOLATION
     if not isinstance(data, dict):

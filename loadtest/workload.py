@@ -45,6 +45,7 @@ class Prompt:
     max_tokens: int
     chars: int = 0  # of its synthetic text (0 for a prompts file's)
     task: Task | None = None  # a judged workload's task (its tools, what it expects)
+    index: int = 0  # its place in the run's sequence (seeds what an agent task draws)
 
 
 class PromptSource:
@@ -83,7 +84,7 @@ class PromptSource:
         max_tokens = self.w.output_tokens.sample(rng)
         if self._tasks is not None:
             task = self._tasks[i % len(self._tasks)]
-            return Prompt(task.messages, max_tokens, task=task)
+            return Prompt(task.messages, max_tokens, task=task, index=i)
         if self._file is not None:
             return Prompt(self._file[i % len(self._file)], max_tokens)
         n = self.w.input_tokens.sample(rng)

@@ -41,6 +41,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "messages",
             "toolsets",
             "validators",
+            "tasks",
         ),
     ),
     (
@@ -57,13 +58,13 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "slo",
             "prompt_length",
             "pricing",
-            "tasks",
             "judging",
         ),
     ),
     (
         "measurement",
         (
+            "agent_loop",
             "transport",
             "capacity",
             "spend",

@@ -23,6 +23,7 @@ from loadtest.report.tables import (
     run_line,
     steps_table,
     target_table,
+    task_lines,
     threshold_rows,
     token_notes,
 )
@@ -253,7 +254,7 @@ def render(run: RunData) -> str:
     said = message_rows(s)
     if said:
         parts += ["<h2>What the servers said</h2>", _table(MESSAGE_HEADINGS, said, True)]
-    for line in [*quality_lines(s), *cost_lines(s)]:
+    for line in [*quality_lines(s), *task_lines(s), *cost_lines(s)]:
         parts.append(f"<p class='meta'>{escape(line)}.</p>")
     for note in token_notes(s):
         parts.append(f"<p class='warn'>{escape(note)}.</p>")

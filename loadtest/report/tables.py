@@ -174,15 +174,31 @@ def quality_lines(summary: Summary) -> list[str]:
         timing = ""
         first, whole = t["metrics"].get("ttfa"), t["metrics"].get("tool_call")
         if first and whole and first.get("count"):
-            timing = (
-                f"; first tool-call argument p50/p95 {ms(first.get('p50'))}/{ms(first.get('p95'))} ms,"
-                f" complete call {ms(whole.get('p50'))}/{ms(whole.get('p95'))} ms"
-            )
+            a, b = (ms(first.get("p50")), ms(first.get("p95")))
+            c, d = (ms(whole.get("p50")), ms(whole.get("p95")))
+            timing = f"; first tool-call argument p50/p95 {a}/{b} ms, complete call {c}/{d} ms"
         out.append(
             f"Answers of {name} that did the task: {q['success_rate']:.1%} of {q['judged']} "
             f"judged (95% interval {lo:.1%} to {hi:.1%}); "
             + (", ".join(fails) if fails else "no failure")
             + timing
+        )
+    return out
+
+
+def task_lines(summary: Summary) -> list[str]:
+    """A line per agent target: where a task's time, calls, tokens and money went."""
+    out = []
+    for name, t in summary["targets"].items():
+        a = t.get("tasks")
+        if a is None:
+            continue
+        lat = a["latency_ms"]
+        cost = f" and {usd(a['cost'])}" if "cost" in a else ""
+        out.append(
+            f"Tasks of {name}: p50/p95 {ms(lat.get('p50'))}/{ms(lat.get('p95'))} ms wall clock, "
+            f"{a['model_share']:.0%} of it waiting on the model and {a['tool_share']:.0%} on "
+            f"tools; {a['model_calls']:.1f} model calls, {a['tokens']:,.0f} tokens{cost} a task"
         )
     return out
 
@@ -197,8 +213,9 @@ def cost_lines(summary: Summary) -> list[str]:
         within = ""
         if "per_success_within_slo" in c:
             within = f", {usd(c['per_success_within_slo'])} per success within the SLO"
+        unit = "tasks" if "tasks" in t else "calls"  # an agent task is one request
         out.append(
-            f"Cost of {name}: {usd(c['per_1k_calls'])} per 1,000 calls, "
+            f"Cost of {name}: {usd(c['per_1k_calls'])} per 1,000 {unit}, "
             f"{usd(c['per_success'])} per success{within}, {usd(c['usd'])} in all "
             f"(${c['input_price']:g} / ${c['output_price']:g} per million tokens in / out: "
             f"{c['source'] or 'no source'})"

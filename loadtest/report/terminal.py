@@ -31,6 +31,7 @@ from loadtest.report.tables import (
     quality_lines,
     step_cells,
     steps_of,
+    task_lines,
     threshold_rows,
     token_notes,
 )
@@ -208,7 +209,7 @@ def print_summary(console: Console, summary: Summary, run_dir: Path) -> None:
         _say(console, line)
     for line in token_notes(summary):
         _say(console, line, "yellow")
-    for line in [*quality_lines(summary), *cost_lines(summary)]:
+    for line in [*quality_lines(summary), *task_lines(summary), *cost_lines(summary)]:
         _say(console, line)
     if summary["client_health"]["saturated_intervals"]:
         _say(console, "warning: " + health_line(summary), "bold red")
