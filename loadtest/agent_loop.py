@@ -20,7 +20,6 @@ import random
 from collections.abc import Awaitable, Callable
 
 from loadtest.judging import schemas
-from loadtest.profile import Lengths
 from loadtest.providers.answer import Answer
 from loadtest.providers.tool_shapes import Agentic
 from loadtest.records import RequestRecord
@@ -37,6 +36,7 @@ from loadtest.validators import (
     judge_tool_call,
 )
 from loadtest.workload import Prompt
+from loadtest.workload_spec import Lengths
 
 # Sends one model call of PROMPT, filling the record and the answer; returns its detail.
 SendCall = Callable[[Prompt, RequestRecord, Answer], Awaitable[str]]

@@ -7,11 +7,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from loadtest.loadspec import Load
-from loadtest.profile import Lengths, Profile
+from loadtest.profile import Profile
 from loadtest.prompt_length import ESTIMATE
 from loadtest.prompt_length import Lengths as PromptLengths
 from loadtest.records import TargetCounts
 from loadtest.schema import Applied, LoadInfo, PromptTokens
+from loadtest.workload_spec import Lengths
 
 # The one client loadtest runs send with: its own aiohttp transport and SSE parser (the
 # official SDKs are clients of the simulator in tests, not of runs).

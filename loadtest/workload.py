@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from loadtest.config_reader import ConfigError, jsonl_objects
-from loadtest.profile import Workload
 from loadtest.prompt_length import (
     CHARS_PER_TOKEN,
     ESTIMATE,
@@ -26,6 +25,7 @@ from loadtest.prompt_length import (
     load_tokenizer,
 )
 from loadtest.tasks import Task, read_tasks
+from loadtest.workload_spec import Workload
 
 if TYPE_CHECKING:
     from tokenizers import Tokenizer

@@ -52,6 +52,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "providers",
             "loadspec",
             "profile",
+            "workload_spec",
             "workload",
             "quick_profile",
             "starter",

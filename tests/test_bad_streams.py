@@ -15,13 +15,14 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from loadtest.profile import Lengths, Target, Timeouts, Workload, load_profile
+from loadtest.profile import Target, Timeouts, load_profile
 from loadtest.providers import PARSERS
 from loadtest.providers.build import builder
 from loadtest.records import RequestRecord
 from loadtest.sse import MAX_EVENT
 from loadtest.transport import HttpSender, new_session, send
 from loadtest.workload import PromptSource
+from loadtest.workload_spec import Lengths, Workload
 
 WORK = Workload(input_tokens=Lengths(mean=8), output_tokens=Lengths(mean=4))
 # Far longer than any case may take: a case that ends near one failed to end by itself.

@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 from loadtest.config_reader import ConfigError
-from loadtest.profile import Workload, load_profile
+from loadtest.profile import load_profile
 from loadtest.providers import PARSERS
 from loadtest.providers.answer import Answer
 from loadtest.providers.build import RequestBuilder
@@ -26,6 +26,7 @@ from loadtest.tasks import read_tasks, shipped_task_file
 from loadtest.thresholds import evaluate, parse
 from loadtest.validators import OK, WRONG_TOOL
 from loadtest.workload import PromptSource
+from loadtest.workload_spec import Workload
 
 TOOLS_TASK = read_tasks(shipped_task_file("agent-tools"))[0]
 EXTRACT_TASK = read_tasks(shipped_task_file("extraction"))[0]

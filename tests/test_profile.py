@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from loadtest.config_reader import ConfigError
-from loadtest.profile import SIM, Lengths, apply_overrides, load_profile
+from loadtest.profile import SIM, apply_overrides, load_profile
+from loadtest.workload_spec import Lengths
 
 TARGET = '[[targets]]\nkind = "openai"\nmodel = "gpt-4o-mini"\nbase_url = "sim"\n'
 

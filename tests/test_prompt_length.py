@@ -11,11 +11,12 @@ import pytest
 from rich.console import Console
 
 from loadtest.config_reader import ConfigError
-from loadtest.profile import Lengths as Spread
-from loadtest.profile import Workload, load_profile
+from loadtest.profile import load_profile
 from loadtest.prompt_length import CALIBRATED, ESTIMATE, TOKENIZER, Fit, fit, load_tokenizer
 from loadtest.runner import run
 from loadtest.workload import PromptSource
+from loadtest.workload_spec import Lengths as Spread
+from loadtest.workload_spec import Workload
 
 
 def _word_tokenizer(path: Path) -> Path:

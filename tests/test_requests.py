@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from loadtest.config_reader import ConfigError
-from loadtest.profile import Lengths, Target, Workload
+from loadtest.profile import Target
 from loadtest.providers import PARSERS
 from loadtest.providers.build import SIM_KEY, RequestBuilder, builder
 from loadtest.providers.reading import Reading
@@ -18,6 +18,7 @@ from loadtest.sim.process import Simulator
 from loadtest.sim.text import count_input_tokens
 from loadtest.sse import SSEParser
 from loadtest.workload import Prompt, PromptSource
+from loadtest.workload_spec import Lengths, Workload
 
 
 def _t(kind: str, base_url: str = "sim", **kw: object) -> Target:

@@ -17,9 +17,10 @@ from aiohttp import web
 from loadtest import redact
 from loadtest.cli import main
 from loadtest.config_reader import ConfigError
-from loadtest.profile import Workload, load_profile
+from loadtest.profile import load_profile
 from loadtest.providers.build import builder
 from loadtest.workload import Prompt
+from loadtest.workload_spec import Workload
 
 PROMPT = Prompt(({"role": "user", "content": "hi"},), 8)
 

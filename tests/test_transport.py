@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from loadtest.metrics import derive
-from loadtest.profile import Lengths, Target, Timeouts, Workload
+from loadtest.profile import Target, Timeouts
 from loadtest.providers import PARSERS, EventParser
 from loadtest.providers.build import builder
 from loadtest.providers.reading import Reading
@@ -20,6 +20,7 @@ from loadtest.sim.process import Simulator
 from loadtest.sse import Event
 from loadtest.transport import new_session, proxy_for, send
 from loadtest.workload import PromptSource
+from loadtest.workload_spec import Lengths, Workload
 
 CONFIG = """
 [models.fixed]

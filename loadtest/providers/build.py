@@ -31,8 +31,9 @@ from loadtest.providers.base import Provider
 from loadtest.providers.registry import provider
 
 if TYPE_CHECKING:  # only types: the profile asks the registry, which imports this module
-    from loadtest.profile import Target, Workload
+    from loadtest.profile import Target
     from loadtest.workload import Prompt
+    from loadtest.workload_spec import Workload
 
 SIM_KEY = "sk-loadtest-sim"
 
