@@ -141,7 +141,9 @@ def test_an_extraction_is_judged(text: str, outcome: str) -> None:
 def test_the_shipped_task_files_load_and_say_what_they_expect(name: str) -> None:
     tasks = read_tasks(TASKS / name)
     assert len(tasks) >= 100 and len({t.id for t in tasks}) == len(tasks)
-    tools = {t.expect.tool for t in tasks}
+    expects = [t.expect for t in tasks if t.expect is not None]
+    assert len(expects) == len(tasks)  # every one a tool task
+    tools = {e.tool for e in expects}
     assert tools == {x["name"] for x in TOOLSETS[tasks[0].tools]} - (
         {"calculate", "fetch_data", "write_file", "notify"} if name.startswith("overlap") else set()
     )
@@ -149,6 +151,7 @@ def test_the_shipped_task_files_load_and_say_what_they_expect(name: str) -> None
     if name == "agent-tools.jsonl":
         assert len(under) >= 10
         for t in under:  # what they leave out must come from the prompt: invented fails
+            assert t.expect is not None
             assert any(c.get("from_prompt") for c in t.expect.arguments.values())
 
 
@@ -183,3 +186,42 @@ def test_a_task_file_mistake_is_one_line(tmp_path: Path, line: str, says: str) -
         read_tasks(path)
     assert says in str(err.value) and "\n" not in str(err.value)
     json.dumps(str(err.value))  # printable as one line of JSON too
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "n", "under"),
+    [("extraction.jsonl", "extract", 100, 10), ("agent-tasks.jsonl", "agent", 70, 0)],
+)
+def test_the_other_shipped_task_files(name: str, kind: str, n: int, under: int) -> None:
+    tasks = read_tasks(TASKS / name, kind)
+    assert len(tasks) == n and sum(t.underspecified for t in tasks) == under
+    if kind == "agent":  # from one step to seven, each with its scripted result
+        assert {len(t.steps) for t in tasks} == set(range(1, 8))
+        assert all(s.result is not None and t.final for t in tasks for s in t.steps)
+    else:
+        assert all(t.schema and t.fields for t in tasks)
+
+
+@pytest.mark.parametrize(
+    ("obj", "says"),
+    [
+        ({"expect": {"tool": "search"}, "schema": {}}, "got 'expect' and 'schema'"),
+        ({}, "got none"),
+        ({"schema": {"type": 5}}, "schema: not a valid JSON schema"),
+        ({"tools": "five", "steps": []}, "steps: expected"),
+        ({"tools": "five", "steps": [{"expect": {"tool": "search"}}]}, "steps[0]: expected"),
+        (
+            {"tools": "five", "steps": [{"expect": {"tool": "fly"}, "result": 1}]},
+            "steps[0].expect.tool",
+        ),
+        ({"schema": {"type": "object"}, "fields": {"a": {"near": 1}}}, "fields.a: expected checks"),
+    ],
+)
+def test_task_kinds_mistakes_are_one_line(
+    tmp_path: Path, obj: dict[str, object], says: str
+) -> None:
+    f = tmp_path / "t.jsonl"
+    f.write_text(json.dumps({"id": "a", "messages": [{"role": "user", "content": "x"}], **obj}))
+    with pytest.raises(ConfigError) as err:
+        read_tasks(f)
+    assert says in str(err.value) and ":1:" in str(err.value)
