@@ -24,18 +24,28 @@ FATAL_STATUSES = frozenset({400, 401, 403, 404})
 FATAL_IN_A_ROW = 5  # a target stops after this many in a row
 
 
-def retry_delay_s(r: RequestRecord, failures: int, rng: random.Random) -> float:
-    """Seconds to wait after R, the FAILURES-th failure in a row of its worker."""
-    after = (r.ratelimit or {}).get("retry-after")
-    if after is not None:
+def retry_delay_s(
+    r: RequestRecord,
+    failures: int,
+    rng: random.Random,
+    base_s: float = BACKOFF_BASE_S,
+    cap_s: float = BACKOFF_CAP_S,
+) -> float:
+    """Seconds to wait after R, the FAILURES-th failure in a row (of a worker, or of a
+    request's attempts): the server's retry-after-ms (OpenAI's) or retry-after, else a
+    full-jitter backoff from BASE_S, doubled per failure, at most CAP_S."""
+    headers = r.ratelimit or {}
+    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        after = headers.get(name)
+        if after is None:
+            continue
         try:
-            seconds = float(after)  # an HTTP date instead is rare for these APIs: backoff
+            seconds = float(after) * scale  # an HTTP date instead is rare here: backoff
         except ValueError:
-            pass
-        else:
-            if seconds >= 0:
-                return min(seconds, RETRY_AFTER_CAP_S)
-    bound = min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** min(failures - 1, 30))
+            continue
+        if seconds >= 0:
+            return min(seconds, RETRY_AFTER_CAP_S)
+    bound = min(cap_s, base_s * 2 ** min(failures - 1, 30))
     return rng.uniform(0.0, bound)
 
 

@@ -98,9 +98,9 @@ class Engine:
         self.clocks = clocks or Clocks()
         self.clock = self.clocks.perf_ns
         if sender is None:
-            from loadtest.transport import HttpSender  # aiohttp only where requests go out
+            from loadtest.retrying import http_sender  # aiohttp only where requests go out
 
-            sender = HttpSender(self.p, dict(spec.base_urls), dict(spec.env), self.clock)
+            sender = http_sender(spec, self.clock)
         self.sender = sender
         self.prompts = PromptSource(self.p.workload, self.p.seed)
         self.runs = {t.name: _TargetRun(t.name, self.p.load_of(t)) for t in self.p.targets}
@@ -390,7 +390,7 @@ class Engine:
                 and c["failed"] / c["recorded"] > self.p.error_budget
             ):
                 self._halt(tr, "error_budget")
-        if r.error is None and self.spend.add(r) and not self.stopping:
+        if self.spend.add(r) and not self.stopping:
             self.stop(self.spend.reason())
         fatal = tr.fatal.seen(r, detail)
         if fatal is not None:

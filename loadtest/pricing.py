@@ -49,12 +49,20 @@ def table() -> dict[str, Price]:
 
 
 def cost_of(
-    price: Price, input_tokens: int, output_tokens: int, calls: int, done: int, good: int | None
+    price: Price,
+    input_tokens: int,
+    output_tokens: int,
+    calls: int,
+    done: int,
+    good: int | None,
+    usd: float | None = None,
 ) -> Cost:
-    """The summary's cost block: TOKENS (the completed calls' usage) at PRICE, per 1,000
-    of the CALLS recorded (a failed call costs what its usage says: none reported here),
-    per DONE completed, and per GOOD within the [slo] (None without one)."""
-    usd = price.cost(input_tokens, output_tokens)
+    """The summary's cost block: TOKENS (the completed calls' usage) at PRICE, or USD when
+    the caller summed it (every attempt's, under a retry policy), per 1,000 of the CALLS
+    recorded (a failed call costs what its usage says: none reported here), per DONE
+    succeeded, and per GOOD within the [slo] (None without one)."""
+    if usd is None:
+        usd = price.cost(input_tokens, output_tokens)
     out: Cost = {
         "usd": round(usd, 6),
         "per_1k_calls": round(1000 * usd / calls, 6) if calls else None,

@@ -16,6 +16,7 @@ from loadtest.loadspec import Load, read_load
 from loadtest.pricing import price_fields, unpriced
 from loadtest.providers.build import basic_auth_clash
 from loadtest.providers.registry import kinds, provider
+from loadtest.retry_policy import NO_RETRY, RetryPolicy, check_fallbacks, read_retry
 from loadtest.schedule import ScheduleSpec, read_schedule
 from loadtest.slo import Slo, read_slo
 from loadtest.sse import MAX_EVENT
@@ -47,6 +48,7 @@ class Target:
     input_price: float | None = None
     output_price: float | None = None
     price_source: str = ""  # where those figures come from; "" when there are none
+    retry: RetryPolicy = NO_RETRY  # retries and fallback targets (loadtest.retry_policy)
 
     @property
     def uses_simulator(self) -> bool:
@@ -135,6 +137,7 @@ def from_table(t: Table, path: Path, env: Mapping[str, str]) -> Profile:
     names = [x.name for x in targets]
     if len(set(names)) != len(names):
         raise t.error("targets", "distinct target names", names)
+    check_fallbacks(names, [x.retry for x in targets], str(path))
     sim = t.table("simulator")
     spec = SimulatorSpec()
     if sim is not None:
@@ -239,6 +242,7 @@ def _target(t: Table, default_load: Load, env: Mapping[str, str]) -> Target:
         # A kind whose key is optional sends one only from a variable the profile names.
         api_key_required=not p.key_optional or bool(key_env),
         stream_usage=t.boolean("stream_usage", True),
+        retry=read_retry(t),
         **price_fields(
             model,
             t.number("input_price", 0.0, min=0) if t.has("input_price") else None,

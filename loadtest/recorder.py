@@ -165,6 +165,8 @@ def _into(
     """Count finished request R, whose metrics are VALUES, into TALLY and COUNTS."""
     if r.ratelimit:
         counts.ratelimit.update(r.ratelimit)
+    if r.attempts:
+        _attempts(counts, r)
     for metric, value in values.items():
         _tally(tally[metric], value)
     if r.error is not None:
@@ -184,6 +186,16 @@ def _into(
     itl = tally[ITL]
     for gap, n in itl_gaps(r):
         _tally(itl, gap, n)
+
+
+def _attempts(counts: TargetCounts, r: RequestRecord) -> None:
+    counts.attempts += r.attempts
+    if r.error is None:
+        counts.served[r.served_by] += 1
+    for name, i, o in r.billed:
+        b = counts.billed.setdefault(name, [0, 0])
+        b[0] += i
+        b[1] += o
 
 
 def _new_tally() -> Tally:

@@ -54,6 +54,11 @@ class RequestRecord:
     model_wait_ns: int = 0
     tool_wait_ns: int = 0
     call_starts: array[int] = field(default_factory=lambda: array("q"))
+    # Under a retry policy (loadtest.retrying): attempts made, the fallback target that
+    # served it ("" when its own did), and each attempt's usage: (target, input, output).
+    attempts: int = 0
+    served_by: str = ""
+    billed: list[tuple[str, int, int]] = field(default_factory=list)
 
 
 @dataclass
@@ -73,6 +78,11 @@ class TargetCounts:
     ratelimit: dict[str, str] = field(default_factory=dict)  # latest rate-limit headers seen
     messages: Counter[said.Key] = field(default_factory=Counter)  # (class, detail) -> n
     outcomes: Counter[str] = field(default_factory=Counter)  # judged answers: outcome -> n
+    # Under a retry policy: attempts made, requests by the target that served them ("":
+    # its own), and usage by target, every attempt's (what cost is paid for).
+    attempts: int = 0
+    served: Counter[str] = field(default_factory=Counter)
+    billed: dict[str, list[int]] = field(default_factory=dict)  # target -> [input, output]
 
     @staticmethod
     def merged(*parts: Mapping[str, TargetCounts]) -> dict[str, TargetCounts]:
@@ -98,6 +108,12 @@ class TargetCounts:
         self.clipped.update(other.clipped)
         self.ratelimit.update(other.ratelimit)
         self.outcomes.update(other.outcomes)
+        self.attempts += other.attempts
+        self.served.update(other.served)
+        for name, (i, o) in other.billed.items():
+            b = self.billed.setdefault(name, [0, 0])
+            b[0] += i
+            b[1] += o
         said.merge(self.messages, other.messages)
 
 

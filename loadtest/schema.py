@@ -192,6 +192,16 @@ class AgentTasks(TypedDict):
     cost: NotRequired[float]  # USD per task, at the target's price
 
 
+class Retries(TypedDict):
+    """A target with a retry policy: what its requests took (loadtest.retry_policy)."""
+
+    attempts: int  # every attempt of its recorded requests, fallbacks' included
+    per_request: float | None
+    per_success: float | None  # attempts per request that succeeded
+    served_by: dict[str, int]  # completed requests by the target that served them
+    fallback_share: float  # of the completed: served by a fallback
+
+
 class TargetSummary(TypedDict):
     """Everything summary.json says of one target (the block the store keeps per row)."""
 
@@ -206,6 +216,7 @@ class TargetSummary(TypedDict):
     cost: NotRequired[Cost]  # absent when the model has no price (table or profile)
     quality: NotRequired[Quality]  # judged workloads only
     tasks: NotRequired[AgentTasks]  # agent workloads only
+    retries: NotRequired[Retries]  # targets with a retry policy only
     errors: dict[str, int]  # error class -> count
     messages: NotRequired[list[ErrorMessage]]  # the most frequent per class, first first
     clipped: dict[str, int]  # metric -> values outside the histogram's range

@@ -167,6 +167,10 @@ class ResultsFile:
             "output_tokens": r.output_tokens,
             "tokens_counted": r.tokens_counted,
         }
+        if r.attempts:
+            line["attempts"] = r.attempts
+            if r.served_by:
+                line["served_by"] = r.served_by
         if r.outcome is not None:
             line["outcome"] = r.outcome
             if r.sim_outcome is not None:

@@ -1,6 +1,7 @@
 """A run's cost ceiling (`max_cost`, `--max-cost`): the spend so far, estimated from each
-finished request's reported usage at its target's price, warm-up requests included
-(they are billed too); the engine stops the run once it reaches the ceiling."""
+finished request's reported usage at its target's price (every attempt's, under a
+retry policy, at the price of the target it went to), warm-up requests included (they
+are billed too); the engine stops the run once it reaches the ceiling."""
 
 from __future__ import annotations
 
@@ -21,8 +22,13 @@ class Spend:
         """Count R's usage; True once the spend has reached the ceiling."""
         if not self.ceiling:
             return False
-        pin, pout = self._prices[r.target]
-        self.usd += (r.input_tokens * pin + r.output_tokens * pout) / PER
+        if r.billed:  # every attempt's usage, at the price of the target it went to
+            for name, i, o in r.billed:
+                pin, pout = self._prices[name]
+                self.usd += (i * pin + o * pout) / PER
+        elif r.error is None:
+            pin, pout = self._prices[r.target]
+            self.usd += (r.input_tokens * pin + r.output_tokens * pout) / PER
         return self.usd >= self.ceiling
 
     def reason(self) -> str:

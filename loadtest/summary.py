@@ -24,7 +24,7 @@ from loadtest.schema import (
 from loadtest.shard_io import RunResult
 from loadtest.step_summary import step_rows
 from loadtest.summary_load import applied, load_info, prompt_tokens
-from loadtest.summary_quality import agent_tasks, quality_of
+from loadtest.summary_quality import agent_tasks, billed_usd, quality_of, retries_of
 from loadtest.summary_stats import rates_of, stats
 from loadtest.tasks import AGENT
 from loadtest.thresholds import evaluate
@@ -114,7 +114,10 @@ def summarize(
                 counts.completed + counts.failed,
                 counts.completed if quality is None else quality["succeeded"],
                 counts.good if profile.slo is not None else None,
+                billed_usd(profile, counts.billed) if counts.billed else None,
             )
+        if target.retry.active:
+            targets[name]["retries"] = retries_of(counts, quality)
         if agent:
             cost = targets[name].get("cost")
             usd = cost["usd"] if cost is not None else None

@@ -12,7 +12,10 @@ import math
 from collections.abc import Mapping
 
 from loadtest.metrics import E2E, MODEL_CALLS, TASK_MODEL, TASK_TOOLS
-from loadtest.schema import AgentTasks, MetricStats, Quality
+from loadtest.pricing import Price
+from loadtest.profile import Profile
+from loadtest.records import TargetCounts
+from loadtest.schema import AgentTasks, MetricStats, Quality, Retries
 from loadtest.validators import MAX_STEPS, OK, OUTCOMES, WRONG_ANSWER
 
 _AGENT_ONLY = (MAX_STEPS, WRONG_ANSWER)
@@ -76,3 +79,31 @@ def agent_tasks(
     if usd is not None:
         out["cost"] = round(usd / completed, 8)
     return out
+
+
+def billed_usd(profile: Profile, billed: Mapping[str, list[int]]) -> float | None:
+    """What every attempt cost, at the price of the target each went to (BILLED: target
+    -> [input, output] tokens); None when one of those targets has no price."""
+    prices = {t.name: t for t in profile.targets}
+    usd = 0.0
+    for name, (i, o) in billed.items():
+        t = prices[name]
+        if t.input_price is None or t.output_price is None:
+            return None
+        usd += Price(t.input_price, t.output_price).cost(i, o)
+    return usd
+
+
+def retries_of(counts: TargetCounts, quality: Quality | None) -> Retries:
+    """The retries block: attempts per request and per success, who served what."""
+    recorded = counts.completed + counts.failed
+    succeeded = counts.completed if quality is None else quality["succeeded"]
+    served = {name or "itself": n for name, n in sorted(counts.served.items())}
+    by_fallback = sum(n for name, n in counts.served.items() if name)
+    return {
+        "attempts": counts.attempts,
+        "per_request": round(counts.attempts / recorded, 4) if recorded else None,
+        "per_success": round(counts.attempts / succeeded, 4) if succeeded else None,
+        "served_by": served,
+        "fallback_share": round(by_fallback / counts.completed, 4) if counts.completed else 0.0,
+    }

@@ -65,6 +65,7 @@ def proxy_for(url: str) -> str | None:
 
 
 _RATELIMIT_PREFIXES = ("x-ratelimit-", "anthropic-ratelimit-")
+_RETRY_AFTER = ("retry-after", "retry-after-ms")
 
 
 def ratelimit_headers(headers: Mapping[str, str]) -> dict[str, str] | None:
@@ -72,7 +73,7 @@ def ratelimit_headers(headers: Mapping[str, str]) -> dict[str, str] | None:
     found = {
         k.lower(): v
         for k, v in headers.items()
-        if k.lower().startswith(_RATELIMIT_PREFIXES) or k.lower() == "retry-after"
+        if k.lower().startswith(_RATELIMIT_PREFIXES) or k.lower() in _RETRY_AFTER
     }
     return found or None
 

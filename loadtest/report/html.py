@@ -14,16 +14,14 @@ from loadtest.report.tables import (
     MESSAGE_HEADINGS,
     THRESHOLD_HEADINGS,
     accounting_lines,
-    cost_lines,
     error_lines,
     health_line,
     load_lines,
     message_rows,
-    quality_lines,
+    outcome_lines,
     run_line,
     steps_table,
     target_table,
-    task_lines,
     threshold_rows,
     token_notes,
 )
@@ -254,7 +252,7 @@ def render(run: RunData) -> str:
     said = message_rows(s)
     if said:
         parts += ["<h2>What the servers said</h2>", _table(MESSAGE_HEADINGS, said, True)]
-    for line in [*quality_lines(s), *task_lines(s), *cost_lines(s)]:
+    for line in outcome_lines(s):
         parts.append(f"<p class='meta'>{escape(line)}.</p>")
     for note in token_notes(s):
         parts.append(f"<p class='warn'>{escape(note)}.</p>")

@@ -30,7 +30,7 @@ def render(summary: Summary) -> str:
     if said:
         out += ["", "What the servers said:", ""]
         out += [f"- {name} `{error}` ×{n}: {message}" for name, error, n, message in said]
-    costs = tables.quality_lines(summary) + tables.task_lines(summary) + tables.cost_lines(summary)
+    costs = tables.outcome_lines(summary)
     if costs:
         out += [""] + [f"- {line}." for line in costs]
     notes = tables.token_notes(summary)

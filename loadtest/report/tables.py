@@ -162,6 +162,16 @@ def usd(v: float | None) -> str:
     return f"${v:.{2 - math.floor(math.log10(v))}f}"  # three significant digits, no 1e-05
 
 
+def outcome_lines(summary: Summary) -> list[str]:
+    """What came of the requests beyond their latency: success, tasks, retries, cost."""
+    return [
+        *quality_lines(summary),
+        *task_lines(summary),
+        *retry_lines(summary),
+        *cost_lines(summary),
+    ]
+
+
 def quality_lines(summary: Summary) -> list[str]:
     """A line per judged target: its success rate, the 95% interval, the failure classes."""
     out = []
@@ -199,6 +209,23 @@ def task_lines(summary: Summary) -> list[str]:
             f"Tasks of {name}: p50/p95 {ms(lat.get('p50'))}/{ms(lat.get('p95'))} ms wall clock, "
             f"{a['model_share']:.0%} of it waiting on the model and {a['tool_share']:.0%} on "
             f"tools; {a['model_calls']:.1f} model calls, {a['tokens']:,.0f} tokens{cost} a task"
+        )
+    return out
+
+
+def retry_lines(summary: Summary) -> list[str]:
+    """A line per target with a retry policy: attempts, and who served its requests."""
+    out = []
+    for name, t in summary["targets"].items():
+        r = t.get("retries")
+        if r is None:
+            continue
+        each = f"{r['per_request']:.2f}" if r["per_request"] is not None else "-"
+        per_ok = f"{r['per_success']:.2f}" if r["per_success"] is not None else "-"
+        served = ", ".join(f"{k} {n:,}" for k, n in r["served_by"].items()) or "none"
+        out.append(
+            f"Retries of {name}: {each} attempts a request, {per_ok} a success; served by "
+            f"{served} ({r['fallback_share']:.1%} by a fallback)"
         )
     return out
 

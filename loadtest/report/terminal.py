@@ -22,16 +22,14 @@ from loadtest.report.tables import (
     LATENCY,
     STEP_HEADINGS,
     accounting_lines,
-    cost_lines,
     count_cells,
     error_text,
     health_line,
     load_lines,
     message_rows,
-    quality_lines,
+    outcome_lines,
     step_cells,
     steps_of,
-    task_lines,
     threshold_rows,
     token_notes,
 )
@@ -209,7 +207,7 @@ def print_summary(console: Console, summary: Summary, run_dir: Path) -> None:
         _say(console, line)
     for line in token_notes(summary):
         _say(console, line, "yellow")
-    for line in [*quality_lines(summary), *task_lines(summary), *cost_lines(summary)]:
+    for line in outcome_lines(summary):
         _say(console, line)
     if summary["client_health"]["saturated_intervals"]:
         _say(console, "warning: " + health_line(summary), "bold red")
