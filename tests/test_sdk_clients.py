@@ -23,11 +23,15 @@ from anthropic.types import (
     ToolParam,
     ToolUseBlock,
 )
+from openai.lib.streaming.chat import ChatCompletionStreamState
 from openai.types.chat import ChatCompletionFunctionToolParam, ChatCompletionMessageParam
 from openai.types.responses import FunctionToolParam
 
 from loadtest.sim.process import Simulator
 from loadtest.sim.text import count_input_tokens
+from loadtest.tasks import read_tasks, shipped_task_file
+from loadtest.toolsets import toolset
+from loadtest.validators import ToolCall, judge_extraction, judge_tool_call
 
 OFF_PEAK = "2026-11-22T03:00:00-05:00"
 QUESTION = "What's the weather in Berlin?"
@@ -333,3 +337,178 @@ def test_strict_models_and_api_key_check(tmp_path: Path) -> None:
             good.chat.completions.create(model="no-such-model", messages=MESSAGES, max_tokens=1)
         with pytest.raises(anthropic.NotFoundError):
             good_a.messages.create(model="no-such-model", max_tokens=1, messages=ANTHROPIC_MESSAGES)
+
+
+# --- tool, extraction and agent tasks (the simulator answers the shipped ones) -------------
+
+FIVE = toolset("five")
+TASKS = {t.id: t for t in read_tasks(shipped_task_file("agent-tools"))}
+EXTRACT = next(t for t in read_tasks(shipped_task_file("extraction")) if t.id == "extract-002")
+SCHEMAS = {t["name"]: t["parameters"] for t in FIVE}
+PICKS = ["five-003", "five-004", "five-005", "five-u01", "five-011", "five-012"]
+# Presets made fast: these tests read what is said, not when.
+FAST = """
+[models."*"]
+ttft_median_ms = 1
+ttft_p95_ms = 2
+prefill_ms_per_1k_tokens = 0
+tokens_per_s = 20000
+"""
+
+
+@pytest.fixture(scope="module")
+def fast(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Simulator]:
+    cfg = tmp_path_factory.mktemp("fast") / "sim.toml"
+    cfg.write_text(FAST)
+    with Simulator(cfg, seed=4, sim_start=OFF_PEAK) as s:
+        yield s
+
+
+@pytest.fixture
+def foai(fast: Simulator) -> openai.OpenAI:
+    return openai.OpenAI(base_url=fast.openai_base_url, api_key="k", max_retries=0, timeout=20)
+
+
+@pytest.fixture
+def fant(fast: Simulator) -> anthropic.Anthropic:
+    return anthropic.Anthropic(base_url=fast.base_url, api_key="k", max_retries=0, timeout=20)
+
+
+def _judge(task_id: str, calls: list[ToolCall], text: str) -> str:
+    task = TASKS[task_id]
+    assert task.expect is not None
+    return judge_tool_call(task.expect, SCHEMAS, calls, text, task.prompt)
+
+
+@pytest.mark.parametrize("task_id", PICKS)
+def test_chat_stream_state_accumulates_the_announced_tool_call(
+    foai: openai.OpenAI, task_id: str
+) -> None:
+    oai = foai
+    tools = cast(
+        "list[ChatCompletionFunctionToolParam]", [{"type": "function", "function": t} for t in FIVE]
+    )
+    messages = cast("list[ChatCompletionMessageParam]", list(TASKS[task_id].messages))
+    for model in ("gpt-4o-mini", "claude-3-5-haiku"):
+        raw = oai.chat.completions.with_raw_response.create(
+            model=model, messages=messages, tools=tools, tool_choice="auto", stream=True
+        )
+        state = ChatCompletionStreamState(input_tools=tools)
+        for chunk in raw.parse():
+            state.handle_chunk(chunk)
+        message = state.get_final_completion().choices[0].message
+        calls = [ToolCall(c.function.name, c.function.arguments) for c in message.tool_calls or ()]
+        assert raw.headers["x-sim-task"] == task_id
+        assert _judge(task_id, calls, message.content or "") == raw.headers["x-sim-outcome"]
+        if model == "claude-3-5-haiku" and calls:  # it says what it will do, then calls
+            assert message.content and calls[0].name in message.content
+
+
+@pytest.mark.parametrize("task_id", PICKS)
+def test_responses_stream_final_output_is_the_announced_tool_call(
+    foai: openai.OpenAI, task_id: str
+) -> None:
+    oai = foai
+    tools = cast(
+        "list[FunctionToolParam]", [{"type": "function", **t, "strict": False} for t in FIVE]
+    )
+    for model in ("gpt-4o-mini", "claude-3-5-haiku"):
+        raw = oai.responses.with_raw_response.create(
+            model=model, input=TASKS[task_id].prompt, tools=tools, tool_choice="auto", stream=True
+        )
+        events = list(raw.parse())
+        assert [e.sequence_number for e in events] == list(range(len(events)))
+        final = events[-1]
+        assert final.type == "response.completed"
+        calls = [
+            ToolCall(i.name, i.arguments)
+            for i in final.response.output
+            if i.type == "function_call"
+        ]
+        args = "".join(
+            e.delta for e in events if e.type == "response.function_call_arguments.delta"
+        )
+        assert [c.arguments for c in calls] == ([args] if calls else [])
+        outcome = _judge(task_id, calls, final.response.output_text)
+        assert outcome == raw.headers["x-sim-outcome"]
+
+
+@pytest.mark.parametrize("task_id", PICKS)
+def test_anthropic_stream_final_message_is_the_announced_tool_use(
+    fant: anthropic.Anthropic, task_id: str
+) -> None:
+    ant = fant
+    tools = cast(
+        "list[ToolParam]",
+        [
+            {"name": t["name"], "description": t["description"], "input_schema": t["parameters"]}
+            for t in FIVE
+        ],
+    )
+    with ant.messages.stream(
+        model="claude-3-5-haiku",
+        max_tokens=1024,
+        tools=tools,
+        tool_choice={"type": "auto"},
+        messages=[{"role": "user", "content": TASKS[task_id].prompt}],
+    ) as stream:
+        for _ in stream:
+            pass
+        final = stream.get_final_message()
+        headers = stream.response.headers
+    uses = [b for b in final.content if isinstance(b, ToolUseBlock)]
+    text = "".join(b.text for b in final.content if b.type == "text")
+    calls = [ToolCall(b.name, json.dumps(b.input)) for b in uses]
+    assert _judge(task_id, calls, text) == headers["x-sim-outcome"]
+    if uses:  # Haiku's words before its call come as a text block of their own
+        assert [b.type for b in final.content] == ["text", "tool_use"]
+        assert final.stop_reason == "tool_use"
+
+
+def test_sdks_read_extractions_as_content_or_the_forced_tool(
+    foai: openai.OpenAI, fant: anthropic.Anthropic
+) -> None:
+    oai, ant = foai, fant
+    schema, prompt = dict(EXTRACT.schema or {}), EXTRACT.prompt
+    for _ in range(3):
+        raw = oai.chat.completions.with_raw_response.create(
+            model="gpt-4o-nano",
+            messages=[{"role": "user", "content": prompt}],
+            response_format={
+                "type": "json_schema",
+                "json_schema": {"name": "extract", "schema": schema, "strict": True},
+            },
+            stream=True,
+        )
+        text = "".join(c.choices[0].delta.content or "" for c in raw.parse() if c.choices)
+        said = raw.headers["x-sim-outcome"]
+        assert judge_extraction(schema, EXTRACT.fields, text, prompt) == said
+        resp = oai.responses.with_raw_response.create(
+            model="gpt-4o-nano",
+            input=prompt,
+            text={
+                "format": {
+                    "type": "json_schema",
+                    "name": "extract",
+                    "schema": schema,
+                    "strict": True,
+                }
+            },
+            stream=True,
+        )
+        final = list(resp.parse())[-1]
+        assert final.type == "response.completed"
+        said = resp.headers["x-sim-outcome"]
+        assert judge_extraction(schema, EXTRACT.fields, final.response.output_text, prompt) == said
+        with ant.messages.stream(
+            model="claude-3-5-haiku",
+            max_tokens=1024,
+            tools=[{"name": "extract", "input_schema": cast("Any", schema)}],
+            tool_choice={"type": "tool", "name": "extract"},
+            messages=[{"role": "user", "content": prompt}],
+        ) as stream:
+            message = stream.get_final_message()
+            said = stream.response.headers["x-sim-outcome"]
+        (use,) = message.content
+        assert isinstance(use, ToolUseBlock) and use.name == "extract"
+        assert judge_extraction(schema, EXTRACT.fields, json.dumps(use.input), prompt) == said

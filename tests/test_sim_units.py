@@ -11,11 +11,14 @@ import statistics
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 import pytest
 
 from loadtest.cli import main
 from loadtest.config_reader import ConfigError
 from loadtest.instants import format_instant
+from loadtest.sim import answers, wire_anthropic, wire_chat, wire_responses
+from loadtest.sim.behaviour import Behaviour, Situation, lost_rate, odds
 from loadtest.sim.capacity import Capacity, CapacityGate
 from loadtest.sim.config import load_config
 from loadtest.sim.faults import FaultChoice, Faults, FaultWindow, choose
@@ -29,10 +32,20 @@ from loadtest.sim.ratelimit import (
     go_duration,
     openai_headers,
 )
-from loadtest.sim.requests import SimRequest, ToolSpec
+from loadtest.sim.requests import BadRequest, SimRequest, ToolSpec, parse
+from loadtest.sim.scripted import Answer
 from loadtest.sim.stream import COMPLETE, CUT, DROPPED, StreamJob
 from loadtest.sim.timeofday import NEUTRAL, Diurnal, SimClock, business_hours
 from loadtest.sim.wire_chat import ChatEncoder
+from loadtest.validators import (
+    INVALID_JSON,
+    NO_TOOL_CALL,
+    OK,
+    REFUSAL,
+    WRONG_ARGUMENTS,
+    WRONG_TOOL,
+    judge_extraction,
+)
 
 PRESETS = {p.name: p for p in BUILTIN}
 
@@ -597,3 +610,231 @@ def test_packed_events_land_on_the_instants_of_single_tokens_for_a_seed() -> Non
         _, four, _ = _drive(plan, sigma=0.3)
         last_tokens = [k - 1 for k in itertools.accumulate(plan.event_tokens())]
         assert four == [one[k] for k in last_tokens] and four[-1] == one[-1]
+
+
+# --- agent behaviour: odds, answers, config, conversations ------------------------------
+
+
+def test_odds_carry_the_articles_numbers_and_sum_to_one() -> None:
+    mini, haiku = PRESETS["gpt-4o-mini"].agent, PRESETS["claude-3-5-haiku"].agent
+    assert mini is not None and haiku is not None
+    clear = dict(odds(mini, Situation()))
+    assert clear[WRONG_TOOL] + clear[NO_TOOL_CALL] == pytest.approx(1 - 0.91)
+    assert dict(odds(haiku, Situation()))[WRONG_TOOL] == pytest.approx(0.06 * 0.75)
+    assert dict(odds(mini, Situation(overlap=True)))[WRONG_TOOL] == pytest.approx(0.5)
+    assert dict(odds(haiku, Situation(underspecified=True)))[REFUSAL] == pytest.approx(0.9)
+    assert dict(odds(mini, Situation(json_can_break=False)))[INVALID_JSON] == 0
+    assert dict(odds(mini, Situation(failable=False)))[WRONG_ARGUMENTS] == 0
+    assert dict(odds(mini, Situation(alone=True)))[WRONG_TOOL] == 0
+    for b in (mini, haiku, Behaviour()):
+        for s in (Situation(), Situation(extraction=True, nested=True), Situation(step=7)):
+            table = odds(b, s)
+            assert sum(p for _, p in table) == pytest.approx(1) and min(p for _, p in table) >= 0
+    assert dict(odds(Behaviour(), Situation()))[OK] == 1
+
+
+def test_depth_failure_starts_past_the_presets_depth() -> None:
+    depth = {n: PRESETS[n].agent for n in ("gpt-4o-nano", "gpt-4o-mini", "claude-3-5-haiku")}
+    held = {n: max(k for k in range(1, 9) if lost_rate(b, k) == 0) for n, b in depth.items() if b}
+    assert held == {"gpt-4o-nano": 2, "gpt-4o-mini": 4, "claude-3-5-haiku": 6}
+    nano = depth["gpt-4o-nano"]
+    assert nano is not None
+    assert [lost_rate(nano, k) for k in range(1, 6)] == pytest.approx([0, 0, 0.25, 0.5, 0.75])
+
+
+_STRING = {"type": "string"}
+_CHECKS = [
+    ({"equals": "ana@example.com"}, _STRING),
+    ({"equals": "orders"}, {"type": "string", "enum": ["orders", "invoices"]}),
+    ({"equals": None}, {"type": ["string", "null"], "description": "ISO date"}),
+    ({"contains": "Oslo"}, _STRING),
+    ({"close_to": [4739.72, 0.01]}, {"type": "number"}),
+    ({"one_of": ["low", "high"]}, {"type": "string", "enum": ["low", "normal", "high"]}),
+    ({"from_prompt": True}, _STRING),
+    ({"absent": True}, _STRING),
+]
+_PROMPT = "Tell ana@example.com the forecast for Oslo: orders total 4,739.72 USD."
+
+
+@pytest.mark.parametrize(("check", "spec"), _CHECKS)
+def test_good_values_pass_their_check_and_broken_ones_fail_it(
+    check: dict[str, Any], spec: dict[str, Any]
+) -> None:
+    schema = {"type": "object", "properties": {"x": spec}, "additionalProperties": False}
+    rng = random.Random(3)
+    good = answers.good_arguments(schema, {"x": check}, _PROMPT, rng)
+    assert judge_extraction(schema, {"x": check}, orjson.dumps(good).decode(), _PROMPT) == OK
+    assert answers.failable(schema, {"x": check})
+    bad = answers.wrong_arguments(good, schema, {"x": check}, _PROMPT, rng)
+    judged = judge_extraction(schema, {"x": check}, orjson.dumps(bad).decode(), _PROMPT)
+    assert judged == WRONG_ARGUMENTS  # schema-valid: a schema violation is judged first
+
+
+def test_agent_table_and_task_files_in_the_config(tmp_path) -> None:
+    (tmp_path / "more.jsonl").write_text(
+        '{"id": "m1", "messages": [{"role": "user", "content": "hi"}], "schema": {}}\n'
+    )
+    cfg_path = tmp_path / "sim.toml"
+    cfg_path.write_text(
+        'tasks = ["more.jsonl"]\n[models."gpt-4o-mini".agent]\ntool_accuracy = 0.5\n'
+        '[models.x.agent]\ndepth = 3\n[models."claude-3-5-haiku".agent]\nenabled = false\n'
+    )
+    cfg = load_config(cfg_path)
+    by = {p.name: p for p in cfg.presets}
+    mini = by["gpt-4o-mini"].agent
+    assert mini is not None and mini.tool_accuracy == 0.5 and mini.overlap_accuracy == 0.5
+    assert by["x"].agent == Behaviour(depth=3) and by["claude-3-5-haiku"].agent is None
+    assert by["vllm-llama-3.1-8b"].agent is None  # as today: random tool calls
+    assert cfg.task_files == (str(tmp_path / "more.jsonl"),)
+    cfg_path.write_text("[models.x.agent]\ntool_acuracy = 0.5\n")
+    with pytest.raises(ConfigError, match=r"models\.x\.agent\.tool_acuracy: unknown key"):
+        load_config(cfg_path)
+    cfg_path.write_text('tasks = ["missing.jsonl"]\n')
+    with pytest.raises(ConfigError, match=r"missing\.jsonl"):
+        load_config(cfg_path)
+
+
+def test_agents_example_config_loads() -> None:
+    cfg = load_config("profiles/simulator/agents.toml")
+    by = {p.name: p for p in cfg.presets}
+    assert by["deepseek-reasoner"].agent is None
+    assert by["vllm-llama-3.1-8b"].agent == Behaviour(tool_accuracy=0.97)
+
+
+@pytest.mark.parametrize(
+    ("api", "body", "prompt", "results"),
+    [
+        (
+            "chat",
+            {
+                "messages": [
+                    {"role": "system", "content": "Be brief."},
+                    {"role": "user", "content": [{"type": "text", "text": "Go."}]},
+                    {
+                        "role": "assistant",
+                        "tool_calls": [
+                            {
+                                "id": "a",
+                                "type": "function",
+                                "function": {"name": "f", "arguments": "{}"},
+                            },
+                        ],
+                    },
+                    {"role": "tool", "tool_call_id": "a", "content": '{"v": 1}'},
+                ],
+            },
+            "Go.",
+            ('{"v": 1}',),
+        ),
+        (
+            "responses",
+            {
+                "input": [
+                    {"role": "user", "content": [{"type": "input_text", "text": "Go."}]},
+                    {"type": "function_call", "call_id": "a", "name": "f", "arguments": "{}"},
+                    {"type": "function_call_output", "call_id": "a", "output": "1"},
+                ]
+            },
+            "Go.",
+            ("1",),
+        ),
+        (
+            "messages",
+            {
+                "max_tokens": 10,
+                "messages": [
+                    {"role": "user", "content": "Go."},
+                    {
+                        "role": "assistant",
+                        "content": [
+                            {"type": "text", "text": "ok"},
+                            {"type": "tool_use", "id": "t", "name": "f", "input": {}},
+                        ],
+                    },
+                    {
+                        "role": "user",
+                        "content": [
+                            {
+                                "type": "tool_result",
+                                "tool_use_id": "t",
+                                "content": [{"type": "text", "text": "2"}],
+                            }
+                        ],
+                    },
+                ],
+            },
+            "Go.",
+            ("2",),
+        ),
+    ],
+)
+def test_conversations_give_their_prompt_and_tool_results(
+    api: str, body: dict[str, Any], prompt: str, results: tuple[str, ...]
+) -> None:
+    req = parse(api, orjson.dumps({"model": "m", **body}))
+    assert (req.prompt, req.tool_results) == (prompt, results)
+
+
+@pytest.mark.parametrize(
+    ("api", "extra", "param"),
+    [
+        ("chat", {"response_format": {"type": "xml"}}, "response_format.type"),
+        ("chat", {"response_format": {"type": "json_schema"}}, "response_format.json_schema"),
+        (
+            "responses",
+            {"text": {"format": {"type": "json_schema", "name": "e"}}},
+            "text.format.schema",
+        ),
+        (
+            "messages",
+            {
+                "messages": [
+                    {"role": "user", "content": "x"},
+                    {
+                        "role": "assistant",
+                        "content": [{"type": "tool_use", "id": "t", "name": "f", "input": []}],
+                    },
+                ]
+            },
+            "messages.1.content.0.input",
+        ),
+        (
+            "messages",
+            {
+                "messages": [
+                    {"role": "user", "content": "x"},
+                    {
+                        "role": "assistant",
+                        "content": [{"type": "tool_use", "id": "t", "name": "f", "input": {}}],
+                    },
+                    {"role": "user", "content": "and?"},
+                ]
+            },
+            "messages.2",
+        ),
+    ],
+)
+def test_bad_formats_and_tool_turns_name_the_field(
+    api: str, extra: dict[str, Any], param: str
+) -> None:
+    body = {"model": "m", "max_tokens": 10, "messages": [{"role": "user", "content": "x"}]}
+    if api == "responses":
+        body = {"model": "m", "input": "x"}
+    with pytest.raises(BadRequest) as info:
+        parse(api, orjson.dumps(body | extra))
+    assert info.value.param == param
+
+
+def test_a_lead_before_a_tool_call_is_a_segment_of_its_own() -> None:
+    answer = Answer((" I", " will", " call"), "f", '{"city": "Oslo"}')
+    plan = make_plan(_packed("claude-3-5-haiku", 2), _req(), NEUTRAL, random.Random(2), "x", answer)
+    assert plan.lead == answer.text and "".join(plan.content) == answer.arguments
+    assert plan.lead_events == (" I", " will call") and plan.finish == "tool_calls"
+    sizes = plan.event_tokens()
+    assert sizes[:2] == (1, 2) and sum(sizes) == plan.output_tokens == 3 + len(plan.content)
+    whole = orjson.loads(wire_anthropic.body(plan, "m", "x"))
+    assert [b["type"] for b in whole["content"]] == ["text", "tool_use"]
+    chat = orjson.loads(wire_chat.body(plan, "m", "x", 0))["choices"][0]["message"]
+    assert chat["content"] == " I will call" and chat["tool_calls"][0]["function"]["name"] == "f"
+    out = orjson.loads(wire_responses.body(plan, "m", "x", 0))["output"]
+    assert [i["type"] for i in out] == ["message", "function_call"]

@@ -9,11 +9,13 @@ from pathlib import Path
 
 from loadtest.config_reader import ConfigError, Table, load_toml
 from loadtest.instants import parse_instant
+from loadtest.sim.behaviour import Behaviour
 from loadtest.sim.capacity import Capacity
 from loadtest.sim.faults import FAULT_KINDS, Faults, FaultWindow
 from loadtest.sim.presets import BUILTIN, Preset, PresetTable, builtin_table
 from loadtest.sim.ratelimit import Limits
 from loadtest.sim.timeofday import Diurnal, business_hours, zone
+from loadtest.tasks import read_tasks, task_path
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,7 @@ class SimConfig:
     strict_models: bool = False
     api_key_env: str = ""  # when set, requests must carry the key held in this variable
     ping_interval_s: float = 10.0
+    task_files: tuple[str, ...] = ()  # task files known beside the shipped ones
 
     def table(self) -> PresetTable:
         """The presets, indexed by name and alias."""
@@ -50,6 +53,22 @@ _FIELDS: tuple[tuple[str, str, dict[str, float]], ...] = (
     ("first_byte_fraction", "num", {"min": 0, "max": 1}),
     ("tokens_per_event", "int", {"min": 1}),
     ("prompt_token_scale", "num", {"positive": True}),
+)
+
+
+# (key, kind, bounds) of the [models.NAME.agent] table: loadtest.sim.behaviour.Behaviour.
+_AGENT_FIELDS: tuple[tuple[str, str, dict[str, float]], ...] = (
+    ("tool_accuracy", "num", {"min": 0, "max": 1}),
+    ("overlap_accuracy", "num", {"min": 0, "max": 1}),
+    ("invalid_json", "num", {"min": 0, "max": 1}),
+    ("schema_violation", "num", {"min": 0, "max": 1}),
+    ("nested_violation", "num", {"min": 0, "max": 1}),
+    ("wrong_arguments", "num", {"min": 0, "max": 1}),
+    ("invents", "num", {"min": 0, "max": 1}),
+    ("depth", "int", {"min": 1}),
+    ("depth_slope", "num", {"min": 0, "max": 1}),
+    ("lead_tokens", "int", {"min": 0}),
+    ("final_tokens", "int", {"min": 1}),
 )
 
 
@@ -95,8 +114,21 @@ def _from_table(root: Table) -> SimConfig:
                 raise clock.error("sim_start", "an ISO 8601 instant", text) from exc
         clock.finish()
     presets = _presets(root.table("models"))
+    files = _task_files(root)
     root.finish()
-    return SimConfig(presets, seed, warp, start, strict, key_env, ping)
+    return SimConfig(presets, seed, warp, start, strict, key_env, ping, files)
+
+
+def _task_files(root: Table) -> tuple[str, ...]:
+    """The config's own task files (a shipped name, or a path from the config's folder),
+    read once here so that a mistake in one stops the start with its file and line."""
+    base = Path(root.file).resolve().parent
+    out = []
+    for spec in root.strings("tasks", ()):
+        path = task_path(spec, base)
+        read_tasks(path)
+        out.append(str(path))
+    return tuple(out)
 
 
 def _presets(models: Table | None) -> tuple[Preset, ...]:
@@ -160,7 +192,26 @@ def _apply(p: Preset, t: Table) -> Preset:
         lim.finish()
     if (f := t.table("faults")) is not None:
         p = dataclasses.replace(p, faults=_faults(f, p.faults))
+    if (a := t.table("agent")) is not None:
+        p = dataclasses.replace(p, agent=_agent(a, p.agent))
     return p
+
+
+def _agent(t: Table, current: Behaviour | None) -> Behaviour | None:
+    """A preset's agent behaviour: CURRENT (or a model that never slips) with T's keys."""
+    if not t.boolean("enabled", True):
+        t.finish()
+        return None
+    changes: dict[str, object] = {}
+    for key, kind, bounds in _AGENT_FIELDS:
+        if not t.has(key):
+            continue
+        if kind == "num":
+            changes[key] = t.number(key, 0.0, **bounds)  # type: ignore[arg-type]
+        else:
+            changes[key] = t.integer(key, 0, min=int(bounds["min"]))
+    t.finish()
+    return dataclasses.replace(current or Behaviour(), **changes)  # type: ignore[arg-type]
 
 
 def _diurnal(t: Table, current: Diurnal | None) -> Diurnal | None:

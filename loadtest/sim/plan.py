@@ -10,6 +10,7 @@ from functools import cached_property
 from loadtest.sim.faults import FaultChoice
 from loadtest.sim.presets import Preset
 from loadtest.sim.requests import SimRequest
+from loadtest.sim.scripted import Answer
 from loadtest.sim.text import split_fragments, text_tokens, tool_arguments
 from loadtest.sim.timeofday import Conditions
 
@@ -27,7 +28,8 @@ class ToolCall:
 class Plan:
     """The intended response: reasoning tokens, then content tokens (text or tool-argument
     fragments), streamed in events as vLLM does with `--stream-interval N`
-    (`tokens_per_event`):
+    (`tokens_per_event`). Before a tool call's arguments may come `lead` text (a model
+    that says what it will do): a segment of its own, packed like the other two.
 
     - the first event of the stream carries one token, at the TTFT;
     - every later event carries N tokens, except that the last reasoning event and the
@@ -52,17 +54,18 @@ class Plan:
     tool: ToolCall | None = None
     fault: FaultChoice | None = None
     tokens_per_event: int = 1
+    lead: tuple[str, ...] = ()  # text tokens before the tool call (only with a tool)
 
     @property
     def output_tokens(self) -> int:
         """Tokens the usage reports: every reasoning and content token, however packed."""
-        return len(self.reasoning) + len(self.content)
+        return len(self.reasoning) + len(self.lead) + len(self.content)
 
     @property
     def events(self) -> int:
         """Timed events in the stream (a fault's at_token counts these)."""
         if self.tokens_per_event == 1:
-            return len(self.reasoning) + len(self.content)
+            return len(self.reasoning) + len(self.lead) + len(self.content)
         return len(self.event_tokens())
 
     @cached_property
@@ -71,14 +74,23 @@ class Plan:
         return _pack(self.reasoning, self.tokens_per_event, True)
 
     @cached_property
+    def lead_events(self) -> tuple[str, ...]:
+        """The text of each event of the lead before a tool call."""
+        return _pack(self.lead, self.tokens_per_event, not self.reasoning)
+
+    @cached_property
     def content_events(self) -> tuple[str, ...]:
         """The text (or argument fragment) of each content event."""
-        return _pack(self.content, self.tokens_per_event, not self.reasoning)
+        return _pack(self.content, self.tokens_per_event, not (self.reasoning or self.lead))
 
     def event_tokens(self) -> tuple[int, ...]:
         """How many tokens each event carries, in stream order."""
         n = self.tokens_per_event
-        groups = _groups(self.reasoning, n, True) + _groups(self.content, n, not self.reasoning)
+        groups = (
+            _groups(self.reasoning, n, True)
+            + _groups(self.lead, n, not self.reasoning)
+            + _groups(self.content, n, not (self.reasoning or self.lead))
+        )
         return tuple(len(g) for g in groups)
 
     @property
@@ -129,9 +141,15 @@ def sample_length(preset: Preset, req: SimRequest, rng: random.Random, cap: int)
 
 
 def make_plan(
-    preset: Preset, req: SimRequest, cond: Conditions, rng: random.Random, ids: str
+    preset: Preset,
+    req: SimRequest,
+    cond: Conditions,
+    rng: random.Random,
+    ids: str,
+    answer: Answer | None = None,
 ) -> Plan:
-    """Draw everything random about one response from RNG (so a seed reproduces it)."""
+    """Draw everything random about one response from RNG (so a seed reproduces it); a
+    scripted ANSWER (loadtest.sim.scripted) replaces the random text or tool call."""
     cap = min(req.max_tokens or preset.max_output_tokens, preset.max_output_tokens)
     ttft = sample_ttft_s(preset, cond, req.input_tokens, rng)
     reasoning_n = 0
@@ -141,8 +159,18 @@ def make_plan(
         reasoning_n = min(_around(preset.reasoning_tokens, rng), cap - 1)
     reasoning = text_tokens(rng, reasoning_n)
     room = cap - reasoning_n
-    tool = _tool_call(preset, req, rng, ids)
-    if tool is not None:
+    lead: tuple[str, ...] = ()
+    if answer is not None:
+        tool = None
+        if answer.tool is not None:
+            tool = ToolCall(f"call_{ids}", answer.tool, answer.arguments)
+            lead, content = answer.text[:room], split_fragments(answer.arguments, rng)
+        else:
+            content = answer.text
+        finish = "tool_calls" if tool is not None else "stop"
+        if len(lead) + len(content) > room:
+            content, finish = content[: room - len(lead)], "length"
+    elif (tool := _tool_call(preset, req, rng, ids)) is not None:
         content = split_fragments(tool.arguments, rng)
         finish = "tool_calls"
         if len(content) > room:
@@ -160,6 +188,7 @@ def make_plan(
         req.input_tokens,
         tool,
         tokens_per_event=preset.tokens_per_event,
+        lead=lead,
     )
 
 

@@ -7,20 +7,13 @@ from typing import Any
 
 import orjson
 
+from loadtest.sim import conversation
+from loadtest.sim.conversation import BadRequest as BadRequest
 from loadtest.sim.text import count_input_tokens
 
 CHAT = "chat"
 RESPONSES = "responses"
 MESSAGES = "messages"
-
-
-class BadRequest(Exception):
-    """A 400: PARAM names the offending field (as the providers' error bodies do)."""
-
-    def __init__(self, param: str | None, message: str) -> None:
-        super().__init__(message)
-        self.param = param
-        self.message = message
 
 
 @dataclass(frozen=True)
@@ -46,6 +39,9 @@ class SimRequest:
     thinking_budget: int | None = None
     ignore_eos: bool = False
     min_tokens: int = 0
+    prompt: str = ""  # the first user message's text: what a known task is found by
+    tool_results: tuple[str, ...] = ()  # the conversation's tool results, in order
+    response_schema: dict[str, Any] | None = None  # a json_schema response format's schema
 
 
 def parse(api: str, raw: bytes) -> SimRequest:
@@ -93,6 +89,16 @@ def _chat(body: dict[str, Any], common: dict[str, Any]) -> SimRequest:
     choice = body.get("tool_choice", "auto")
     if isinstance(choice, dict):
         choice = (choice.get("function") or {}).get("name") or "required"
+    prompt, results = conversation.chat(messages)
+    fmt = body.get("response_format")
+    schema = None
+    if fmt is not None:
+        schema = _json_schema(
+            fmt,
+            "response_format",
+            fmt.get("json_schema") if isinstance(fmt, dict) else None,
+            ".json_schema",
+        )
     return SimRequest(
         CHAT,
         max_tokens=max_tokens,
@@ -100,6 +106,9 @@ def _chat(body: dict[str, Any], common: dict[str, Any]) -> SimRequest:
         tools=tools,
         tool_choice=str(choice),
         include_usage=bool((opts or {}).get("include_usage", False)),
+        prompt=prompt,
+        tool_results=results,
+        response_schema=schema,
         **common,
     )
 
@@ -116,6 +125,12 @@ def _responses(body: dict[str, Any], common: dict[str, Any]) -> SimRequest:
     choice = body.get("tool_choice", "auto")
     if isinstance(choice, dict):
         choice = choice.get("name") or "required"
+    prompt, results = conversation.responses(items)
+    text = body.get("text")
+    if text is not None and not isinstance(text, dict):
+        raise BadRequest("text", "'text' must be an object.")
+    fmt = (text or {}).get("format")
+    schema = None if fmt is None else _json_schema(fmt, "text.format", fmt, "")
     return SimRequest(
         RESPONSES,
         max_tokens=_int(body, "max_output_tokens", None, minimum=16),
@@ -124,6 +139,9 @@ def _responses(body: dict[str, Any], common: dict[str, Any]) -> SimRequest:
         ),
         tools=tools,
         tool_choice=str(choice),
+        prompt=prompt,
+        tool_results=results,
+        response_schema=schema,
         **common,
     )
 
@@ -148,9 +166,12 @@ def _messages(body: dict[str, Any], common: dict[str, Any]) -> SimRequest:
                 "thinking.budget_tokens",
                 "`max_tokens` must be greater than `thinking.budget_tokens`",
             )
+    prompt, results = conversation.messages(messages)
     return SimRequest(
         MESSAGES,
         max_tokens=max_tokens,
+        prompt=prompt,
+        tool_results=results,
         input_tokens=count_input_tokens(
             messages, system=body.get("system"), tools=body.get("tools")
         ),
@@ -159,6 +180,35 @@ def _messages(body: dict[str, Any], common: dict[str, Any]) -> SimRequest:
         thinking_budget=budget,
         **common,
     )
+
+
+_FORMATS = ("text", "json_object", "json_schema")
+
+
+def _json_schema(fmt: Any, where: str, spec: Any, inner: str) -> dict[str, Any] | None:
+    """The schema of a json_schema response format (None for text and json_object):
+    Chat nests it under json_schema (INNER), Responses puts it in the format itself."""
+    if not isinstance(fmt, dict) or fmt.get("type") not in _FORMATS:
+        got = fmt.get("type") if isinstance(fmt, dict) else fmt
+        raise BadRequest(
+            f"{where}.type",
+            f"Invalid value: {got!r}. Supported values are: {', '.join(map(repr, _FORMATS))}.",
+        )
+    if fmt["type"] != "json_schema":
+        return None
+    if not isinstance(spec, dict):
+        raise BadRequest(f"{where}{inner}", f"Missing required parameter: '{where}{inner}'.")
+    if not isinstance(spec.get("name"), str) or not spec["name"]:
+        raise BadRequest(
+            f"{where}{inner}.name", f"Missing required parameter: '{where}{inner}.name'."
+        )
+    schema = spec.get("schema")
+    if not isinstance(schema, dict):
+        raise BadRequest(
+            f"{where}{inner}.schema",
+            f"Invalid type for '{where}{inner}.schema': expected an object.",
+        )
+    return schema
 
 
 def _messages_list(body: dict[str, Any], key: str) -> list[Any]:

@@ -17,6 +17,7 @@ from aiohttp.http import HttpVersion11
 
 from loadtest.instants import format_instant
 from loadtest.sim import wire_anthropic, wire_chat, wire_responses
+from loadtest.sim.behaviour import UNSCRIPTED
 from loadtest.sim.capacity import CapacityGate
 from loadtest.sim.config import SimConfig
 from loadtest.sim.faults import choose
@@ -24,7 +25,9 @@ from loadtest.sim.plan import Plan, gap_params, make_plan
 from loadtest.sim.presets import Preset
 from loadtest.sim.ratelimit import Admission, RateLimiter, anthropic_headers, openai_headers
 from loadtest.sim.requests import CHAT, MESSAGES, RESPONSES, BadRequest, SimRequest, parse
+from loadtest.sim.scripted import Answer, script
 from loadtest.sim.stream import DROPPED, Encoder, StreamJob, Ticker
+from loadtest.sim.taskbook import TaskBook
 from loadtest.sim.timeofday import NEUTRAL, SimClock
 
 # OpenAI's error "type" (and "code") by status; Anthropic's live in wire_anthropic.
@@ -39,11 +42,13 @@ _OPENAI_ERRORS = {
 
 
 class SimState:
-    """Per-worker mutable state: clock, timer, rate-limit buckets, capacity gates, counters."""
+    """Per-worker mutable state: clock, timer, rate-limit buckets, capacity gates, counters,
+    and the known tasks (read at start, so no request waits for them)."""
 
     def __init__(self, cfg: SimConfig, worker: int, anchor_wall_s: float) -> None:
         self.cfg = cfg
         self.table = cfg.table()
+        self.book = TaskBook.load(cfg.task_files)
         self.worker = worker
         self.anchor_wall_s = anchor_wall_s
         start = cfg.sim_start or datetime.fromtimestamp(anchor_wall_s, UTC)
@@ -161,7 +166,10 @@ async def _handle(request: web.Request, api: str) -> web.StreamResponse:
         )
     rng = random.Random(f"{st.cfg.seed}:{st.worker}:{st.seq}")
     cond = preset.diurnal.conditions(st.clock.at(wall)) if preset.diurnal else NEUTRAL
-    plan = make_plan(preset, req, cond, rng, ids)
+    answer = _scripted(st, preset, req, headers) if req.tools or req.response_schema else None
+    if answer is None:
+        headers.setdefault("x-sim-outcome", UNSCRIPTED)
+    plan = make_plan(preset, req, cond, rng, ids, answer)
     fault = choose(preset.faults, rng, wall - st.anchor_wall_s, plan.events)
     plan = dataclasses.replace(plan, fault=fault)
     if fault is not None:
@@ -195,6 +203,25 @@ async def _handle(request: web.Request, api: str) -> web.StreamResponse:
     finally:
         if gate is not None:
             gate.release()
+
+
+def _scripted(
+    st: SimState, preset: Preset, req: SimRequest, headers: dict[str, str]
+) -> Answer | None:
+    """The scripted answer to a known task (None: answer as today), announced in HEADERS.
+
+    Drawn from an rng of its own, so a scripted answer leaves every latency draw of its
+    request as it would be without one.
+    """
+    rng = random.Random(f"{st.cfg.seed}:{st.worker}:{st.seq}:task")
+    s = script(st.book, preset.agent, req, rng)
+    if s is None:
+        return None
+    headers["x-sim-outcome"] = s.outcome
+    headers["x-sim-task"] = s.task
+    if s.step is not None:
+        headers["x-sim-step"] = str(s.step)
+    return s.answer
 
 
 def _encoder(api: str, req: SimRequest, plan: Plan, ids: str, created: int) -> Encoder:

@@ -41,8 +41,22 @@ def _usage(plan: Plan, output_tokens: int) -> dict[str, Any]:
     }
 
 
+THINKING, TEXT, TOOL_USE = "thinking", "text", "tool_use"
+
+
+def _blocks(plan: Plan) -> tuple[str, ...]:
+    """The content blocks of PLAN, in order: thinking, the text said before a tool call,
+    then the answer (text, or tool_use)."""
+    return (
+        (THINKING,) * bool(plan.reasoning)
+        + (TEXT,) * bool(plan.lead and plan.tool is not None)
+        + (TOOL_USE if plan.tool is not None else TEXT,)
+    )
+
+
 class MessagesEncoder:
-    """Events for one streamed message: optional thinking block, then a text or tool_use block."""
+    """Events for one streamed message: optional thinking block, optional text before a
+    tool call, then a text or tool_use block."""
 
     def __init__(self, plan: Plan, model: str, ids: str) -> None:
         self.plan = plan
@@ -50,28 +64,26 @@ class MessagesEncoder:
         self.ids = ids
         self._reasoning = plan.reasoning_events
         self._content = plan.content_events
+        self._lead = plan.lead_events
         self._n_reasoning = len(self._reasoning)
-        self._content_index = 1 if plan.reasoning else 0
+        self._n_lead = len(self._lead)
+        self._kinds = _blocks(plan)
+        self._content_index = len(self._kinds) - 1
+        self._open = 0  # the block now open: the preamble opens the first
         self._delta_head = {}
+        self._lead_head = _delta_head(self._content_index - 1, b"text_delta")
         for index, kind in ((0, b"thinking_delta"), (self._content_index, self._content_kind())):
-            self._delta_head[kind] = (
-                b'event: content_block_delta\ndata: {"type":"content_block_delta",'
-                b'"index":'
-                + str(index).encode()
-                + b',"delta":{"type":"'
-                + kind
-                + b'","'
-                + _FIELD[kind]
-                + b'":'
-            )
+            self._delta_head[kind] = _delta_head(index, kind)
 
     def _content_kind(self) -> bytes:
         return b"input_json_delta" if self.plan.tool is not None else b"text_delta"
 
-    def _block_start(self, index: int, reasoning: bool) -> bytes:
-        if reasoning:
+    def _block_start(self, index: int) -> bytes:
+        kind = self._kinds[index]
+        if kind == THINKING:
             block: dict[str, Any] = {"type": "thinking", "thinking": "", "signature": ""}
-        elif self.plan.tool is not None:
+        elif kind == TOOL_USE:
+            assert self.plan.tool is not None  # only a plan with a tool has this block
             block = {
                 "type": "tool_use",
                 "id": f"toolu_{self.ids}",
@@ -99,40 +111,48 @@ class MessagesEncoder:
         }
         return (
             _event(b"message_start", _dumps({"type": "message_start", "message": message}))
-            + self._block_start(0, bool(self.plan.reasoning))
+            + self._block_start(0)
             + self.ping()
         )
 
     def event(self, i: int) -> bytes:
-        """content_block_delta for event I, closing the thinking block where the content starts."""
-        p = self.plan
+        """content_block_delta for event I, closing the block before where the next starts."""
         if i < self._n_reasoning:
             return self._delta_head[b"thinking_delta"] + _dumps(self._reasoning[i]) + b"}}\n\n"
         j = i - self._n_reasoning
+        if j < self._n_lead:
+            head = self._advance(self._content_index - 1) if j == 0 else b""
+            return head + self._lead_head + _dumps(self._lead[j]) + b"}}\n\n"
+        j -= self._n_lead
         delta = self._delta_head[self._content_kind()] + _dumps(self._content[j]) + b"}}\n\n"
-        if j == 0 and p.reasoning:
-            return self._close_thinking() + self._block_start(self._content_index, False) + delta
+        if j == 0 and self._open < self._content_index:
+            return self._advance(self._content_index) + delta
         return delta
 
-    def _close_thinking(self) -> bytes:
-        sig = _dumps(
-            {
-                "type": "content_block_delta",
-                "index": 0,
-                "delta": {"type": "signature_delta", "signature": f"sig_{self.ids}"},
-            }
-        )
-        return _event(b"content_block_delta", sig) + _event(
-            b"content_block_stop", b'{"type":"content_block_stop","index":0}'
-        )
+    def _advance(self, index: int) -> bytes:
+        """Close the open block and start the ones up to INDEX."""
+        out = b""
+        while self._open < index:
+            out += self._close(self._open)
+            self._open += 1
+            out += self._block_start(self._open)
+        return out
+
+    def _close(self, index: int) -> bytes:
+        out = b""
+        if self._kinds[index] == THINKING:
+            sig = {"type": "signature_delta", "signature": f"sig_{self.ids}"}
+            out = _event(
+                b"content_block_delta",
+                _dumps({"type": "content_block_delta", "index": index, "delta": sig}),
+            )
+        stop = _dumps({"type": "content_block_stop", "index": index})
+        return out + _event(b"content_block_stop", stop)
 
     def finish(self) -> bytes:
         """content_block_stop, message_delta with the final usage, message_stop."""
         p = self.plan
-        out = b""
-        if not p.content and p.reasoning:
-            out += self._close_thinking() + self._block_start(self._content_index, False)
-        stop = _dumps({"type": "content_block_stop", "index": self._content_index})
+        out = self._advance(self._content_index) + self._close(self._content_index)
         delta = _dumps(
             {
                 "type": "message_delta",
@@ -142,7 +162,6 @@ class MessagesEncoder:
         )
         return (
             out
-            + _event(b"content_block_stop", stop)
             + _event(b"message_delta", delta)
             + _event(b"message_stop", b'{"type":"message_stop"}')
         )
@@ -160,6 +179,19 @@ class MessagesEncoder:
         return b'event: ping\ndata: {"type": "ping"}\n\n'
 
 
+def _delta_head(index: int, kind: bytes) -> bytes:
+    return (
+        b'event: content_block_delta\ndata: {"type":"content_block_delta",'
+        b'"index":'
+        + str(index).encode()
+        + b',"delta":{"type":"'
+        + kind
+        + b'","'
+        + _FIELD[kind]
+        + b'":'
+    )
+
+
 _FIELD = {
     b"thinking_delta": b"thinking",
     b"text_delta": b"text",
@@ -174,6 +206,8 @@ def body(plan: Plan, model: str, ids: str) -> bytes:
         content.append(
             {"type": "thinking", "thinking": "".join(plan.reasoning), "signature": f"sig_{ids}"}
         )
+    if plan.lead and plan.tool is not None:
+        content.append({"type": "text", "text": "".join(plan.lead)})
     if plan.tool is not None:
         content.append(
             {

@@ -57,6 +57,8 @@ class ChatEncoder:
         self._reasoning = plan.reasoning_events
         self._content = plan.content_events
         self._n_reasoning = len(self._reasoning)
+        self._lead = plan.lead_events
+        self._n_lead = len(self._lead)
 
     def _chunk(self, delta: bytes) -> bytes:
         return self._head + delta + self._tail
@@ -66,13 +68,17 @@ class ChatEncoder:
         return self._chunk(b'{"role":"assistant","content":""}')
 
     def event(self, i: int) -> bytes:
-        """Chunk for event I: reasoning text, content text or tool-argument fragments."""
+        """Chunk for event I: reasoning text, content text or tool-argument fragments (text
+        before a tool call goes as content deltas ahead of its tool_calls deltas)."""
         p = self.plan
         if i < self._n_reasoning:
             return self._chunk(b'{"reasoning_content":' + _dumps(self._reasoning[i]) + b"}")
         j = i - self._n_reasoning
         if p.tool is None:
             return self._chunk(b'{"content":' + _dumps(self._content[j]) + b"}")
+        if j < self._n_lead:
+            return self._chunk(b'{"content":' + _dumps(self._lead[j]) + b"}")
+        j -= self._n_lead
         frag = _dumps(self._content[j])
         if j == 0:
             opening = _dumps(
@@ -131,6 +137,8 @@ class ChatEncoder:
 def body(plan: Plan, model: str, ids: str, created: int) -> bytes:
     """The non-streamed chat.completion object."""
     message: dict[str, Any] = {"role": "assistant", "content": None, "refusal": None}
+    if plan.lead:
+        message["content"] = "".join(plan.lead)
     if plan.tool is not None:
         message["tool_calls"] = [
             {

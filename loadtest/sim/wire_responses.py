@@ -56,18 +56,30 @@ def _response(
     }
 
 
-def _item(plan: Plan, ids: str, done: bool) -> dict[str, Any]:
+MESSAGE, FUNCTION_CALL = "message", "function_call"
+
+
+def _kinds(plan: Plan) -> tuple[str, ...]:
+    """The output items of PLAN, in order: a message, a function call, or the text a
+    model says before its call as a message and then the call."""
+    if plan.tool is None:
+        return (MESSAGE,)
+    return (MESSAGE, FUNCTION_CALL) if plan.lead else (FUNCTION_CALL,)
+
+
+def _item(plan: Plan, ids: str, kind: str, done: bool) -> dict[str, Any]:
     status = "completed" if done else "in_progress"
-    text = "".join(plan.content) if done else ""
-    if plan.tool is not None:
+    if kind == FUNCTION_CALL:
+        assert plan.tool is not None  # only a plan with a tool has this item
         return {
             "type": "function_call",
             "id": f"fc_{ids}",
             "call_id": plan.tool.id,
             "name": plan.tool.name,
-            "arguments": text,
+            "arguments": "".join(plan.content) if done else "",
             "status": status,
         }
+    text = "".join(plan.lead if plan.tool is not None else plan.content) if done else ""
     content = [{"type": "output_text", "text": text, "annotations": [], "logprobs": []}]
     return {
         "type": "message",
@@ -76,6 +88,24 @@ def _item(plan: Plan, ids: str, done: bool) -> dict[str, Any]:
         "role": "assistant",
         "content": content if done else [],
     }
+
+
+def _delta_head(kind: str, ids: str, index: int) -> bytes:
+    """The constant start of a delta event's JSON for an item of KIND at INDEX."""
+    if kind == FUNCTION_CALL:
+        name, item, extra = b"function_call_arguments", f"fc_{ids}", b""
+    else:
+        name, item, extra = b"output_text", f"msg_{ids}", b',"content_index":0,"logprobs":[]'
+    return (
+        b'{"type":"response.'
+        + name
+        + b'.delta","item_id":"'
+        + item.encode()
+        + b'","output_index":'
+        + str(index).encode()
+        + extra
+        + b',"delta":'
+    )
 
 
 class ResponsesEncoder:
@@ -88,21 +118,21 @@ class ResponsesEncoder:
         self.ids = ids
         self.created = created
         self.seq = 0
+        self._kinds = _kinds(plan)
+        self._last = len(self._kinds) - 1
+        self._open = -1  # the output item now open
         self._content = plan.content_events
+        self._lead = plan.lead_events
+        self._n_lead = len(self._lead)
         self._n_reasoning = len(plan.reasoning_events)
-        kind = "function_call_arguments" if plan.tool is not None else "output_text"
-        item_id = f"fc_{ids}" if plan.tool is not None else f"msg_{ids}"
-        extra = b"" if plan.tool is not None else b',"content_index":0,"logprobs":[]'
-        self._delta_name = f"response.{kind}.delta".encode()
-        self._delta_head = (
-            b'{"type":"'
-            + self._delta_name
-            + b'","item_id":"'
-            + item_id.encode()
-            + b'","output_index":0'
-            + extra
-            + b',"delta":'
+        last = self._kinds[-1]
+        self._delta_name = (
+            b"response.function_call_arguments.delta"
+            if last == FUNCTION_CALL
+            else b"response.output_text.delta"
         )
+        self._delta_head = _delta_head(last, ids, self._last)
+        self._lead_head = _delta_head(MESSAGE, ids, 0)
 
     def _ev(self, payload: dict[str, Any]) -> bytes:
         payload["sequence_number"] = self.seq
@@ -121,24 +151,73 @@ class ResponsesEncoder:
             {"type": "response.in_progress", "response": self._resp("in_progress", [], False)}
         )
 
-    def _open_item(self) -> bytes:
+    def _open_item(self, index: int) -> bytes:
+        kind = self._kinds[index]
         out = self._ev(
             {
                 "type": "response.output_item.added",
-                "output_index": 0,
-                "item": _item(self.plan, self.ids, False),
+                "output_index": index,
+                "item": _item(self.plan, self.ids, kind, False),
             }
         )
-        if self.plan.tool is None:
+        if kind == MESSAGE:
             out += self._ev(
                 {
                     "type": "response.content_part.added",
                     "item_id": f"msg_{self.ids}",
-                    "output_index": 0,
+                    "output_index": index,
                     "content_index": 0,
                     "part": {"type": "output_text", "text": "", "annotations": [], "logprobs": []},
                 }
             )
+        return out
+
+    def _close_item(self, index: int) -> bytes:
+        p, ids, kind = self.plan, self.ids, self._kinds[index]
+        item = _item(p, ids, kind, True)
+        if kind == FUNCTION_CALL:
+            out = self._ev(
+                {
+                    "type": "response.function_call_arguments.done",
+                    "item_id": f"fc_{ids}",
+                    "output_index": index,
+                    "name": item["name"],
+                    "arguments": item["arguments"],
+                }
+            )
+        else:
+            part = item["content"][0]
+            out = self._ev(
+                {
+                    "type": "response.output_text.done",
+                    "item_id": f"msg_{ids}",
+                    "output_index": index,
+                    "content_index": 0,
+                    "text": part["text"],
+                    "logprobs": [],
+                }
+            )
+            out += self._ev(
+                {
+                    "type": "response.content_part.done",
+                    "item_id": f"msg_{ids}",
+                    "output_index": index,
+                    "content_index": 0,
+                    "part": part,
+                }
+            )
+        return out + self._ev(
+            {"type": "response.output_item.done", "output_index": index, "item": item}
+        )
+
+    def _advance(self, index: int) -> bytes:
+        """Close the open item and open the ones up to INDEX."""
+        out = b""
+        while self._open < index:
+            if self._open >= 0:
+                out += self._close_item(self._open)
+            self._open += 1
+            out += self._open_item(self._open)
         return out
 
     def event(self, i: int) -> bytes:
@@ -146,7 +225,10 @@ class ResponsesEncoder:
         if i < self._n_reasoning:
             return b""
         j = i - self._n_reasoning
-        head = self._open_item() if j == 0 else b""
+        if j < self._n_lead:
+            return self._lead_event(j)
+        j -= self._n_lead
+        head = self._advance(self._last) if j == 0 else b""
         seq = self.seq
         self.seq += 1
         return (
@@ -161,51 +243,28 @@ class ResponsesEncoder:
             + b"}\n\n"
         )
 
+    def _lead_event(self, j: int) -> bytes:
+        head = self._advance(0) if j == 0 else b""
+        seq = self.seq
+        self.seq += 1
+        return (
+            head
+            + b"event: response.output_text.delta\ndata: "
+            + self._lead_head
+            + _dumps(self._lead[j])
+            + b',"sequence_number":'
+            + str(seq).encode()
+            + b"}\n\n"
+        )
+
     def finish(self) -> bytes:
         """The .done events and response.completed (or .incomplete) carrying the usage."""
-        p, ids = self.plan, self.ids
-        full = "".join(p.content)
-        out = b"" if p.content else self._open_item()
-        if p.tool is not None:
-            out += self._ev(
-                {
-                    "type": "response.function_call_arguments.done",
-                    "item_id": f"fc_{ids}",
-                    "output_index": 0,
-                    "name": p.tool.name,
-                    "arguments": full,
-                }
-            )
-        else:
-            out += self._ev(
-                {
-                    "type": "response.output_text.done",
-                    "item_id": f"msg_{ids}",
-                    "output_index": 0,
-                    "content_index": 0,
-                    "text": full,
-                    "logprobs": [],
-                }
-            )
-            out += self._ev(
-                {
-                    "type": "response.content_part.done",
-                    "item_id": f"msg_{ids}",
-                    "output_index": 0,
-                    "content_index": 0,
-                    "part": {
-                        "type": "output_text",
-                        "text": full,
-                        "annotations": [],
-                        "logprobs": [],
-                    },
-                }
-            )
-        item = _item(p, ids, True)
-        out += self._ev({"type": "response.output_item.done", "output_index": 0, "item": item})
+        p = self.plan
+        out = self._advance(self._last) + self._close_item(self._last)
+        items = [_item(p, self.ids, kind, True) for kind in self._kinds]
         status = "incomplete" if p.finish == "length" else "completed"
         return out + self._ev(
-            {"type": f"response.{status}", "response": self._resp(status, [item], True)}
+            {"type": f"response.{status}", "response": self._resp(status, items, True)}
         )
 
     def error_event(self) -> bytes:
@@ -231,4 +290,5 @@ class ResponsesEncoder:
 def body(plan: Plan, model: str, ids: str, created: int) -> bytes:
     """The non-streamed response object."""
     status = "incomplete" if plan.finish == "length" else "completed"
-    return _dumps(_response(plan, model, ids, created, status, [_item(plan, ids, True)], True))
+    items = [_item(plan, ids, kind, True) for kind in _kinds(plan)]
+    return _dumps(_response(plan, model, ids, created, status, items, True))
