@@ -60,12 +60,14 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "prompt_length",
             "pricing",
             "judging",
+            "retry_policy",
         ),
     ),
     (
         "measurement",
         (
             "agent_loop",
+            "retrying",
             "transport",
             "capacity",
             "spend",
