@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable
+from typing import Self
 
 from aiohttp import web
 
@@ -49,7 +50,7 @@ class Refuser:
         loop.run_forever()
         loop.run_until_complete(runner.cleanup())
 
-    def __enter__(self) -> Refuser:
+    def __enter__(self) -> Self:
         threading.Thread(target=self._serve, daemon=True).start()
         self._ready.wait(10)
         return self
