@@ -1,5 +1,6 @@
 """A judged workload's side of a request: what the task adds to the body (its tools or its
-output schema, in the target's own format), and the outcome of the answer it got."""
+output schema, in the target's own format), and the outcome of the answer it got. On an
+underspecified tool task, asking for what is missing is the right answer (ok)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from loadtest.providers.answer import Answer
 from loadtest.providers.tool_shapes import EXTRACT_TOOL, Agentic
 from loadtest.tasks import EXTRACT, TOOLS, Task
 from loadtest.toolsets import toolset
-from loadtest.validators import judge_extraction, judge_tool_call
+from loadtest.validators import OK, REFUSAL, judge_extraction, judge_tool_call
 
 
 @functools.cache
@@ -34,9 +35,12 @@ def judge(task: Task, answer: Answer) -> str:
     extraction's JSON is the text, or the forced tool's input (Anthropic)."""
     if task.kind == TOOLS:
         assert task.expect is not None
-        return judge_tool_call(
+        outcome = judge_tool_call(
             task.expect, schemas(task.tools), answer.calls, answer.text, task.prompt
         )
+        # Asked for what the task left out: what an agent should do (the article's point
+        # about Haiku); a call that invents it instead is wrong_arguments.
+        return OK if task.underspecified and outcome == REFUSAL else outcome
     forced = [c for c in answer.calls if c.name == EXTRACT_TOOL]
     text = forced[0].arguments if forced else answer.text
     assert task.schema is not None

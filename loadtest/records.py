@@ -45,6 +45,7 @@ class RequestRecord:
     # Judged workloads (tools, extract): the answer's outcome (loadtest.validators), and
     # when its first tool-call argument and its last one arrived.
     outcome: str | None = None
+    task_id: str = ""  # the task's id in its file
     first_tool_ns: int = 0
     tool_done_ns: int = 0
     sim_outcome: str | None = None  # what the simulator meant to answer (x-sim-outcome)

@@ -32,7 +32,8 @@ Sleep = Callable[[float], Awaitable[None]]
 _ATTEMPT_FIELDS = tuple(
     f.name
     for f in fields(RequestRecord)
-    if f.name not in ("target", "intended_ns", "sent_ns", "attempts", "served_by", "billed")
+    if f.name
+    not in ("target", "intended_ns", "sent_ns", "attempts", "served_by", "billed", "task_id")
 )
 
 

@@ -171,6 +171,8 @@ class ResultsFile:
             line["attempts"] = r.attempts
             if r.served_by:
                 line["served_by"] = r.served_by
+        if r.task_id:
+            line["task"] = r.task_id
         if r.outcome is not None:
             line["outcome"] = r.outcome
             if r.sim_outcome is not None:

@@ -9,7 +9,8 @@ apart by the key they carry:
   order, each with the tool's scripted result (any JSON, sent back as the tool's output),
   and checks on the final answer's text (`final`).
 
-`underspecified`: the task leaves out what the answer needs; inventing it fails.
+`underspecified`: the task leaves out what the answer needs; inventing it fails, asking
+for it is right (loadtest.judging).
 Read whole and checked line by line: each mistake is one line naming the file, the line
 and the key. Shipped task files are found by name (`shipped_task_file`).
 """

@@ -256,6 +256,8 @@ class HttpSender:
                 answer,
             )
 
+        if prompt.task is not None:
+            r.task_id = prompt.task.id
         if prompt.task is not None and prompt.task.kind == AGENT:
             w = self.profile.workload
             agentic = self.builders[target].provider.agentic

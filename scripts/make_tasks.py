@@ -7,7 +7,7 @@ schema, 116 tasks, 16 underspecified; overlapping-tools: 100 tasks on the two se
 tools that overlap), extraction tasks (extraction: 100, 10 underspecified) and agent
 tasks (agent-tasks: 70, from one to seven steps). Underspecified tasks leave out what
 the answer needs (a recipient, a path, a due date): an answer that invents it fails with
-wrong_arguments, one that asks for it is a refusal.
+wrong_arguments, one that asks for it does the task (loadtest.judging).
 """
 
 from __future__ import annotations
