@@ -24,7 +24,8 @@ from loadtest.thresholds import Threshold, parse, parse_all
 from loadtest.workload_spec import Workload, read_workload
 
 SIM = "sim"  # base_url of targets served by the built-in simulator
-RECORDS = ("all", "errors", "none")  # which requests get a line in results.jsonl
+RECORDS = ("all", "errors", "none")
+CLIENTS = ("raw", "sdk")  # which requests get a line in results.jsonl
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,7 @@ class Target:
     output_price: float | None = None
     price_source: str = ""  # where those figures come from; "" when there are none
     retry: RetryPolicy = NO_RETRY  # retries and fallback targets (loadtest.retry_policy)
+    client: str = "raw"  # raw (aiohttp + loadtest's SSE parser) or sdk (loadtest.sdk_client)
 
     @property
     def uses_simulator(self) -> bool:
@@ -243,6 +245,7 @@ def _target(t: Table, default_load: Load, env: Mapping[str, str]) -> Target:
         api_key_required=not p.key_optional or bool(key_env),
         stream_usage=t.boolean("stream_usage", True),
         retry=read_retry(t),
+        client=t.string("client", "raw", choices=CLIENTS),
         **price_fields(
             model,
             t.number("input_price", 0.0, min=0) if t.has("input_price") else None,

@@ -19,6 +19,16 @@ from loadtest.workload_spec import Lengths
 CLIENT = "loadtest (aiohttp, raw HTTP + its SSE parser)"
 
 
+def client_text(p: Profile) -> str:
+    """Which client sent the requests: loadtest's own, and the SDKs for targets in SDK mode."""
+    sdk = [t.name for t in p.targets if t.client == "sdk"]
+    if not sdk:
+        return CLIENT
+    if len(sdk) == len(p.targets):
+        return "the official SDKs (openai, anthropic), streaming"
+    return f"{CLIENT}; the official SDK for {', '.join(sdk)}"
+
+
 def load_info(load: Load, duration_s: float) -> LoadInfo:
     """LOAD as the summary states it."""
     info: LoadInfo = {
@@ -94,7 +104,7 @@ def applied(p: Profile) -> Applied:
             "idle": t.idle_s,
             "total": t.total_s,
         },
-        "client": CLIENT,
+        "client": client_text(p),
         "processes": 1,
     }
     if p.slo is not None:

@@ -17,6 +17,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping
 from itertools import repeat as _repeat
+from typing import TYPE_CHECKING
 
 import aiohttp
 
@@ -31,6 +32,9 @@ from loadtest.providers.base import EventParser
 from loadtest.providers.build import RequestBuilder, builder
 from loadtest.providers.reading import Reading
 from loadtest.records import RequestRecord
+
+if TYPE_CHECKING:
+    from loadtest.sdk_client import SdkClient
 from loadtest.sse import MAX_EVENT, EventTooLarge, SSEParser
 from loadtest.tasks import AGENT
 from loadtest.workload import Prompt
@@ -230,12 +234,27 @@ class HttpSender:
         # path, and no detail can hold a key of another target either.
         self.secrets = tuple({s for b in self.builders.values() for s in b.secrets})
         self.sessions: dict[str, aiohttp.ClientSession] = {}
+        self.sdk: dict[str, SdkClient] = {}  # targets with client = "sdk"
+        self.env = env
 
     async def open(self) -> None:
         """One session per target, its pool sized for the target's highest load."""
         for t in self.profile.targets:
             conns = streams(self.profile.load_of(t))
+            # A fallback's requests come on top of its own load.
+            conns += sum(
+                streams(self.profile.load_of(o))
+                for o in self.profile.targets
+                if t.name in o.retry.fallback
+            )
             self.sessions[t.name] = new_session(self.profile.timeouts, conns)
+            if t.client == "sdk":
+                from loadtest.sdk_client import SdkClient
+
+                b = self.builders[t.name]
+                self.sdk[t.name] = SdkClient(
+                    t, b, _key_of(b), self.profile.timeouts, conns, self.clock
+                )
 
     async def send(self, target: str, prompt: Prompt, r: RequestRecord) -> str:
         """One streaming request to TARGET (see send()), or an agent task's calls
@@ -243,6 +262,8 @@ class HttpSender:
         credential headers a server echoed."""
 
         async def call(p: Prompt, rec: RequestRecord, answer: Answer | None = None) -> str:
+            if target in self.sdk:
+                return await self.sdk[target].send(p, rec, answer)
             return await send(
                 self.sessions[target],
                 self.builders[target],
@@ -275,6 +296,15 @@ class HttpSender:
         """Close every session."""
         for s in self.sessions.values():
             await s.close()
+        for c in self.sdk.values():
+            await c.close()
+
+
+def _key_of(b: RequestBuilder) -> str:
+    """The API key B sends (an SDK takes it as such, and makes its own headers)."""
+    if "x-api-key" in b.headers:
+        return b.headers["x-api-key"]
+    return b.headers.get("authorization", "").removeprefix("Bearer ")
 
 
 def _not_an_event_stream(content_type: str, head: bytes) -> str:

@@ -68,6 +68,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
         (
             "agent_loop",
             "retrying",
+            "sdk_client",
             "transport",
             "capacity",
             "spend",
