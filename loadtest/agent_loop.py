@@ -117,6 +117,7 @@ def _add(task: RequestRecord, call: RequestRecord) -> None:
     task.model_wait_ns += call.end_ns - call.sent_ns if call.sent_ns else 0
     task.output_tokens += call.output_tokens
     task.input_tokens += call.input_tokens
+    task.cached_tokens += call.cached_tokens
     task.tokens_counted = task.tokens_counted or call.tokens_counted
     task.status = call.status
     task.error = call.error

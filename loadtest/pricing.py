@@ -34,10 +34,15 @@ class Price:
     since: str = ""
     source: str = ""
 
-    def cost(self, input_tokens: int, output_tokens: int) -> float:
-        """USD for a call that used these tokens (every input token at the input price:
-        a cached read, cheaper, is not told apart in the usage loadtest keeps)."""
-        return (input_tokens * self.input + output_tokens * self.output) / PER
+    def cost(self, input_tokens: int, output_tokens: int, cached_tokens: int = 0) -> float:
+        """USD for a call that used these tokens: INPUT_TOKENS (every prompt token) at the
+        input price, but the CACHED_TOKENS among them at the cached-input price, where
+        the model has one."""
+        cached = min(cached_tokens, input_tokens) if self.cached_input is not None else 0
+        fresh = input_tokens - cached
+        return (
+            fresh * self.input + cached * (self.cached_input or 0.0) + output_tokens * self.output
+        ) / PER
 
 
 @cache
@@ -56,13 +61,15 @@ def cost_of(
     done: int,
     good: int | None,
     usd: float | None = None,
+    cached_tokens: int = 0,
 ) -> Cost:
     """The summary's cost block: TOKENS (the completed calls' usage) at PRICE, or USD when
     the caller summed it (every attempt's, under a retry policy), per 1,000 of the CALLS
     recorded (a failed call costs what its usage says: none reported here), per DONE
-    succeeded, and per GOOD within the [slo] (None without one)."""
+    succeeded, and per GOOD within the [slo] (None without one); CACHED_TOKENS of the
+    input at the cached price."""
     if usd is None:
-        usd = price.cost(input_tokens, output_tokens)
+        usd = price.cost(input_tokens, output_tokens, cached_tokens)
     out: Cost = {
         "usd": round(usd, 6),
         "per_1k_calls": round(1000 * usd / calls, 6) if calls else None,
@@ -73,6 +80,13 @@ def cost_of(
     }
     if good is not None:
         out["per_success_within_slo"] = round(usd / good, 8) if good else None
+    if cached_tokens:
+        out["cached_input_tokens"] = cached_tokens
+    if price.cached_input is not None:
+        out["cached_input_price"] = price.cached_input
+    if price.batch_discount and calls:
+        # what the same calls would cost through the provider's batch API (not streamed)
+        out["batch_per_1k_calls"] = round(1000 * usd * (1 - price.batch_discount) / calls, 6)
     return out
 
 
@@ -98,13 +112,27 @@ def unpriced(targets: Iterable[Priced]) -> str:
     )
 
 
-def price_fields(model: str, given_in: float | None, given_out: float | None) -> dict[str, Any]:
-    """A target's resolved input_price, output_price and price_source."""
+def price_fields(
+    model: str, given_in: float | None, given_out: float | None, given_cached: float | None = None
+) -> dict[str, Any]:
+    """A target's resolved input_price, output_price, cached_price, batch_discount and
+    price_source (GIVEN_*: the profile's own figures)."""
     price = price_for(model, given_in, given_out)
     if price is None:
-        return {"input_price": given_in, "output_price": given_out, "price_source": ""}
+        return {
+            "input_price": given_in,
+            "output_price": given_out,
+            "cached_price": given_cached,
+            "price_source": "",
+        }
     source = f"{price.source}, {price.since}" if price.since else price.source
-    return {"input_price": price.input, "output_price": price.output, "price_source": source}
+    return {
+        "input_price": price.input,
+        "output_price": price.output,
+        "cached_price": price.cached_input if given_cached is None else given_cached,
+        "batch_discount": price.batch_discount,
+        "price_source": source,
+    }
 
 
 def price_for(model: str, input_price: float | None, output_price: float | None) -> Price | None:

@@ -49,6 +49,8 @@ class Target:
     input_price: float | None = None
     output_price: float | None = None
     price_source: str = ""  # where those figures come from; "" when there are none
+    cached_price: float | None = None  # USD per million prompt-cache reads
+    batch_discount: float = 0.0  # off through the provider's batch API (0.5: half)
     retry: RetryPolicy = NO_RETRY  # retries and fallback targets (loadtest.retry_policy)
     client: str = "raw"  # raw (aiohttp + loadtest's SSE parser) or sdk (loadtest.sdk_client)
 
@@ -250,6 +252,7 @@ def _target(t: Table, default_load: Load, env: Mapping[str, str]) -> Target:
             model,
             t.number("input_price", 0.0, min=0) if t.has("input_price") else None,
             t.number("output_price", 0.0, min=0) if t.has("output_price") else None,
+            t.number("cached_input_price", 0.0, min=0) if t.has("cached_input_price") else None,
         ),
     )
     if refusal := basic_auth_clash(target):

@@ -177,6 +177,7 @@ def _into(
     counts.completed += 1
     counts.output_tokens += r.output_tokens
     counts.input_tokens += r.input_tokens
+    counts.cached_tokens += r.cached_tokens
     counts.counted_tokens += r.tokens_counted
     counts.good += good
     if r.outcome is not None:

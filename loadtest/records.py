@@ -37,6 +37,7 @@ class RequestRecord:
     event_ns: array[int] = field(default_factory=lambda: array("q"))
     output_tokens: int = 0  # the server's usage; our count of events when it sent none
     input_tokens: int = 0  # as the server's usage reports them; 0 when it sent none
+    cached_tokens: int = 0  # of the input, read from the provider's prompt cache
     tokens_counted: bool = False  # True: no usage from the server, output_tokens is our count
     status: int = 0
     error: ErrorClass | None = None  # None when the request succeeded
@@ -70,6 +71,7 @@ class TargetCounts:
     failed: int = 0
     output_tokens: int = 0
     input_tokens: int = 0  # from the servers' usage (what a provider bills)
+    cached_tokens: int = 0  # of those, prompt-cache reads (billed at the cached price)
     counted_tokens: int = 0  # requests whose tokens we counted (no server usage)
     good: int = 0  # completed within the profile's [slo] (0 without one)
     zero_output: int = 0  # completed with no output token at all
@@ -101,6 +103,7 @@ class TargetCounts:
         self.failed += other.failed
         self.output_tokens += other.output_tokens
         self.input_tokens += other.input_tokens
+        self.cached_tokens += other.cached_tokens
         self.counted_tokens += other.counted_tokens
         self.good += other.good
         self.zero_output += other.zero_output

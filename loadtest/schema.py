@@ -167,6 +167,9 @@ class Cost(TypedDict):
     input_price: float  # USD per million tokens
     output_price: float
     source: str
+    cached_input_tokens: NotRequired[int]  # of the input, prompt-cache reads
+    cached_input_price: NotRequired[float]  # what those cost, per million
+    batch_per_1k_calls: NotRequired[float]  # the same calls through the batch API
 
 
 class Quality(TypedDict):

@@ -157,6 +157,7 @@ class SdkClient:
         r.last_token_ns = r.event_ns[-1] if r.event_ns else 0
         r.output_tokens = reading.output_tokens
         r.input_tokens = reading.usage_input_tokens or 0
+        r.cached_tokens = reading.usage_cached_tokens
         r.tokens_counted = reading.counted
         if reading.error is not None or not reading.complete:
             r.error = reading.error or ErrorClass.TRUNCATED

@@ -22,6 +22,7 @@ class Spend:
         """Count R's usage; True once the spend has reached the ceiling."""
         if not self.ceiling:
             return False
+        # Every input token at the input price, cached ones too: a ceiling that errs, errs high.
         if r.billed:  # every attempt's usage, at the price of the target it went to
             for name, i, o in r.billed:
                 pin, pout = self._prices[name]

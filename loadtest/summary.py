@@ -106,7 +106,13 @@ def summarize(
         if quality is not None:
             targets[name]["quality"] = quality
         if target.input_price is not None and target.output_price is not None:
-            price = Price(target.input_price, target.output_price, source=target.price_source)
+            price = Price(
+                target.input_price,
+                target.output_price,
+                target.cached_price,
+                target.batch_discount,
+                source=target.price_source,
+            )
             targets[name]["cost"] = cost_of(
                 price,
                 counts.input_tokens,
@@ -115,6 +121,7 @@ def summarize(
                 counts.completed if quality is None else quality["succeeded"],
                 counts.good if profile.slo is not None else None,
                 billed_usd(profile, counts.billed) if counts.billed else None,
+                counts.cached_tokens,
             )
         if target.retry.active:
             targets[name]["retries"] = retries_of(counts, quality)

@@ -317,6 +317,7 @@ def _finish(r: RequestRecord, reading: Reading) -> bool:
     r.last_token_ns = r.event_ns[-1] if r.event_ns else 0
     r.output_tokens = reading.output_tokens
     r.input_tokens = reading.usage_input_tokens or 0
+    r.cached_tokens = reading.usage_cached_tokens
     r.tokens_counted = reading.counted
     if reading.error is not None:
         r.error = reading.error

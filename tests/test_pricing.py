@@ -84,3 +84,59 @@ def test_a_ceiling_needs_a_price_for_every_target(tmp_path: Path) -> None:
     path.write_text(path.read_text() + "input_price = 0.1\noutput_price = 0.2\n")
     p = load_profile(path)
     assert p.max_cost == 1.5 and p.targets[0].price_source.startswith("https://openai.com")
+
+
+def test_cached_input_is_priced_apart_and_batch_is_stated() -> None:
+    price = price_for("gpt-4o-mini", None, None)
+    assert price is not None and price.cached_input == 0.075 and price.batch_discount == 0.5
+    # 1,000 prompt tokens of which 400 from the cache, 200 out, by hand:
+    # 600 x 0.15 + 400 x 0.075 + 200 x 0.60 = 240 per million
+    assert price.cost(1000, 200, 400) == pytest.approx(240e-6)
+    c = cost_of(price, 1000, 200, 1, 1, None, cached_tokens=400)
+    assert c["usd"] == pytest.approx(0.00024) and c.get("cached_input_tokens") == 400
+    assert c.get("batch_per_1k_calls") == pytest.approx(0.12)  # half of $0.24 per 1,000
+    # a price without a cached figure prices every input token alike
+    assert Price(1.0, 2.0).cost(1000, 0, 400) == pytest.approx(1000e-6)
+
+
+@pytest.mark.parametrize(
+    ("kind", "events"),
+    [
+        (
+            "openai",
+            [
+                b'{"choices":[{"index":0,"delta":{"content":"hi"},"finish_reason":"stop"}]}',
+                b'{"choices":[],"usage":{"prompt_tokens":1000,"completion_tokens":1,'
+                b'"prompt_tokens_details":{"cached_tokens":400}}}',
+                b"[DONE]",
+            ],
+        ),
+        (
+            "openai-responses",
+            [
+                b'{"type":"response.output_text.delta","delta":"hi"}',
+                b'{"type":"response.completed","response":{"usage":{"input_tokens":1000,'
+                b'"output_tokens":1,"input_tokens_details":{"cached_tokens":400}}}}',
+            ],
+        ),
+        (
+            "anthropic",
+            [  # Anthropic counts the cache reads apart: 600 + 400 prompt tokens in all
+                b'{"type":"message_start","message":{"usage":{"input_tokens":600,'
+                b'"cache_read_input_tokens":400,"output_tokens":1}}}',
+                b'{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"hi"}}',
+                b'{"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":1}}',
+                b'{"type":"message_stop"}',
+            ],
+        ),
+    ],
+)
+def test_each_reader_takes_the_cached_share_of_the_prompt(kind: str, events: list[bytes]) -> None:
+    from loadtest.providers import PARSERS
+    from loadtest.providers.reading import Reading
+    from loadtest.sse import Event
+
+    r = Reading()
+    PARSERS[kind]([Event(b"message", e, b"") for e in events], r)
+    assert r.error is None and r.complete
+    assert (r.usage_input_tokens, r.usage_cached_tokens) == (1000, 400)

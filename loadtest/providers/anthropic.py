@@ -40,6 +40,12 @@ def parse_events(events: list[Event], r: Reading) -> None:
             elif kind == "message_start":
                 usage = (obj.get("message") or {}).get("usage") or {}
                 r.usage_input_tokens = count(usage.get("input_tokens", r.usage_input_tokens))
+                # Anthropic counts cache reads apart from input_tokens; loadtest's input
+                # is every prompt token, as OpenAI's is, with the cached share beside it.
+                cached = count(usage.get("cache_read_input_tokens")) or 0
+                if cached:
+                    r.usage_cached_tokens = cached
+                    r.usage_input_tokens = (r.usage_input_tokens or 0) + cached
             elif kind == "message_delta":
                 usage = obj.get("usage") or {}
                 r.usage_output_tokens = count(usage.get("output_tokens", r.usage_output_tokens))
@@ -63,7 +69,7 @@ def parse_events(events: list[Event], r: Reading) -> None:
 # The fields the reader goes into (see reading.Shape).
 _SHAPE: Shape = {
     "delta": {"type": str},
-    "message": {"usage": {"input_tokens": int}},
+    "message": {"usage": {"input_tokens": int, "cache_read_input_tokens": int}},
     "usage": {"output_tokens": int, "input_tokens": int},
     "error": {},
 }

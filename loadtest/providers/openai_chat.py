@@ -59,6 +59,9 @@ def parse_events(events: list[Event], r: Reading) -> None:
                 out = usage.get("completion_tokens", r.usage_output_tokens)
                 r.usage_output_tokens = count(out)
                 r.usage_input_tokens = count(usage.get("prompt_tokens", r.usage_input_tokens))
+                details = usage.get("prompt_tokens_details")
+                if details:
+                    r.usage_cached_tokens = count(details.get("cached_tokens")) or 0
     except (TypeError, AttributeError, KeyError) as exc:  # valid JSON of the wrong shape
         wrong_shape(r, exc, event.data, _SHAPE)
 
@@ -66,7 +69,11 @@ def parse_events(events: list[Event], r: Reading) -> None:
 # The fields the reader goes into (see reading.Shape); `error` may be anything.
 _SHAPE: Shape = {
     "choices": [{"delta": {"tool_calls": [{"function": {}}]}}],
-    "usage": {"completion_tokens": int, "prompt_tokens": int},
+    "usage": {
+        "completion_tokens": int,
+        "prompt_tokens": int,
+        "prompt_tokens_details": {"cached_tokens": int},
+    },
 }
 
 

@@ -45,6 +45,9 @@ def parse_events(events: list[Event], r: Reading) -> None:
                 usage = response.get("usage") or {}
                 r.usage_output_tokens = count(usage.get("output_tokens", r.usage_output_tokens))
                 r.usage_input_tokens = count(usage.get("input_tokens", r.usage_input_tokens))
+                details = usage.get("input_tokens_details")
+                if details:
+                    r.usage_cached_tokens = count(details.get("cached_tokens")) or 0
                 details = response.get("incomplete_details") or {}
                 r.finish_reason = details.get("reason") or _TERMINAL[kind]
                 r.done = True
@@ -60,7 +63,11 @@ def parse_events(events: list[Event], r: Reading) -> None:
 _SHAPE: Shape = {
     "type": str,
     "response": {
-        "usage": {"output_tokens": int, "input_tokens": int},
+        "usage": {
+            "output_tokens": int,
+            "input_tokens": int,
+            "input_tokens_details": {"cached_tokens": int},
+        },
         "incomplete_details": {},
         "error": {},
     },

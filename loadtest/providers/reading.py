@@ -27,7 +27,8 @@ class Reading:
     events: int = 0  # content events seen, reasoning included (an event may carry tokens)
     reasoning_events: int = 0  # of which reasoning
     usage_output_tokens: int | None = None  # from the server's usage, when it sends one
-    usage_input_tokens: int | None = None
+    usage_input_tokens: int | None = None  # every prompt token, cached ones included
+    usage_cached_tokens: int = 0  # of those, read from the provider's prompt cache
     finish_reason: str | None = None
     done: bool = False
     error: ErrorClass | None = None

@@ -241,11 +241,16 @@ def cost_lines(summary: Summary) -> list[str]:
         if "per_success_within_slo" in c:
             within = f", {usd(c['per_success_within_slo'])} per success within the SLO"
         unit = "tasks" if "tasks" in t else "calls"  # an agent task is one request
+        extra = ""
+        if "cached_input_tokens" in c:
+            extra += f"; {c['cached_input_tokens']:,} input tokens read from the prompt cache"
+        if "batch_per_1k_calls" in c:
+            extra += f"; {usd(c['batch_per_1k_calls'])} per 1,000 through the batch API"
         out.append(
             f"Cost of {name}: {usd(c['per_1k_calls'])} per 1,000 {unit}, "
             f"{usd(c['per_success'])} per success{within}, {usd(c['usd'])} in all "
             f"(${c['input_price']:g} / ${c['output_price']:g} per million tokens in / out: "
-            f"{c['source'] or 'no source'})"
+            f"{c['source'] or 'no source'}){extra}"
         )
     return out
 
