@@ -46,7 +46,7 @@ from loadtest.shard_io import Clocks, RunResult, Sender, ShardSpec
 from loadtest.sinks import Sink
 from loadtest.spend import Spend
 from loadtest.thresholds import doomed
-from loadtest.workload import PromptSource
+from loadtest.workload import prompt_source
 
 LATE_NS = 10_000_000  # a request sent 10 ms or more after its intended time is "late"
 MIN_FOR_BUDGET = 20  # the error budget is judged once this many requests are recorded
@@ -102,7 +102,7 @@ class Engine:
 
             sender = http_sender(spec, self.clock)
         self.sender = sender
-        self.prompts = PromptSource(self.p.workload, self.p.seed)
+        self.prompts = prompt_source(self.p)
         self.runs = {t.name: _TargetRun(t.name, self.p.load_of(t)) for t in self.p.targets}
         highest_us = int(max(self.p.timeouts.total_s, self.p.duration_s + 60) * 1_000_000)
         self.recorder = Recorder(self.runs, highest_us, 0, self.p.slo)

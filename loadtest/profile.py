@@ -53,6 +53,7 @@ class Target:
     batch_discount: float = 0.0  # off through the provider's batch API (0.5: half)
     retry: RetryPolicy = NO_RETRY  # retries and fallback targets (loadtest.retry_policy)
     client: str = "raw"  # raw (aiohttp + loadtest's SSE parser) or sdk (loadtest.sdk_client)
+    workload: Workload | None = None  # its own, the profile's [workload] with its keys over it
 
     @property
     def uses_simulator(self) -> bool:
@@ -112,6 +113,10 @@ class Profile:
         """The load applied to target T."""
         return t.load or self.load
 
+    def workload_of(self, t: Target) -> Workload:
+        """What target T's requests ask for."""
+        return t.workload or self.workload
+
 
 def load_profile(path: str | Path, env: Mapping[str, str] | None = None) -> Profile:
     """Read and validate a profile file. Raises ConfigError with one line."""
@@ -130,7 +135,11 @@ def from_table(t: Table, path: Path, env: Mapping[str, str]) -> Profile:
     for i, x in enumerate(t.tables("targets")):
         # Read before _target() finishes the table; bound to the target's name after.
         exprs = x.strings("thresholds", ())
+        own = x.table("workload")
         target = _target(x, load, env)
+        if own is not None:  # the profile's [workload], this target's keys over it
+            merged = Table({**(t.data.get("workload") or {}), **own.data}, own.file, own.path)
+            target = dataclasses.replace(target, workload=read_workload(merged, path.parent))
         targets.append(target)
         gates += [
             dataclasses.replace(g, target=target.name)

@@ -109,6 +109,7 @@ class Lengths:
 
     def __init__(self, method: str) -> None:
         self.method = method  # TOKENIZER, PROMPTS_FILE, TASK_FILE, or ESTIMATE until calibrated
+        self.methods: dict[str, str] = {}  # targets with a workload of their own: theirs
         self.targets: dict[str, TargetLengths] = {}
 
     def of(self, target: str) -> TargetLengths:
@@ -146,6 +147,7 @@ class Lengths:
 
     def method_of(self, target: str) -> str:
         """How TARGET's prompt lengths were made."""
-        if self.method != ESTIMATE:
-            return self.method
+        method = self.methods.get(target, self.method)
+        if method != ESTIMATE:
+            return method
         return CALIBRATED if self.of(target).fit is not None else ESTIMATE

@@ -20,7 +20,7 @@ from loadtest.profile import Profile
 from loadtest.providers.build import builder
 from loadtest.providers.registry import provider
 from loadtest.sinks import check_folder
-from loadtest.workload import PromptSource
+from loadtest.workload import prompt_source
 
 _SIM_URL = "http://127.0.0.1:1"  # stands in for the simulator's address, not yet known
 
@@ -30,7 +30,7 @@ def check(p: Profile, env: Mapping[str, str] | None = None, store: str | None = 
     (the run's --store, or the schedule's) that cannot be written."""
     environ = os.environ if env is None else env
     with _within(p, "workload.tokenizer" if p.workload.tokenizer else "workload.prompts_file"):
-        PromptSource(p.workload, p.seed)  # reads and checks every line, or the tokenizer
+        prompt_source(p)  # reads and checks every line, or the tokenizer
     if p.simulator.config and any(t.uses_simulator for t in p.targets):
         from loadtest.sim.config import load_config  # only for profiles that start it
 
@@ -38,7 +38,7 @@ def check(p: Profile, env: Mapping[str, str] | None = None, store: str | None = 
             load_config(p.simulator.config)
     for t in p.targets:  # a missing key, a URL password where the target sends its own auth
         url = _SIM_URL + provider(t.kind).sim_prefix if t.uses_simulator else t.base_url
-        builder(t, p.workload, url, environ)
+        builder(t, p.workload_of(t), url, environ)
     check_folder(Path(p.out_dir), "out_dir (--out)")
     if store is not None:
         check_store(store, "--store")

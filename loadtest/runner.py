@@ -140,7 +140,7 @@ def run(
                 urls[t.name] = t.base_url
         spec = ShardSpec(p, tuple(urls.items()), _env_for(p))
         for t in p.targets:  # a missing API key fails here, before any file is written
-            builder(t, p.workload, urls[t.name], dict(spec.env))
+            builder(t, p.workload_of(t), urls[t.name], dict(spec.env))
         check_folder(Path(p.out_dir), "out_dir (--out)")  # before any request goes out
         if preflight:
             from loadtest import preflight as pre

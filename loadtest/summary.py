@@ -101,7 +101,7 @@ def summarize(
                 for start, end, c in result.timeline
             ],
         }
-        agent = profile.workload.kind == AGENT
+        agent = profile.workload_of(target).kind == AGENT
         quality = quality_of(counts.outcomes, max(0, w1 - w0) / 1e9, agent)
         if quality is not None:
             targets[name]["quality"] = quality

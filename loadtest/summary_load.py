@@ -12,7 +12,7 @@ from loadtest.prompt_length import ESTIMATE
 from loadtest.prompt_length import Lengths as PromptLengths
 from loadtest.records import TargetCounts
 from loadtest.schema import Applied, LoadInfo, PromptTokens
-from loadtest.workload_spec import Lengths
+from loadtest.workload_spec import Lengths, Workload
 
 # The one client loadtest runs send with: its own aiohttp transport and SSE parser (the
 # official SDKs are clients of the simulator in tests, not of runs).
@@ -109,8 +109,19 @@ def applied(p: Profile) -> Applied:
     }
     if p.slo is not None:
         out["slo"] = p.slo.text()
-    if w.tasks:
-        out["workload"] = f"{w.kind}, tasks of {Path(w.tasks).name}, answers judged"
-        if w.kind == "agent":
-            out["workload"] += f", at most {w.max_steps} model calls a task"
+    texts = {t.name: _workload_text(p.workload_of(t)) for t in p.targets}
+    if len(set(texts.values())) == 1:
+        if w.tasks:
+            out["workload"] = _workload_text(w)
+    else:  # targets with workloads of their own
+        out["workload"] = "; ".join(f"{name}: {text}" for name, text in texts.items())
     return out
+
+
+def _workload_text(w: Workload) -> str:
+    if not w.tasks:
+        return "chat"
+    text = f"{w.kind}, tasks of {Path(w.tasks).name}, answers judged"
+    if w.kind == "agent":
+        text += f", at most {w.max_steps} model calls a task"
+    return text

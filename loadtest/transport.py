@@ -227,9 +227,11 @@ class HttpSender:
         self.profile = profile
         self.clock = clock
         self.builders = {
-            t.name: builder(t, profile.workload, base_urls[t.name], env) for t in profile.targets
+            t.name: builder(t, profile.workload_of(t), base_urls[t.name], env)
+            for t in profile.targets
         }
         self.proxies = {name: proxy_for(b.url) for name, b in self.builders.items()}
+        self.workloads = {t.name: profile.workload_of(t) for t in profile.targets}
         # Every target's, for every detail: a few more strings to look for on the error
         # path, and no detail can hold a key of another target either.
         self.secrets = tuple({s for b in self.builders.values() for s in b.secrets})
@@ -280,7 +282,7 @@ class HttpSender:
         if prompt.task is not None:
             r.task_id = prompt.task.id
         if prompt.task is not None and prompt.task.kind == AGENT:
-            w = self.profile.workload
+            w = self.workloads[target]
             agentic = self.builders[target].provider.agentic
             detail = await run_task(
                 call, agentic, prompt, r, w.tool_latency, w.max_steps, self.profile.seed, self.clock

@@ -9,6 +9,7 @@ words, so provider prompt caches cannot make later requests cheaper than the fir
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,6 +31,8 @@ from loadtest.workload_spec import Workload
 if TYPE_CHECKING:
     from tokenizers import Tokenizer
 
+    from loadtest.profile import Profile
+
 _WORDS = (
     "alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november "
     "oscar papa quebec romeo sierra tango uniform victor whiskey xray yankee zulu agent tool "
@@ -49,9 +52,16 @@ class Prompt:
 
 
 class PromptSource:
-    """Prompts by index, from a seed (synthetic) or a JSONL file (cycled)."""
+    """Prompts by index, from a seed (synthetic), a JSONL file or a task file (cycled);
+    targets with a workload of their own (OWN) draw from theirs."""
 
-    def __init__(self, w: Workload, seed: int, base_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        w: Workload,
+        seed: int,
+        base_dir: Path | None = None,
+        own: Mapping[str, Workload] | None = None,
+    ) -> None:
         self.w = w
         self.seed = seed
         self._file: list[tuple[dict[str, Any], ...]] | None = None
@@ -75,11 +85,18 @@ class PromptSource:
         else:
             method = ESTIMATE
         self.lengths = Lengths(method)
+        self._own: dict[str, PromptSource] = {}
+        for target, tw in (own or {}).items():
+            sub = self._own[target] = PromptSource(tw, seed, base_dir)
+            self.lengths.methods[target] = sub.lengths.method
+            sub.lengths = self.lengths  # one record of every target's prompt lengths
 
     def prompt(self, i: int, target: str = "", measured: bool = False) -> Prompt:
         """The I-th prompt of the run, for TARGET (its length in that target's tokens,
         once calibrated; no target: at four characters a token, as a prompt stands
         alone); MEASURED: it is sent after the warm-up."""
+        if self._own and target in self._own:
+            return self._own[target].prompt(i, target, measured)
         rng = random.Random(self.seed * 1_000_003 + i)
         max_tokens = self.w.output_tokens.sample(rng)
         if self._tasks is not None:
@@ -142,3 +159,9 @@ def _is_message(m: object) -> bool:
         and isinstance(m.get("role"), str)
         and isinstance(m.get("content"), str | list)
     )
+
+
+def prompt_source(p: Profile) -> PromptSource:
+    """The prompts of profile P's run: its [workload], and each target's own."""
+    own = {t.name: t.workload for t in p.targets if t.workload is not None}
+    return PromptSource(p.workload, p.seed, own=own)

@@ -232,3 +232,39 @@ def test_prompts_cycle_over_the_tasks_in_a_seeded_order() -> None:
     assert a.prompt(116).task == first[0]
     assert [t.id for t in first[:5] if t] != [p.task.id for p in map(b.prompt, range(5)) if p.task]
     assert a.prompt(0).messages == first[0].messages if first[0] else False
+
+
+def test_a_target_takes_a_workload_of_its_own_over_the_profiles(tmp_path: Path) -> None:
+    p = tmp_path / "p.toml"
+    p.write_text(
+        "[workload]\nkind = 'extract'\noutput_tokens = 99\n"
+        "[[targets]]\nname = 'a'\nkind = 'openai'\nmodel = 'gpt-4o-mini'\nbase_url = 'sim'\n"
+        "[[targets]]\nname = 'b'\nkind = 'anthropic'\nmodel = 'claude-3-5-haiku'\n"
+        "base_url = 'sim'\nworkload = { kind = 'tools' }\n"
+    )
+    prof = load_profile(p)
+    a, b = prof.targets
+    assert prof.workload_of(a).kind == "extract" and a.workload is None
+    wb = prof.workload_of(b)  # its keys over the profile's: the output length stays
+    assert (wb.kind, wb.tasks, wb.output_tokens.mean) == (
+        "tools",
+        str(shipped_task_file("agent-tools")),
+        99,
+    )
+    from loadtest.workload import prompt_source
+
+    src = prompt_source(prof)
+    pa, pb = src.prompt(0, "a"), src.prompt(0, "b")
+    assert pa.task is not None and pa.task.kind == "extract"
+    assert pb.task is not None and pb.task.kind == "tools"
+    assert src.lengths.method_of("a") == src.lengths.method_of("b") == "task file"
+
+
+def test_a_targets_own_workload_mistake_names_the_target(tmp_path: Path) -> None:
+    p = tmp_path / "p.toml"
+    p.write_text(
+        "[[targets]]\nname = 'b'\nkind = 'openai'\nmodel = 'm'\nbase_url = 'sim'\n"
+        "workload = { kind = 'tools', tasks = 'nope.jsonl' }\n"
+    )
+    with pytest.raises(ConfigError, match=r"targets\[0\]\.workload\.tasks: expected a shipped"):
+        load_profile(p)
