@@ -268,3 +268,14 @@ def test_a_targets_own_workload_mistake_names_the_target(tmp_path: Path) -> None
     )
     with pytest.raises(ConfigError, match=r"targets\[0\]\.workload\.tasks: expected a shipped"):
         load_profile(p)
+
+
+@pytest.mark.parametrize("name", ["agent-tools", "overlapping-tools", "extraction", "agent-tasks"])
+def test_the_shipped_agent_profiles_load(name: str) -> None:
+    p = load_profile(Path(__file__).resolve().parent.parent / "profiles" / f"{name}.toml")
+    kinds = {p.workload_of(t).kind for t in p.targets}
+    assert kinds <= {"tools", "extract", "agent"} and all(p.workload_of(t).tasks for t in p.targets)
+    if name == "agent-tasks":  # Haiku as gpt-4o-mini's fallback, 500 ms tools
+        mini = p.targets[0]
+        assert mini.retry.fallback == ("claude-3-5-haiku",) and mini.retry.attempts == 3
+        assert p.workload.tool_latency.mean == 500
