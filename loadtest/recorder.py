@@ -191,6 +191,7 @@ def _into(
 
 def _attempts(counts: TargetCounts, r: RequestRecord) -> None:
     counts.attempts += r.attempts
+    counts.first_ok += r.first_ok
     if r.error is None:
         counts.served[r.served_by] += 1
     for name, i, o in r.billed:

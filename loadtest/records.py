@@ -59,6 +59,7 @@ class RequestRecord:
     # Under a retry policy (loadtest.retrying): attempts made, the fallback target that
     # served it ("" when its own did), and each attempt's usage: (target, input, output).
     attempts: int = 0
+    first_ok: bool = False  # its first attempt succeeded (no error, its answer ok)
     served_by: str = ""
     billed: list[tuple[str, int, int]] = field(default_factory=list)
 
@@ -84,6 +85,7 @@ class TargetCounts:
     # Under a retry policy: attempts made, requests by the target that served them ("":
     # its own), and usage by target, every attempt's (what cost is paid for).
     attempts: int = 0
+    first_ok: int = 0  # requests whose first attempt succeeded
     served: Counter[str] = field(default_factory=Counter)
     billed: dict[str, list[int]] = field(default_factory=dict)  # target -> [input, output]
 
@@ -113,6 +115,7 @@ class TargetCounts:
         self.ratelimit.update(other.ratelimit)
         self.outcomes.update(other.outcomes)
         self.attempts += other.attempts
+        self.first_ok += other.first_ok
         self.served.update(other.served)
         for name, (i, o) in other.billed.items():
             b = self.billed.setdefault(name, [0, 0])

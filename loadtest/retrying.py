@@ -33,7 +33,16 @@ _ATTEMPT_FIELDS = tuple(
     f.name
     for f in fields(RequestRecord)
     if f.name
-    not in ("target", "intended_ns", "sent_ns", "attempts", "served_by", "billed", "task_id")
+    not in (
+        "target",
+        "intended_ns",
+        "sent_ns",
+        "attempts",
+        "first_ok",
+        "served_by",
+        "billed",
+        "task_id",
+    )
 )
 
 
@@ -106,6 +115,8 @@ class RetryingSender:
                 r.billed.append((name, rec.input_tokens, rec.output_tokens))
             r.served_by = name if name != r.target else ""
             failure = failure_of(rec)
+            if r.attempts == 1:
+                r.first_ok = failure is None
             if failure is None:
                 return True, detail, rec
             if missed or failure not in policy.on or attempt == policy.attempts:

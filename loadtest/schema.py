@@ -203,6 +203,7 @@ class Retries(TypedDict):
     per_success: float | None  # attempts per request that succeeded
     served_by: dict[str, int]  # completed requests by the target that served them
     fallback_share: float  # of the completed: served by a fallback
+    first_attempt_success_rate: NotRequired[float | None]  # of the recorded: first try ok
 
 
 class TargetSummary(TypedDict):

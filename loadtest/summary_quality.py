@@ -106,4 +106,5 @@ def retries_of(counts: TargetCounts, quality: Quality | None) -> Retries:
         "per_success": round(counts.attempts / succeeded, 4) if succeeded else None,
         "served_by": served,
         "fallback_share": round(by_fallback / counts.completed, 4) if counts.completed else 0.0,
+        "first_attempt_success_rate": round(counts.first_ok / recorded, 6) if recorded else None,
     }

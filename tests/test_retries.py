@@ -200,6 +200,9 @@ def test_fallback_engages_during_an_outage_and_not_outside_it(tmp_path: Path) ->
     assert own and all(x["attempts"] == 1 for x in own if not 2e3 <= x["intended_ms"] <= 5e3)
     r = summary["targets"]["mini"].get("retries")
     assert r is not None and r["served_by"]["haiku"] == len(served)
+    # the requests a fallback served failed at their first attempt; the others did not
+    first = r.get("first_attempt_success_rate")
+    assert first == pytest.approx((len(lines) - len(served)) / len(lines), abs=1e-6)
     assert summary["targets"]["mini"]["requests"]["failed"] == 0
 
 

@@ -223,9 +223,11 @@ def retry_lines(summary: Summary) -> list[str]:
         each = f"{r['per_request']:.2f}" if r["per_request"] is not None else "-"
         per_ok = f"{r['per_success']:.2f}" if r["per_success"] is not None else "-"
         served = ", ".join(f"{k} {n:,}" for k, n in r["served_by"].items()) or "none"
+        first = r.get("first_attempt_success_rate")
+        at_first = f"{first:.1%} done at the first attempt; " if first is not None else ""
         out.append(
-            f"Retries of {name}: {each} attempts a request, {per_ok} a success; served by "
-            f"{served} ({r['fallback_share']:.1%} by a fallback)"
+            f"Retries of {name}: {at_first}{each} attempts a request, {per_ok} a success; "
+            f"served by {served} ({r['fallback_share']:.1%} by a fallback)"
         )
     return out
 
