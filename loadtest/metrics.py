@@ -16,6 +16,9 @@ All durations come out in integer microseconds, the histograms' unit.
 
 from __future__ import annotations
 
+import operator
+from collections.abc import Iterable
+
 from loadtest.records import RequestRecord
 
 # Metric names, as histograms, reports and thresholds call them.
@@ -113,16 +116,16 @@ def derive(r: RequestRecord) -> dict[str, int]:
 def itl_gaps(r: RequestRecord) -> list[tuple[int, int]]:
     """Every gap between content events of R in microseconds, as (value, count) runs:
     events that arrived in the same network read share a timestamp, and equal gaps are
-    recorded with one call."""
+    recorded with one call. An agent task's gap before each later model call is left out:
+    a tool ran there, not the model."""
     t = r.event_ns
+    gaps: Iterable[int] = map(operator.sub, t[1:], t)
+    if r.call_starts:
+        starts = set(r.call_starts)
+        gaps = (g for i, g in enumerate(gaps, 1) if i not in starts)
     runs: list[tuple[int, int]] = []
-    prev = t[0] if t else 0
-    starts = set(r.call_starts)  # an agent task's: the gap before each is a tool's time
-    for i, now in enumerate(t[1:], 1):
-        gap = _us(now - prev)
-        prev = now
-        if starts and i in starts:
-            continue
+    for ns in gaps:
+        gap = (ns + 500) // 1000  # _us(), inline: this runs once per event
         if runs and runs[-1][0] == gap:
             runs[-1] = (gap, runs[-1][1] + 1)
         else:
