@@ -10,7 +10,7 @@ from typing import Any
 
 from loadtest.providers.answer import Answer
 from loadtest.providers.tool_shapes import EXTRACT_TOOL, Agentic
-from loadtest.tasks import EXTRACT, TOOLS, Task
+from loadtest.tasks import AGENT, EXTRACT, TOOLS, Task
 from loadtest.toolsets import toolset
 from loadtest.validators import OK, REFUSAL, judge_extraction, judge_tool_call
 
@@ -28,6 +28,14 @@ def offer(agentic: Agentic, body: dict[str, Any], task: Task) -> None:
         agentic.schema(body, task.schema)
     else:
         agentic.tools(body, toolset(task.tools))
+
+
+def outcome_of(task: Task | None, answer: Answer | None) -> str | None:
+    """The outcome of one request's ANSWER to TASK; None for chat (no task) and for an
+    agent task, whose turns agent_loop judges one by one."""
+    if task is None or answer is None or task.kind == AGENT:
+        return None
+    return judge(task, answer)
 
 
 def judge(task: Task, answer: Answer) -> str:

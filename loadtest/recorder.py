@@ -195,9 +195,7 @@ def _attempts(counts: TargetCounts, r: RequestRecord) -> None:
     if r.error is None:
         counts.served[r.served_by] += 1
     for name, i, o in r.billed:
-        b = counts.billed.setdefault(name, [0, 0])
-        b[0] += i
-        b[1] += o
+        counts.bill(name, i, o)
 
 
 def _new_tally() -> Tally:

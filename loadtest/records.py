@@ -99,6 +99,12 @@ class TargetCounts:
                 out.setdefault(target, TargetCounts()).add(counts)
         return out
 
+    def bill(self, target: str, input_tokens: int, output_tokens: int) -> None:
+        """Count usage an attempt at TARGET was billed for."""
+        b = self.billed.setdefault(target, [0, 0])
+        b[0] += input_tokens
+        b[1] += output_tokens
+
     def add(self, other: TargetCounts) -> None:
         """Merge OTHER into these counters."""
         self.completed += other.completed
@@ -118,9 +124,7 @@ class TargetCounts:
         self.first_ok += other.first_ok
         self.served.update(other.served)
         for name, (i, o) in other.billed.items():
-            b = self.billed.setdefault(name, [0, 0])
-            b[0] += i
-            b[1] += o
+            self.bill(name, i, o)
         said.merge(self.messages, other.messages)
 
 

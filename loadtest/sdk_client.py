@@ -21,13 +21,14 @@ from typing import Any
 import orjson
 
 from loadtest.errors import ErrorClass, classify_status
-from loadtest.judging import judge
 from loadtest.profile import Target, Timeouts
 from loadtest.providers.answer import Answer
+from loadtest.providers.anthropic import DELTA_FIELDS
 from loadtest.providers.build import RequestBuilder
+from loadtest.providers.openai_responses import TOKEN_EVENTS
 from loadtest.providers.reading import Reading
 from loadtest.records import RequestRecord
-from loadtest.tasks import AGENT
+from loadtest.transport import finish, ratelimit_headers
 from loadtest.workload import Prompt
 
 Clock = Callable[[], int]
@@ -108,11 +109,7 @@ class SdkClient:
                 r.first_byte_ns = self.clock()
                 r.status = 200
                 headers = getattr(getattr(stream, "response", None), "headers", None) or {}
-                r.ratelimit = {
-                    k: v
-                    for k, v in headers.items()
-                    if "ratelimit" in k or k.startswith("retry-after")
-                } or None
+                r.ratelimit = ratelimit_headers(headers)
                 r.sim_time = headers.get("x-sim-time")
                 if reading.answer is not None:
                     r.sim_outcome = headers.get("x-sim-outcome")
@@ -154,17 +151,7 @@ class SdkClient:
                     ErrorClass.TIMEOUT_TTFT if not r.first_token_ns else ErrorClass.TIMEOUT_IDLE
                 )
             return f"{name}: {str(exc)[:160]}"
-        r.last_token_ns = r.event_ns[-1] if r.event_ns else 0
-        r.output_tokens = reading.output_tokens
-        r.input_tokens = reading.usage_input_tokens or 0
-        r.cached_tokens = reading.usage_cached_tokens
-        r.tokens_counted = reading.counted
-        if reading.error is not None or not reading.complete:
-            r.error = reading.error or ErrorClass.TRUNCATED
-            return reading.error_detail or "stream ended without its terminal event"
-        if reading.answer is not None and prompt.task is not None and prompt.task.kind != AGENT:
-            r.outcome = judge(prompt.task, reading.answer)
-        return ""
+        return finish(r, reading, prompt)
 
 
 def _read_chat(chunk: Any, r: Reading) -> None:
@@ -198,18 +185,9 @@ def _read_chat(chunk: Any, r: Reading) -> None:
     r.done = r.done or r.finish_reason is not None
 
 
-_RESPONSES_TOKENS = {
-    "response.output_text.delta": False,
-    "response.function_call_arguments.delta": False,
-    "response.refusal.delta": False,
-    "response.reasoning_text.delta": True,
-    "response.reasoning_summary_text.delta": True,
-}
-
-
 def _read_responses(event: Any, r: Reading) -> None:
     kind = event.type
-    reasoning = _RESPONSES_TOKENS.get(kind)
+    reasoning = TOKEN_EVENTS.get(kind)
     if reasoning is not None and getattr(event, "delta", None):
         r.events += 1
         r.reasoning_events += reasoning
@@ -238,13 +216,8 @@ def _read_anthropic(event: Any, r: Reading) -> None:
     kind = event.type
     if kind == "content_block_delta":
         d = event.delta
-        text = {
-            "text_delta": "text",
-            "input_json_delta": "partial_json",
-            "thinking_delta": "thinking",
-        }
-        field = text.get(d.type)
-        value = getattr(d, field, None) if field else None
+        field = DELTA_FIELDS.get(d.type)
+        value = getattr(d, field[0], None) if field else None
         if value:
             r.events += 1
             r.reasoning_events += d.type == "thinking_delta"

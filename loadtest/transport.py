@@ -12,6 +12,7 @@ down.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 import urllib.parse
 import urllib.request
@@ -25,19 +26,19 @@ from loadtest import redact
 from loadtest.agent_loop import run_task
 from loadtest.capacity import streams
 from loadtest.errors import ErrorClass, classify_status
-from loadtest.judging import judge
+from loadtest.judging import outcome_of
 from loadtest.profile import Profile, Timeouts
 from loadtest.providers.answer import Answer
 from loadtest.providers.base import EventParser
 from loadtest.providers.build import RequestBuilder, builder
 from loadtest.providers.reading import Reading
 from loadtest.records import RequestRecord
-
-if TYPE_CHECKING:
-    from loadtest.sdk_client import SdkClient
 from loadtest.sse import MAX_EVENT, EventTooLarge, SSEParser
 from loadtest.tasks import AGENT
 from loadtest.workload import Prompt
+
+if TYPE_CHECKING:
+    from loadtest.sdk_client import SdkClient
 
 Clock = Callable[[], int]
 RESCHEDULE_NS = 50_000_000  # the idle deadline moves at most this often (it costs a timer)
@@ -204,11 +205,7 @@ async def send(
         r.end_ns = clock()
         r.error = ErrorClass.CLIENT_ERROR
         return f"{type(exc).__name__}: {str(exc)[:160]}"
-    if _finish(r, reading):
-        return reading.error_detail or "stream ended without its terminal event"
-    if reading.answer is not None and prompt.task is not None and prompt.task.kind != AGENT:
-        r.outcome = judge(prompt.task, reading.answer)  # an agent's turns: agent_loop's
-    return ""
+    return finish(r, reading, prompt)
 
 
 class HttpSender:
@@ -237,7 +234,6 @@ class HttpSender:
         self.secrets = tuple({s for b in self.builders.values() for s in b.secrets})
         self.sessions: dict[str, aiohttp.ClientSession] = {}
         self.sdk: dict[str, SdkClient] = {}  # targets with client = "sdk"
-        self.env = env
 
     async def open(self) -> None:
         """One session per target, its pool sized for the target's highest load."""
@@ -249,50 +245,64 @@ class HttpSender:
                 for o in self.profile.targets
                 if t.name in o.retry.fallback
             )
-            self.sessions[t.name] = new_session(self.profile.timeouts, conns)
-            if t.client == "sdk":
+            if t.client == "sdk":  # the SDK's own pool instead of a session
                 from loadtest.sdk_client import SdkClient
 
                 b = self.builders[t.name]
                 self.sdk[t.name] = SdkClient(
                     t, b, _key_of(b), self.profile.timeouts, conns, self.clock
                 )
+            else:
+                self.sessions[t.name] = new_session(self.profile.timeouts, conns)
 
     async def send(self, target: str, prompt: Prompt, r: RequestRecord) -> str:
         """One streaming request to TARGET (see send()), or an agent task's calls
         (agent_loop); its error detail scrubbed of every key and password in use and of
         credential headers a server echoed."""
 
-        async def call(p: Prompt, rec: RequestRecord, answer: Answer | None = None) -> str:
-            if target in self.sdk:
-                return await self.sdk[target].send(p, rec, answer)
-            return await send(
-                self.sessions[target],
-                self.builders[target],
-                p,
-                self.builders[target].provider.parse_events,
-                self.profile.timeouts,
-                rec,
-                self.clock,
-                self.proxies[target],
-                self.profile.max_event_bytes,
-                answer,
-            )
-
-        if prompt.task is not None:
-            r.task_id = prompt.task.id
-        if prompt.task is not None and prompt.task.kind == AGENT:
-            w = self.workloads[target]
-            agentic = self.builders[target].provider.agentic
-            detail = await run_task(
-                call, agentic, prompt, r, w.tool_latency, w.max_steps, self.profile.seed, self.clock
-            )
+        task = prompt.task
+        if task is None:
+            detail = await self._call(target, prompt, r)
         else:
-            detail = await call(prompt, r)
+            r.task_id = task.id
+            if task.kind == AGENT:
+                w = self.workloads[target]
+                detail = await run_task(
+                    functools.partial(self._call, target),
+                    self.builders[target].provider.agentic,
+                    prompt,
+                    r,
+                    w.tool_latency,
+                    w.max_steps,
+                    self.profile.seed,
+                    self.clock,
+                )
+            else:
+                detail = await self._call(target, prompt, r)
         # Here, the one place that holds every target's keys, and before any sink (the
         # results file, the live view, a shard's pipe) sees the detail. send() cuts
         # details short; scrub() also drops a secret cut off at the end.
         return redact.scrub(detail, self.secrets) if detail else detail
+
+    async def _call(
+        self, target: str, p: Prompt, rec: RequestRecord, answer: Answer | None = None
+    ) -> str:
+        """One model call of TARGET: through its SDK, or loadtest's own client."""
+        if target in self.sdk:
+            return await self.sdk[target].send(p, rec, answer)
+        b = self.builders[target]
+        return await send(
+            self.sessions[target],
+            b,
+            p,
+            b.provider.parse_events,
+            self.profile.timeouts,
+            rec,
+            self.clock,
+            self.proxies[target],
+            self.profile.max_event_bytes,
+            answer,
+        )
 
     async def close(self) -> None:
         """Close every session."""
@@ -315,7 +325,9 @@ def _not_an_event_stream(content_type: str, head: bytes) -> str:
     return f"HTTP 200 with content-type {content_type[:80]!r}, not text/event-stream; {body}"
 
 
-def _finish(r: RequestRecord, reading: Reading) -> bool:
+def finish(r: RequestRecord, reading: Reading, prompt: Prompt) -> str:
+    """Fill R from a READING that came to its end (no exception): tokens, the error the
+    stream ended on, else the answer's outcome; the error detail ("" for none)."""
     r.last_token_ns = r.event_ns[-1] if r.event_ns else 0
     r.output_tokens = reading.output_tokens
     r.input_tokens = reading.usage_input_tokens or 0
@@ -325,4 +337,7 @@ def _finish(r: RequestRecord, reading: Reading) -> bool:
         r.error = reading.error
     elif not reading.complete:
         r.error = ErrorClass.TRUNCATED
-    return r.error is not None
+    if r.error is not None:
+        return reading.error_detail or "stream ended without its terminal event"
+    r.outcome = outcome_of(prompt.task, reading.answer)
+    return ""

@@ -9,7 +9,7 @@ from loadtest.providers.tool_shapes import AnthropicTools
 from loadtest.sse import Event
 
 # Delta types that carry generated output: the field holding it, and whether it is reasoning.
-_DELTA_FIELDS = {
+DELTA_FIELDS = {
     "text_delta": ("text", False),
     "input_json_delta": ("partial_json", False),
     "thinking_delta": ("thinking", True),
@@ -26,7 +26,7 @@ def parse_events(events: list[Event], r: Reading) -> None:
             kind = obj.get("type")
             if kind == "content_block_delta":
                 delta = obj.get("delta") or {}
-                field = _DELTA_FIELDS.get(delta.get("type", ""))
+                field = DELTA_FIELDS.get(delta.get("type", ""))
                 # signature_delta, citations and empty deltas are not output
                 if field is not None and delta.get(field[0]):
                     r.events += 1

@@ -9,7 +9,7 @@ from loadtest.providers.tool_shapes import ResponsesTools
 from loadtest.sse import Event
 
 # Delta events that carry generated output; True for reasoning.
-_TOKEN_EVENTS = {
+TOKEN_EVENTS = {
     "response.output_text.delta": False,
     "response.function_call_arguments.delta": False,
     "response.refusal.delta": False,
@@ -29,7 +29,7 @@ def parse_events(events: list[Event], r: Reading) -> None:
             if obj is None:
                 return
             kind = obj.get("type", "")
-            reasoning = _TOKEN_EVENTS.get(kind)
+            reasoning = TOKEN_EVENTS.get(kind)
             if reasoning is not None:
                 if obj.get("delta"):
                     r.events += 1
