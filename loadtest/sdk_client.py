@@ -179,9 +179,12 @@ def _read_chat(chunk: Any, r: Reading) -> None:
                         r.answer.arguments(c.index, fn.arguments)
         if choice.finish_reason:
             r.finish_reason = choice.finish_reason
-    if chunk.usage is not None:
-        r.usage_output_tokens = chunk.usage.completion_tokens
-        r.usage_input_tokens = chunk.usage.prompt_tokens
+    usage = chunk.usage
+    if usage is not None:
+        r.usage_output_tokens = usage.completion_tokens
+        r.usage_input_tokens = usage.prompt_tokens
+        details = usage.prompt_tokens_details
+        r.usage_cached_tokens = (details.cached_tokens or 0) if details else 0
     r.done = r.done or r.finish_reason is not None
 
 
@@ -205,6 +208,8 @@ def _read_responses(event: Any, r: Reading) -> None:
         usage = event.response.usage
         if usage is not None:
             r.usage_output_tokens, r.usage_input_tokens = usage.output_tokens, usage.input_tokens
+            details = usage.input_tokens_details
+            r.usage_cached_tokens = (details.cached_tokens or 0) if details else 0
         details = event.response.incomplete_details
         r.finish_reason = (details.reason if details else None) or kind.rpartition(".")[2]
         r.done = True
@@ -232,7 +237,10 @@ def _read_anthropic(event: Any, r: Reading) -> None:
         if block.type == "tool_use":
             r.answer.start(event.index, block.id, block.name)
     elif kind == "message_start":
-        r.usage_input_tokens = event.message.usage.input_tokens
+        usage = event.message.usage
+        cached = usage.cache_read_input_tokens or 0  # counted apart, as the raw reader adds
+        r.usage_input_tokens = usage.input_tokens + cached
+        r.usage_cached_tokens = cached
     elif kind == "message_delta":
         r.usage_output_tokens = event.usage.output_tokens
         if event.delta.stop_reason:

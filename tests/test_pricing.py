@@ -140,3 +140,48 @@ def test_each_reader_takes_the_cached_share_of_the_prompt(kind: str, events: lis
     PARSERS[kind]([Event(b"message", e, b"") for e in events], r)
     assert r.error is None and r.complete
     assert (r.usage_input_tokens, r.usage_cached_tokens) == (1000, 400)
+
+
+def test_the_sdk_readers_take_the_cached_share_too() -> None:
+    from anthropic.types import RawMessageStartEvent
+    from openai.types.chat import ChatCompletionChunk
+
+    from loadtest.providers.reading import Reading
+    from loadtest.sdk_client import _read_anthropic, _read_chat
+
+    chunk = ChatCompletionChunk.model_validate(
+        {
+            "id": "c",
+            "object": "chat.completion.chunk",
+            "created": 0,
+            "model": "m",
+            "choices": [],
+            "usage": {
+                "prompt_tokens": 1000,
+                "completion_tokens": 1,
+                "total_tokens": 1001,
+                "prompt_tokens_details": {"cached_tokens": 400},
+            },
+        }
+    )
+    r = Reading()
+    _read_chat(chunk, r)
+    assert (r.usage_input_tokens, r.usage_cached_tokens) == (1000, 400)
+    start = RawMessageStartEvent.model_validate(
+        {
+            "type": "message_start",
+            "message": {
+                "id": "m",
+                "type": "message",
+                "role": "assistant",
+                "model": "claude-3-5-haiku",
+                "content": [],
+                "stop_reason": None,
+                "stop_sequence": None,
+                "usage": {"input_tokens": 600, "output_tokens": 1, "cache_read_input_tokens": 400},
+            },
+        }
+    )
+    r = Reading()
+    _read_anthropic(start, r)
+    assert (r.usage_input_tokens, r.usage_cached_tokens) == (1000, 400)
