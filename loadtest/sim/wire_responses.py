@@ -229,29 +229,23 @@ class ResponsesEncoder:
             return self._lead_event(j)
         j -= self._n_lead
         head = self._advance(self._last) if j == 0 else b""
+        return self._delta(head, self._delta_name, self._delta_head, self._content[j])
+
+    def _lead_event(self, j: int) -> bytes:
+        head = self._advance(0) if j == 0 else b""
+        return self._delta(head, b"response.output_text.delta", self._lead_head, self._lead[j])
+
+    def _delta(self, head: bytes, name: bytes, data_head: bytes, text: str) -> bytes:
+        """One delta event (after HEAD, the events that open its item), numbered."""
         seq = self.seq
         self.seq += 1
         return (
             head
             + b"event: "
-            + self._delta_name
+            + name
             + b"\ndata: "
-            + self._delta_head
-            + _dumps(self._content[j])
-            + b',"sequence_number":'
-            + str(seq).encode()
-            + b"}\n\n"
-        )
-
-    def _lead_event(self, j: int) -> bytes:
-        head = self._advance(0) if j == 0 else b""
-        seq = self.seq
-        self.seq += 1
-        return (
-            head
-            + b"event: response.output_text.delta\ndata: "
-            + self._lead_head
-            + _dumps(self._lead[j])
+            + data_head
+            + _dumps(text)
             + b',"sequence_number":'
             + str(seq).encode()
             + b"}\n\n"
