@@ -12,7 +12,7 @@ from loadtest import __version__, redact
 from loadtest import messages as said
 from loadtest.instants import format_epoch, parse_instant
 from loadtest.metrics import METRICS, unit_of
-from loadtest.pricing import Price, cost_of
+from loadtest.pricing import cost_of
 from loadtest.profile import Profile
 from loadtest.schema import (
     MetricStats,
@@ -24,7 +24,7 @@ from loadtest.schema import (
 from loadtest.shard_io import RunResult
 from loadtest.step_summary import step_rows
 from loadtest.summary_load import applied, load_info, prompt_tokens
-from loadtest.summary_quality import agent_tasks, billed_usd, quality_of, retries_of
+from loadtest.summary_quality import agent_tasks, billed_usd, price_of, quality_of, retries_of
 from loadtest.summary_stats import rates_of, stats
 from loadtest.tasks import AGENT
 from loadtest.thresholds import evaluate
@@ -105,14 +105,8 @@ def summarize(
         quality = quality_of(counts.outcomes, max(0, w1 - w0) / 1e9, agent)
         if quality is not None:
             targets[name]["quality"] = quality
-        if target.input_price is not None and target.output_price is not None:
-            price = Price(
-                target.input_price,
-                target.output_price,
-                target.cached_price,
-                target.batch_discount,
-                source=target.price_source,
-            )
+        price = price_of(target)
+        if price is not None:
             targets[name]["cost"] = cost_of(
                 price,
                 counts.input_tokens,

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 from loadtest.metrics import E2E, MODEL_CALLS, TASK_MODEL, TASK_TOOLS
 from loadtest.pricing import Price
-from loadtest.profile import Profile
+from loadtest.profile import Profile, Target
 from loadtest.records import TargetCounts
 from loadtest.schema import AgentTasks, MetricStats, Quality, Retries
 from loadtest.validators import MAX_STEPS, OK, OUTCOMES, WRONG_ANSWER
@@ -84,14 +84,23 @@ def agent_tasks(
 def billed_usd(profile: Profile, billed: Mapping[str, list[int]]) -> float | None:
     """What every attempt cost, at the price of the target each went to (BILLED: target
     -> [input, output] tokens); None when one of those targets has no price."""
-    prices = {t.name: t for t in profile.targets}
+    prices = {t.name: price_of(t) for t in profile.targets}
     usd = 0.0
     for name, (i, o) in billed.items():
-        t = prices[name]
-        if t.input_price is None or t.output_price is None:
+        price = prices[name]
+        if price is None:
             return None
-        usd += Price(t.input_price, t.output_price).cost(i, o)
+        usd += price.cost(i, o)
     return usd
+
+
+def price_of(t: Target) -> Price | None:
+    """Target T's resolved price, None when it has none."""
+    if t.input_price is None or t.output_price is None:
+        return None
+    return Price(
+        t.input_price, t.output_price, t.cached_price, t.batch_discount, source=t.price_source
+    )
 
 
 def retries_of(counts: TargetCounts, quality: Quality | None) -> Retries:
