@@ -243,6 +243,16 @@ def test_same_seed_same_answers_other_seed_other_answers(tmp_path: Path) -> None
     assert first == run(5)
     assert first != run(6)
     assert len({o for o, _, _ in first}) > 1  # not one outcome over and over
+    # Another model's requests in between change none of nano's answers: each model
+    # draws its own, so targets served side by side stay reproducible.
+    mixed = [
+        b
+        for t in TOOL_TASKS[:40]
+        for b in (body("chat", "gpt-4o-nano", t), body("chat", "gpt-4o-mini", t))
+    ]
+    with Simulator(cfg, seed=5, sim_start=OFF_PEAK) as s:
+        rs = asyncio.run(many(s.base_url + PATHS["chat"], mixed, 1))
+    assert [(r.headers["x-sim-outcome"], *answer("chat", r)) for r in rs[::2]] == first
 
 
 @pytest.mark.parametrize("api", APIS)

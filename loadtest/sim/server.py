@@ -57,6 +57,9 @@ class SimState:
         self.limiters: dict[str, RateLimiter] = {}
         self.gates: dict[str, CapacityGate] = {}
         self.seq = 0
+        # Scripted answers are drawn per model, so a seed gives one model the same answers
+        # in the same order whatever else the simulator serves beside it.
+        self.answered: dict[str, int] = {}
         # Read once; never logged, never echoed in a response.
         self.api_key = os.environ.get(cfg.api_key_env, "") if cfg.api_key_env else ""
 
@@ -211,9 +214,10 @@ def _scripted(
     """The scripted answer to a known task (None: answer as today), announced in HEADERS.
 
     Drawn from an rng of its own, so a scripted answer leaves every latency draw of its
-    request as it would be without one.
+    request as it would be without one, keyed by the model's own count of answers.
     """
-    rng = random.Random(f"{st.cfg.seed}:{st.worker}:{st.seq}:task")
+    n = st.answered[req.model] = st.answered.get(req.model, 0) + 1
+    rng = random.Random(f"{st.cfg.seed}:{st.worker}:{req.model}:{n}:task")
     s = script(st.book, preset.agent, req, rng)
     if s is None:
         return None
