@@ -81,6 +81,7 @@ class _TargetRun:
     send_end_ns: int = 0  # when it stopped sending on its own (count, budget, fatal streak)
     slots: asyncio.Semaphore | None = None
     fatal: FatalStreak = field(default_factory=FatalStreak)
+    next_prompt: int = 0  # its own sequence: every target gets the same tasks, in order
 
 
 class Engine:
@@ -112,7 +113,6 @@ class Engine:
         self.sim_marks: list[tuple[int, str]] = []  # (perf ns, x-sim-time): first, latest
         self.selfcheck = SelfCheck(self.clock, self.clocks.cpu_s)
         self.spend = Spend(self.p)
-        self._next_prompt = 0
         self.start_wall_s = 0.0
         self.start_ns = self.end_by_ns = self.warmup_end_ns = self.stop_ns = 0
         # Each closed interval's counters (errors, 429s, rate-limit headers), for the summary.
@@ -359,8 +359,8 @@ class Engine:
             c["measured_started"] += 1  # at the start, so concurrent workers can't overshoot
         else:
             c["warmup"] += 1
-        i = self._next_prompt
-        self._next_prompt += 1
+        i = tr.next_prompt
+        tr.next_prompt += 1
         r = RequestRecord(tr.name, intended_ns=intended)
         c["sent"] += 1
         c["in_flight"] += 1

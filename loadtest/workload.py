@@ -9,6 +9,7 @@ words, so provider prompt caches cannot make later requests cheaper than the fir
 from __future__ import annotations
 
 import random
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,15 +87,23 @@ class PromptSource:
             method = ESTIMATE
         self.lengths = Lengths(method)
         self._own: dict[str, PromptSource] = {}
+        self._salts: dict[str, int] = {}
         for target, tw in (own or {}).items():
             sub = self._own[target] = PromptSource(tw, seed, base_dir)
             self.lengths.methods[target] = sub.lengths.method
             sub.lengths = self.lengths  # one record of every target's prompt lengths
 
+    def _salt(self, target: str) -> int:
+        salt = self._salts.get(target)
+        if salt is None:
+            salt = self._salts[target] = zlib.crc32(target.encode()) << 32
+        return salt
+
     def prompt(self, i: int, target: str = "", measured: bool = False) -> Prompt:
-        """The I-th prompt of the run, for TARGET (its length in that target's tokens,
-        once calibrated; no target: at four characters a token, as a prompt stands
-        alone); MEASURED: it is sent after the warm-up."""
+        """TARGET's I-th prompt (its length in that target's tokens, once calibrated; no
+        target: at four characters a token, as a prompt stands alone); MEASURED: it is
+        sent after the warm-up. Every target gets the same task or file line and the same
+        lengths at I, so their judgements pair up."""
         if self._own and target in self._own:
             return self._own[target].prompt(i, target, measured)
         rng = random.Random(self.seed * 1_000_003 + i)
@@ -105,6 +114,10 @@ class PromptSource:
         if self._file is not None:
             return Prompt(self._file[i % len(self._file)], max_tokens)
         n = self.w.input_tokens.sample(rng)
+        if target:
+            # Same lengths for every target, other text: two targets on one server must
+            # not hit each other's prefix cache.
+            rng = random.Random(self.seed * 1_000_003 + i + self._salt(target))
         if self.tokenizer is not None:
             text = synthetic_text(rng, round(n * CHARS_PER_TOKEN * 2) + 16)
             text = cut_to_tokens(self.tokenizer, text, n)

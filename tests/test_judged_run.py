@@ -88,6 +88,10 @@ def test_tool_calls_are_judged_as_announced_and_the_rate_is_the_injected_one(
     sim = FAST + "".join(PLAIN.format(model=m) for _, m in TARGETS.values())
     run_dir, summary = _run(tmp_path, 'kind = "tools"', 232, sim)  # each task twice
     lines = _lines(run_dir)
+    # Every target is judged on the same tasks in the same order, so their rates pair up.
+    orders = {n: [x["task"] for x in lines if x["target"] == n] for n in TARGETS}
+    assert orders["chat"] == orders["responses"] == orders["messages"]
+    assert Counter(orders["chat"]) == dict.fromkeys(TOOL_TASKS, 2)
     for name in TARGETS:
         mine = [x for x in lines if x["target"] == name]
         assert len(mine) == 232 and not [x for x in mine if x["error"]]

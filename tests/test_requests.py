@@ -36,6 +36,12 @@ def test_prompts_are_deterministic_per_index_and_sized() -> None:
     assert 50 <= p.max_tokens <= 150
     firsts = {a.prompt(i).messages[0]["content"][:30] for i in range(50)}
     assert len(firsts) > 45  # prompts open differently: no shared cache prefix
+    # Two targets at one index: the same budget and length, other text (two targets on
+    # one server must not share a prefix cache); a target's own sequence is reproducible.
+    x, y = a.prompt(3, "x"), a.prompt(3, "y")
+    assert x.max_tokens == y.max_tokens == p.max_tokens and x.messages != y.messages
+    assert abs(len(x.messages[0]["content"]) - len(y.messages[0]["content"])) <= 1
+    assert b.prompt(3, "x") == x
 
 
 def test_prompts_file_forms_and_errors(tmp_path: Path) -> None:
