@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# A simulated week of hourly probes against three simulator presets, in about two
-# minutes, then the time-of-day report. Everything runs on 127.0.0.1.
+# A simulated week of hourly probes against three simulator presets, in about two and
+# a half minutes, then the time-of-day report. Everything runs on 127.0.0.1.
 #
 #   scripts/demo_timeofday.sh [OUT_DIR]        (default reports/timeofday-demo)
 #
@@ -13,10 +13,15 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 out=${1:-reports/timeofday-demo}
 warp=${WARP:-4032}
+# DAYS (default 7) simulates only the week's last days: 3 is Friday to Sunday, one
+# weekday and the weekend, in about a minute (what the test suite runs).
+days=${DAYS:-7}
+case "$days" in [1-7]) ;; *) echo "demo: DAYS must be 1 to 7, got $days" >&2; exit 2 ;; esac
 profile="$here/../profiles/timeofday-demo.toml"
-# Six simulated hours of lead, so the scheduler is up before Monday 00:00.
-sim_start="2026-11-15T18:00:00-05:00"
-week_start="2026-11-16T00:00:00-05:00"
+# Six simulated hours of lead, so the scheduler is up before the first day's 00:00.
+first_day=$((16 + 7 - days))
+sim_start="2026-11-$((first_day - 1))T18:00:00-05:00"
+week_start="2026-11-${first_day}T00:00:00-05:00"
 week_end="2026-11-22T23:59:59-05:00"
 
 mkdir -p "$out"

@@ -38,18 +38,21 @@ def injected_ratio(p: Preset) -> float:
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(420)
-def test_a_simulated_week_recovers_the_injected_peak(tmp_path: Path) -> None:
-    env = dict(os.environ)
+@pytest.mark.timeout(300)
+def test_three_simulated_days_recover_the_injected_peak(tmp_path: Path) -> None:
+    """The demo's last three days (Friday to Sunday: one weekday, the weekend) in about
+    a minute; the whole week (scripts/demo_timeofday.sh, 150 s) gives the README's
+    figures. One weekday of hourly probes is noisier than five: the bounds say so."""
+    env = dict(os.environ, DAYS="3")
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     started = time.monotonic()
     proc = subprocess.run(
-        ["bash", str(SCRIPT), str(tmp_path)], env=env, capture_output=True, text=True, timeout=400
+        ["bash", str(SCRIPT), str(tmp_path)], env=env, capture_output=True, text=True, timeout=280
     )
     wall = time.monotonic() - started
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
-    week_s = 7 * 86400 / 4032  # the script's default warp
-    assert wall < week_s + 60, f"the simulated week took {wall:.0f} s"
+    days_s = 3 * 86400 / 4032  # the script's default warp
+    assert wall < days_s + 60, f"three simulated days took {wall:.0f} s"
     log = proc.stdout
     assert "stopped:" in log and "0 failed" in log, log[-2000:]
 
@@ -63,18 +66,17 @@ def test_a_simulated_week_recovers_the_injected_peak(tmp_path: Path) -> None:
         t = data["targets"][name]
         ttft = t["peak_vs_off_peak"]["ttft"]
         want = injected_ratio(preset)
-        assert ttft["ratio_p95"] == pytest.approx(want, rel=0.15), (name, ttft, want)
+        assert ttft["ratio_p95"] == pytest.approx(want, rel=0.3), (name, ttft, want)
+        assert ttft["ratio_p95"] > 1.1, (name, ttft)  # the peak is there at all
         lo, hi = ttft["ratio_p95_ci95"]
         assert lo < ttft["ratio_p95"] < hi
-        # a week of hourly probes: (nearly) every weekday-by-hour cell holds samples
-        assert len(t["cells"]["ttft"]) >= 160, name
-        # slow hours are found only inside the injected window, never on the weekend
-        assert t["slow_hours"]["weekend"] == []
-        assert set(t["slow_hours"]["weekdays"]) <= set(range(9, 17)), (name, t["slow_hours"])
-    # gpt-4o-mini's peak is strong enough to be found hour by hour: exactly 09:00-17:00
-    assert data["targets"]["gpt-4o-mini"]["slow_hours"]["weekdays"] == list(range(9, 17))
-    # The spiky preset ranks last. Haiku against nano (1.26x against 1.40x injected) is
-    # within the noise of a week of 40-request probes: their intervals overlap.
+        # hourly probes: (nearly) every day-by-hour cell of the three days holds samples
+        assert len(t["cells"]["ttft"]) >= 70, name
+    # gpt-4o-mini's peak is strong enough to be found hour by hour, and only there
+    mini = data["targets"]["gpt-4o-mini"]["slow_hours"]
+    assert mini["weekend"] == [] and set(mini["weekdays"]) <= set(range(9, 17)), mini
+    assert len(mini["weekdays"]) >= 5, mini
+    # The spiky preset ranks last.
     ranked = [r["target"] for r in data["steadiest_first"]]
     assert ranked[-1] == "gpt-4o-mini" and set(ranked) == set(presets)
 
