@@ -1,7 +1,7 @@
 """The load engine: decides when each request of a shard goes out, and accounts for all.
 
 A shard (a picklable ShardSpec in, intervals and records out through a Sink) is the
-unit of work, so a later step can run shards in several processes. Within a shard:
+unit of work: one per worker process (loadtest.workers). Within a shard:
 
 - closed loop: one worker per stream and target, started as the level first asks for
   it (loadtest.pool), each sending its next request as soon as the previous one ends;
@@ -13,10 +13,9 @@ unit of work, so a later step can run shards in several processes. Within a shar
   silently slows down: coordinated omission cannot hide a stall.
 
 Accounting: every request sent or due ends in exactly one outcome, written to the
-sink and counted (see records.TargetStatus): completed or failed (recorded),
-abandoned (in flight when the drain ended or the run was cancelled), shed, or unsent
-(due and waiting for a slot when the run stopped). Warm-up requests are sent but not
-recorded. Stop: duration, a request count per target, the error budget, or stop().
+sink and counted (records.TargetStatus): completed or failed (recorded), abandoned,
+shed or unsent. Warm-up requests are sent, not recorded. Stop: duration, a request
+count per target, the error budget, or stop().
 
 What the engine does not do is send: a Sender does (transport.HttpSender in real runs).
 Its clocks are injected too, so tests drive its decisions on virtual time.
@@ -28,24 +27,25 @@ import asyncio
 import contextlib
 import itertools
 import random
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from loadtest.arrivals import offsets, segments
 from loadtest.backoff import FatalStreak, retry_delay_s
 from loadtest.coarse import Coarse
-from loadtest.errors import NOT_SERVER_FAILURES, ErrorClass
+from loadtest.errors import ErrorClass
 from loadtest.loadspec import Load
 from loadtest.loop import short_gc_pauses
 from loadtest.metrics import derive
 from loadtest.pool import POLL_S, follow_level
 from loadtest.recorder import Recorder
-from loadtest.records import Health, Interval, RequestRecord, TargetCounts, TargetStatus
+from loadtest.records import Health, Interval, RequestRecord, Span, TargetStatus, span_then
 from loadtest.selfcheck import SelfCheck
 from loadtest.shard_io import Clocks, RunResult, Sender, ShardSpec
 from loadtest.sinks import Sink
 from loadtest.spend import Spend
-from loadtest.thresholds import doomed
+from loadtest.thresholds import lost_gate
 from loadtest.workload import prompt_source
 
 LATE_NS = 10_000_000  # a request sent 10 ms or more after its intended time is "late"
@@ -63,11 +63,7 @@ _COUNTERS = (
 )
 
 
-Span = tuple[int, int, dict[str, TargetCounts]]  # an interval's (or several) start, end, counts
-
-
-def _then(a: Span, b: Span) -> Span:
-    return (a[0], b[1], TargetCounts.merged(a[2], b[2]))
+Ready = Callable[[], Awaitable[tuple[int, float]]]  # -> the start instant: perf ns, wall s
 
 
 @dataclass
@@ -95,6 +91,7 @@ class Engine:
         clocks: Clocks | None = None,
     ) -> None:
         self.p = spec.profile
+        self.share = spec.share
         self.sink = sink
         self.clocks = clocks or Clocks()
         self.clock = self.clocks.perf_ns
@@ -106,7 +103,7 @@ class Engine:
         self.prompts = prompt_source(self.p)
         self.runs = {t.name: _TargetRun(t.name, self.p.load_of(t)) for t in self.p.targets}
         highest_us = int(max(self.p.timeouts.total_s, self.p.duration_s + 60) * 1_000_000)
-        self.recorder = Recorder(self.runs, highest_us, 0, self.p.slo)
+        self.recorder = Recorder(self.runs, highest_us, 0, self.p.slo, spec.share.n == 1)
         self._stopping = asyncio.Event()
         self.stopped_by = ""
         self._rolling: asyncio.Task[None] | None = None  # the interval roll under way
@@ -116,7 +113,7 @@ class Engine:
         self.start_wall_s = 0.0
         self.start_ns = self.end_by_ns = self.warmup_end_ns = self.stop_ns = 0
         # Each closed interval's counters (errors, 429s, rate-limit headers), for the summary.
-        self.timeline: Coarse[Span] = Coarse(_then)  # bounded however long the run
+        self.timeline: Coarse[Span] = Coarse(span_then)  # bounded however long the run
 
     def stop(self, reason: str = "stopped") -> None:
         """Send no new requests; in-flight ones finish (bounded by their timeouts)."""
@@ -144,16 +141,20 @@ class Engine:
             for name, tr in self.runs.items()
         }
 
-    async def run(self) -> RunResult:
-        """Run every target until a stop condition; returns totals and counters."""
+    async def run(self, ready: Ready | None = None) -> RunResult:
+        """Run every target until a stop condition; returns totals and counters. READY:
+        awaited once the engine is ready, it gives the start instant shared with other
+        workers (perf ns here, wall s), which the engine waits for."""
         p = self.p
         # Sessions (and their TLS contexts, tens of ms each) exist before the clock starts.
         await self.sender.open()
+        at = await ready() if ready is not None else None
         # The collector is tamed before the clock starts (its first full collection
         # is not anyone's latency).
         with short_gc_pauses(asyncio.get_running_loop()):
-            self.start_wall_s = self.clocks.wall_s()
-            self.start_ns = self.clock()
+            if at is not None:
+                await asyncio.sleep(max(0.0, (at[0] - self.clock()) / 1e9))
+            self.start_ns, self.start_wall_s = at or (self.clock(), self.clocks.wall_s())
             self.sink.start(self.start_wall_s, self.start_ns)
             self.selfcheck.start(self.start_ns)
             self.recorder.interval_start_ns = self.start_ns
@@ -281,10 +282,12 @@ class Engine:
         seed = self.p.seed * 7919 + list(self.runs).index(tr.name)
         plan = segments(load.levels(self.p.duration_s), load.ramp_up_s)
         try:
-            for offset in offsets(plan, load.arrivals, seed, load.burstiness):
+            for n, offset in enumerate(offsets(plan, load.arrivals, seed, load.burstiness)):
                 due = self.start_ns + int(offset * 1e9)
                 if due >= self.end_by_ns:
                     break
+                if not self.share.takes(n):  # another worker's (loadtest.share)
+                    continue
                 # Plain sleeps (no task per arrival), short enough to notice a stop in a pause.
                 delay = (due - self.clock()) / 1e9
                 if delay <= 0:  # behind schedule: yield, or a huge rate never lets a stop in
@@ -359,7 +362,7 @@ class Engine:
             c["measured_started"] += 1  # at the start, so concurrent workers can't overshoot
         else:
             c["warmup"] += 1
-        i = tr.next_prompt
+        i = self.share.prompt(tr.next_prompt)
         tr.next_prompt += 1
         r = RequestRecord(tr.name, intended_ns=intended)
         c["sent"] += 1
@@ -439,12 +442,9 @@ class Engine:
 
     def _closed(self, iv: Interval, health: Health) -> None:
         self.timeline.add((iv.start_ns, iv.end_ns, iv.counts))
-        self.sink.interval(iv, health, self.status(iv.end_ns))
+        status = self.status(iv.end_ns)
+        self.sink.interval(iv, health, status)
         if self.p.abort_on_fail and not self.stopping:
-            so_far = {  # the run-imposed outcomes are the engine's counters, not recorded
-                t: {**c.errors, **{k: self.runs[t].counters[k] for k in NOT_SERVER_FAILURES}}
-                for t, c in self.recorder.total_counts.items()
-            }
-            gate = doomed(self.p.thresholds, so_far)
+            gate = lost_gate(self.p.thresholds, self.recorder.total_counts, status)
             if gate is not None:
                 self.stop(f"threshold {gate}")

@@ -108,6 +108,7 @@ class Profile:
     slo: Slo | None = None  # per-request objectives: goodput counts the requests meeting them
     max_cost: float = 0.0  # USD: the run stops once its estimated spend reaches it (0: none)
     schedule: ScheduleSpec | None = None  # for `loadtest schedule`; a run ignores it
+    workers: int = 1  # processes sending the load; 0 ("auto"): one per core left free
 
     def load_of(self, t: Target) -> Load:
         """The load applied to target T."""
@@ -192,9 +193,22 @@ def from_table(t: Table, path: Path, env: Mapping[str, str]) -> Profile:
             slo=read_slo(t.table("slo")),
             max_cost=_max_cost(t, targets),
             schedule=schedule,
+            workers=read_workers(t),
         ),
         f"{path}: warmup",
     )
+
+
+def read_workers(t: Table) -> int:
+    """`workers`: a count of processes, or "auto" (0)."""
+    if not t.has("workers"):
+        return 1
+    v = t.raw("workers")
+    if v == "auto":
+        return 0
+    if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+        raise t.error("workers", 'an integer >= 1 or "auto"', v)
+    return v
 
 
 def _known_targets(

@@ -47,9 +47,17 @@ class Recorder:
     """Histograms and counters for the targets of one shard."""
 
     def __init__(
-        self, targets: Iterable[str], highest_us: int, start_ns: int, slo: Slo | None = None
+        self,
+        targets: Iterable[str],
+        highest_us: int,
+        start_ns: int,
+        slo: Slo | None = None,
+        fold: bool = True,
     ) -> None:
         self.highest_us = highest_us
+        # False: a worker of several, whose intervals carry tallies only; the parent
+        # builds the histograms once, from every worker's tallies added up (absorb).
+        self.fold = fold
         self.slo = slo
         self.targets = list(targets)
         self._open: dict[str, Tally] = {t: _new_tally() for t in self.targets}
@@ -99,7 +107,7 @@ class Recorder:
         old, counts, start = self._swap(end_ns)
         histograms: dict[str, dict[str, bytes]] = {}
         maxima: dict[str, dict[str, int]] = {}
-        for t in self.targets:
+        for t in self.targets if self.fold else ():
             for _ in self._fold(t, old[t], counts[t], histograms, maxima):
                 pass
         return Interval(start, end_ns, histograms, maxima, counts, old)
@@ -112,10 +120,23 @@ class Recorder:
         old, counts, start = self._swap(end_ns)
         histograms: dict[str, dict[str, bytes]] = {}
         maxima: dict[str, dict[str, int]] = {}
-        for t in self.targets:
+        for t in self.targets if self.fold else ():
             for _ in self._fold(t, old[t], counts[t], histograms, maxima):
                 await asyncio.sleep(0)
         return Interval(start, end_ns, histograms, maxima, counts, old)
+
+    def absorb(self, tallies: dict[str, Tally], counts: dict[str, TargetCounts]) -> None:
+        """Add a worker's closed interval (its TALLIES and COUNTS, not folded) into the
+        open one: what roll() then folds is exactly what recording every worker's
+        requests here would have given."""
+        for t, tally in tallies.items():
+            into = self._open[t]
+            for m, values in tally.items():
+                have = into[m]
+                for v, n in values.items():
+                    have[v] = have.get(v, 0) + n
+        for t, c in counts.items():
+            self._counts[t].add(c)
 
     def _swap(self, end_ns: int) -> tuple[dict[str, Tally], dict[str, TargetCounts], int]:
         old, counts, start = self._open, self._counts, self.interval_start_ns

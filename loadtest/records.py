@@ -128,6 +128,14 @@ class TargetCounts:
         said.merge(self.messages, other.messages)
 
 
+Span = tuple[int, int, dict[str, TargetCounts]]  # an interval's (or several) start, end, counts
+
+
+def span_then(a: Span, b: Span) -> Span:
+    """Spans A and the later B as one (a run's coarse timeline of counters)."""
+    return (a[0], b[1], TargetCounts.merged(a[2], b[2]))
+
+
 @dataclass
 class StepTotals:
     """One load step of one target, over the whole run: its requests' values as a tally
@@ -174,6 +182,7 @@ class Health:
     intervals: int = 1  # how many it stands for (more in a coarse series)
     late_ms: float = 0.0  # the loop's lag summed over the samples of LAG_MS or more
     span_ms: float = 0.0  # the time those samples covered
+    worker: int = -1  # of several worker processes, the one described (the worst one)
 
     @property
     def cause(self) -> str:
@@ -205,6 +214,7 @@ class Health:
             n,
             self.late_ms + later.late_ms,
             self.span_ms + later.span_ms,
+            later.worker if later.saturated or not self.saturated else self.worker,
         )
 
 

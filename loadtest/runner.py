@@ -19,7 +19,7 @@ import sys
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import orjson
 from rich.console import Console
@@ -36,8 +36,19 @@ from loadtest.rebuild import RUN_FILE
 from loadtest.report.write import write_report
 from loadtest.schema import Summary
 from loadtest.shard_io import RunResult, ShardSpec
-from loadtest.sinks import Fanout, IntervalLog, ResultsFile, check_folder, stop_reason
+from loadtest.share import fit_workers
+from loadtest.sinks import (
+    RESULTS_FILE,
+    Fanout,
+    IntervalLog,
+    LineFile,
+    ResultsFile,
+    Sink,
+    check_folder,
+    stop_reason,
+)
 from loadtest.summary import summarize
+from loadtest.workers import Flush, Workers, drive, usable_cores
 
 if TYPE_CHECKING:
     from loadtest.sim.process import Simulator
@@ -59,12 +70,18 @@ def run_dir_for(p: Profile, out: str | None) -> Path:
     return d
 
 
+class Stoppable(Protocol):
+    """What drains a run: the engine, or the worker processes."""
+
+    def stop(self, reason: str = "stopped") -> None: ...
+
+
 class WriteStop:
     """What a sink's failed write does: one line on stderr, then the engine stops (and
     drains); the sink itself has stopped writing, so the run goes on to its summary."""
 
     def __init__(self) -> None:
-        self.engine: Engine | None = None
+        self.engine: Stoppable | None = None
         self.said = False
 
     def __call__(self, name: str, exc: OSError) -> None:
@@ -94,6 +111,16 @@ def write_summary(run_dir: Path, summary: Summary) -> None:
             f"{path}: cannot write the summary ({exc.strerror}); results.jsonl and "
             "intervals.hlog keep what was recorded"
         ) from None
+
+
+def _fit_workers(p: Profile, sim: Simulator | None) -> tuple[Profile, str]:
+    """P with its worker count resolved: "auto" is one per core left after the
+    simulator's processes (when it runs one), and no more than the load can use."""
+    n = p.workers
+    if n == 0:
+        n = max(1, usable_cores() - (p.simulator.workers if sim is not None else 0))
+    fitted, note = fit_workers(p, n)
+    return dataclasses.replace(p, workers=fitted), note
 
 
 def _env_for(p: Profile) -> tuple[tuple[str, str], ...]:
@@ -132,6 +159,9 @@ def run(
         if not quiet:
             console.print(f"built-in simulator at {sim.base_url}")
     try:
+        p, note = _fit_workers(p, sim)
+        if note and not quiet:
+            console.print(f"note: {note}", markup=False, highlight=False)
         for t in p.targets:
             if t.uses_simulator:
                 assert sim is not None
@@ -158,23 +188,36 @@ def run(
         if quiet:
             view = LiveView(Console(quiet=True), p.name, p.duration_s, False)
         stop = WriteStop()
-        results, log = ResultsFile(run_dir, stop, p.records), IntervalLog(run_dir, stop)
+        lines = LineFile(run_dir / RESULTS_FILE, stop)
+        log = IntervalLog(run_dir, stop)
+        # Quiet: no view at all (its per-interval work would be thrown away).
+        shown: list[Sink] = [] if quiet else [view]
+        pool: Workers | None = None
         with view:
             try:
-                result, interrupted = _drive(
-                    # Quiet: no view at all (its per-interval work would be thrown away).
-                    spec,
-                    Fanout([results, log] if quiet else [results, log, view]),
-                    console,
-                    quiet,
-                    stop,
-                )
+                if p.workers > 1:
+                    pool = Workers(spec, p.workers, Fanout([Flush(lines), log, *shown]), lines)
+                    if not quiet:
+                        pool.say = lambda line: console.print(line, markup=False, highlight=False)
+                    stop.engine = pool
+                    result = drive(pool)
+                    interrupted = pool.stopped_by == "interrupted"
+                else:
+                    results = ResultsFile(lines, p.records)
+                    result, interrupted = _drive(
+                        spec, Fanout([results, log, *shown]), console, quiet, stop
+                    )
+                    results.close()
             finally:
-                results.close()
+                lines.close()
                 log.close()
             # Written before the view lets go of the terminal: if that terminal is gone
             # (SIGHUP), writing to it fails, and the files must already be complete.
             summary = summarize(result, p, interrupted, run_id)
+            if pool is not None:
+                summary["client_health"]["workers"] = pool.report()
+                if pool.partial:
+                    summary["run"]["partial"] = True
             if scheduled_utc:
                 summary["run"]["scheduled_utc"] = scheduled_utc
             write_summary(run_dir, summary)

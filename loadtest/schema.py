@@ -243,6 +243,7 @@ class RunInfo(TypedDict):
 
     id: NotRequired[str]  # unique, made when the run starts (also in run.json)
     incomplete: NotRequired[bool]  # rebuilt from the files of a killed run
+    partial: NotRequired[bool]  # a worker process was lost: its share is missing from then on
     scheduled_utc: NotRequired[str]  # the instant it was meant to start (run --start-at)
     start_utc: str
     end_utc: str
@@ -264,6 +265,21 @@ class HealthInterval(TypedDict):
     cpu_percent: float
     saturated: bool
     cause: NotRequired[str]  # why saturated: 'client CPU-bound' or 'client delayed: machine busy'
+    worker: NotRequired[int]  # of several worker processes, the one described (the worst)
+
+
+class WorkerRow(TypedDict):
+    """One worker process of a run over several: how it ended, its client's health."""
+
+    worker: int
+    pid: int
+    state: str  # done, crashed, hung (or starting, running: never got further)
+    intervals: int
+    saturated_intervals: int
+    saturated_by: dict[str, int]
+    cpu_percent_mean: float
+    loop_lag_max_ms: float
+    error: NotRequired[str]  # a lost worker's last words, or how it ended
 
 
 class ClientHealth(TypedDict):
@@ -275,6 +291,7 @@ class ClientHealth(TypedDict):
     intervals: int
     saturated_by: NotRequired[dict[str, int]]  # cause -> intervals (see HealthInterval.cause)
     per_interval: NotRequired[list[HealthInterval]]
+    workers: NotRequired[list[WorkerRow]]  # a run over several worker processes
 
 
 class ThresholdResult(TypedDict):

@@ -12,6 +12,7 @@ from loadtest.profile import Profile
 from loadtest.prompt_length import Lengths
 from loadtest.recorder import Recorder
 from loadtest.records import Health, RequestRecord, TargetCounts, TargetStatus
+from loadtest.share import ONE, Share
 from loadtest.workload import Prompt
 
 
@@ -30,6 +31,7 @@ class ShardSpec:
     profile: Profile
     base_urls: tuple[tuple[str, str], ...]  # target name -> resolved base URL
     env: tuple[tuple[str, str], ...] = ()  # API key variables, read by the parent
+    share: Share = ONE  # which worker of how many (the profile is its part already)
 
 
 @dataclass(frozen=True)

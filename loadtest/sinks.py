@@ -86,6 +86,38 @@ class LineFile:
             os.close(fd)
 
 
+class Lines(Protocol):
+    """Where whole lines go: a LineFile, or a worker's buffer for its parent."""
+
+    def add(self, data: bytes) -> None: ...
+    def flush(self) -> None: ...
+    def close(self) -> None: ...
+
+
+class LineBuffer:
+    """Lines kept in memory until taken: a worker process's results, which its parent
+    writes to the run's one results.jsonl."""
+
+    def __init__(self) -> None:
+        self.pending: list[bytes] = []
+
+    def add(self, data: bytes) -> None:
+        """Keep DATA (whole lines)."""
+        self.pending.append(data)
+
+    def flush(self) -> None:
+        """Nothing: the lines wait to be taken."""
+
+    def close(self) -> None:
+        """Nothing: the lines wait to be taken."""
+
+    def take(self) -> bytes:
+        """The lines kept so far, as one batch; none are kept after."""
+        data = b"".join(self.pending)
+        self.pending.clear()
+        return data
+
+
 class Sink(Protocol):
     """Where a shard's results go; the engine calls these on its event loop."""
 
@@ -140,8 +172,8 @@ class ResultsFile:
     {"target", "until_ms", "skipped": {count_line's names}}, so the file still adds up
     to the summary's counts (and a killed run's rebuild finds them)."""
 
-    def __init__(self, run_dir: Path, on_fail: OnFail | None = None, keep: str = "all") -> None:
-        self.file = LineFile(run_dir / RESULTS_FILE, on_fail)
+    def __init__(self, file: Lines, keep: str = "all") -> None:
+        self.file = file
         self.start_ns = 0
         self.keep = keep
         self._skipped: dict[str, Counter[str]] = {}

@@ -14,7 +14,9 @@ from loadtest.instants import format_epoch, parse_instant
 from loadtest.metrics import METRICS, unit_of
 from loadtest.pricing import cost_of
 from loadtest.profile import Profile
+from loadtest.records import Health
 from loadtest.schema import (
+    HealthInterval,
     MetricStats,
     Requests,
     SimClock,
@@ -160,17 +162,7 @@ def summarize(
             "saturated_intervals": result.saturated_intervals,
             "saturated_by": dict(sorted(result.saturated_by.items())),
             "intervals": result.intervals,
-            "per_interval": [
-                {
-                    "end_s": round((h.end_ns - result.start_ns) / 1e9, 3),
-                    "loop_lag_p99_ms": round(h.loop_lag_p99_ms, 3),
-                    "loop_lag_max_ms": round(h.loop_lag_max_ms, 3),
-                    "cpu_percent": round(h.cpu_percent, 1),
-                    "saturated": h.saturated,
-                    "cause": h.cause,
-                }
-                for h in health
-            ],
+            "per_interval": [_health_row(h, result.start_ns) for h in health],
         },
         "applied": applied(profile),
         "targets": targets,
@@ -203,3 +195,17 @@ def _versions() -> dict[str, str]:
         with contextlib.suppress(metadata.PackageNotFoundError):
             out[pkg] = metadata.version(pkg)
     return out
+
+
+def _health_row(h: Health, start_ns: int) -> HealthInterval:
+    row: HealthInterval = {
+        "end_s": round((h.end_ns - start_ns) / 1e9, 3),
+        "loop_lag_p99_ms": round(h.loop_lag_p99_ms, 3),
+        "loop_lag_max_ms": round(h.loop_lag_max_ms, 3),
+        "cpu_percent": round(h.cpu_percent, 1),
+        "saturated": h.saturated,
+        "cause": h.cause,
+    }
+    if h.worker >= 0:
+        row["worker"] = h.worker
+    return row

@@ -105,7 +105,7 @@ def applied(p: Profile) -> Applied:
             "total": t.total_s,
         },
         "client": client_text(p),
-        "processes": 1,
+        "processes": max(1, p.workers),
     }
     if p.slo is not None:
         out["slo"] = p.slo.text()

@@ -25,6 +25,7 @@ from typing import TypeGuard
 from loadtest.config_reader import ConfigError
 from loadtest.errors import NOT_SERVER_FAILURES, ErrorClass
 from loadtest.metrics import METRICS, OUTPUT_SPEED, OUTPUT_TOKENS
+from loadtest.records import TargetCounts, TargetStatus
 from loadtest.schema import StatKey, TargetSummary, ThresholdResult, stat
 
 _OPS: dict[str, Callable[[float, float], bool]] = {
@@ -226,3 +227,17 @@ def doomed(thresholds: Iterable[Threshold], failed: Mapping[str, Mapping[str, in
             if not _OPS[t.op](count, t.limit):
                 return f"{t.expr} [{target}]"
     return None
+
+
+def lost_gate(
+    thresholds: Iterable[Threshold],
+    totals: Mapping[str, TargetCounts],
+    status: Mapping[str, TargetStatus],
+) -> str | None:
+    """doomed() on a run so far: the recorded errors (TOTALS) and the run-imposed
+    outcomes, which are counted in STATUS, never recorded."""
+    failed = {
+        t: {**c.errors, **{k: getattr(status[t], k) for k in NOT_SERVER_FAILURES}}
+        for t, c in totals.items()
+    }
+    return doomed(thresholds, failed)

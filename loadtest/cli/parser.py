@@ -143,6 +143,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="USD",
         help="stop once the estimated spend (usage at list prices) reaches this many USD",
     )
+    r.add_argument(
+        "--workers",
+        metavar="N",
+        help="send the load from N processes, merged into one run; auto: one per core "
+        "left after the simulator's (default: the profile's workers, 1)",
+    )
     r.add_argument("--target", help="run only this target of the profile")
     r.add_argument("--out", help="directory for run reports (default: the profile's, reports)")
     r.add_argument(

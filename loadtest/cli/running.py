@@ -138,6 +138,8 @@ def run(args: argparse.Namespace) -> int:
         if why := unpriced(profile.targets):
             raise ConfigError(f"--max-cost: expected {why}")
         profile = dataclasses.replace(profile, max_cost=args.max_cost)
+    if args.workers is not None:
+        profile = dataclasses.replace(profile, workers=_workers_flag(args.workers))
     for note in override_notes(loaded, args.rate, args.concurrency):
         print(f"loadtest: note: {note}", file=sys.stderr, flush=True)
     # Before the wait and any request: a run that cannot start is found out now.
@@ -182,6 +184,14 @@ def run(args: argparse.Namespace) -> int:
     return code
 
 
+def _workers_flag(text: str) -> int:
+    if text == "auto":
+        return 0
+    if not text.isdigit() or int(text) < 1:
+        raise ConfigError(f"--workers: expected an integer >= 1 or auto, got {text!r}")
+    return int(text)
+
+
 def outcome(summary: Summary) -> tuple[ExitCode, str]:
     """The exit code of a run that wrote its summary, and the one line saying why when it
     is not a plain success (none for Ctrl-C and thresholds: the table says those)."""
@@ -189,6 +199,15 @@ def outcome(summary: Summary) -> tuple[ExitCode, str]:
     from loadtest.sinks import WRITE_STOPS
 
     stopped = summary["run"]["stopped_by"]
+    if summary["run"].get("partial"):
+        lost = [
+            f"worker {w['worker']} {w['state']} ({w.get('error', '')})"
+            for w in summary["client_health"].get("workers", [])
+            if w["state"] in ("crashed", "hung")
+        ]
+        return ExitCode.FAILED, (
+            f"{'; '.join(lost)}: the run is partial (the others finished), its files are written"
+        )
     if stopped == "interrupted":
         return ExitCode.INTERRUPTED, ""
     if stopped.startswith(WRITE_STOPS):  # its one line was printed when writing stopped
