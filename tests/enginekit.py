@@ -17,6 +17,7 @@ from loadtest.loadspec import Load
 from loadtest.profile import Profile, Target
 from loadtest.records import Health, Interval, RequestRecord, TargetStatus
 from loadtest.shard_io import Clocks, RunResult, ShardSpec
+from loadtest.share import ONE, Share, shard_profile
 from loadtest.workload import Prompt
 
 
@@ -108,16 +109,17 @@ def run_virtual(
     profile: Profile,
     service_s: Callable[[str, int], float],
     cancel_after_s: float | None = None,
+    share: Share = ONE,
     **server: object,
 ) -> tuple[RunResult, Collect, FakeServer, float]:
-    """Run PROFILE on virtual time; returns the result, the sink, the server and the
-    virtual time at which the run returned."""
+    """Run PROFILE on virtual time (as worker SHARE of several, when given); returns the
+    result, the sink, the server and the virtual time at which the run returned."""
     loop = VirtualTimeLoop()
     fake = FakeServer(loop, service_s, **server)  # type: ignore[arg-type]
     sink = Collect()
     clocks = Clocks(perf_ns=loop.ns, wall_s=lambda: 1.8e9 + loop.elapsed, cpu_s=lambda: 0.0)
     urls = tuple((t.name, t.base_url) for t in profile.targets)
-    eng = Engine(ShardSpec(profile, urls), sink, fake, clocks)
+    eng = Engine(ShardSpec(shard_profile(profile, share), urls, (), share), sink, fake, clocks)
 
     async def main() -> RunResult:
         task = asyncio.ensure_future(eng.run())

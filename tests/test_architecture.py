@@ -61,6 +61,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "pricing",
             "judging",
             "retry_policy",
+            "share",
         ),
     ),
     (
@@ -79,7 +80,9 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "sinks",
             "selfcheck",
             "engine",
-            "shard",
+            "merge",
+            "worker",
+            "workers",
             "summary",
             "summary_quality",
             "step_summary",
