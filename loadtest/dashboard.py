@@ -149,7 +149,10 @@ class DashboardState:
             health.cpu_percent,
             health.saturated,
             tuple(views),
-            health.cause,
+            # Of several worker processes, the one whose client was saturated.
+            f"{health.cause} (worker {health.worker})"
+            if health.cause and health.worker >= 0
+            else health.cause,
         )
         return self._last
 

@@ -115,6 +115,12 @@ def test_panels_side_by_side_when_wide_stacked_when_narrow() -> None:
     lines = plain_lines(snap)
     assert lines[0].startswith("demo  5/10s") and "CLIENT CPU-BOUND" in lines[0]
     assert lines[1].startswith("  fast: sent") and "ttft p50/95/99" in lines[1]
+    # Of several worker processes, the saturated one is named.
+    worker = state.update(
+        _interval(rec, 1, {"fast": 100}), Health(cpu_percent=97.0, worker=1), runs, 6.0
+    )
+    assert "CLIENT CPU-BOUND (WORKER 1): latencies include" in _draw(worker, 120)
+    assert "CLIENT CPU-BOUND (WORKER 1)" in plain_lines(worker)[0]
 
 
 def test_sparkline_and_headroom() -> None:

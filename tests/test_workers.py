@@ -149,6 +149,8 @@ def test_a_crashed_worker_is_named_and_the_others_finish(tmp_path: Path) -> None
     assert rows[1]["intervals"] < rows[0]["intervals"]
     code, why = outcome(summary)
     assert code == ExitCode.FAILED and "worker 1 crashed" in why and "partial" in why
+    page = (run_dir / "index.html").read_text()
+    assert "worker 1 crashed (killed by SIGKILL)" in page and "the run is partial" in page
     # What the lost worker had sent stays (lines and histograms agree), and the run
     # went on to its end with the other.
     lines = _lines(run_dir)

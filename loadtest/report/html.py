@@ -24,6 +24,7 @@ from loadtest.report.tables import (
     target_table,
     threshold_rows,
     token_notes,
+    workers_line,
 )
 from loadtest.schema import Summary
 from loadtest.tally import nonzero_buckets, percentile_steps, tally_percentiles
@@ -237,6 +238,11 @@ def render(run: RunData) -> str:
         *(f"<p class='meta'>{escape(line)}.</p>" for line in load_lines(s)),
         f"<p class='{'warn' if s['client_health']['saturated_intervals'] else 'ok'}'>"
         f"{escape(health)}</p>",
+        *(
+            [f"<p class='{'warn' if r.get('partial') else 'meta'}'>{escape(workers)}.</p>"]
+            if (workers := workers_line(s))
+            else []
+        ),
         "<h2>Targets</h2>",
         _table(*target_table(s)),
         "<p class='meta'>Latencies in ms. TTFT from the request's send; ITL every gap "

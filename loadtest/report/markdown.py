@@ -47,4 +47,6 @@ def render(summary: Summary) -> str:
         out.append("| --- | --- | ---: | --- |")
         out += ["| " + " | ".join(r) + " |" for r in gates]
     out += ["", tables.health_line(summary), ""]
+    if workers := tables.workers_line(summary):
+        out += [workers + ".", ""]
     return "\n".join(out)

@@ -414,6 +414,28 @@ def health_line(summary: Summary) -> str:
     return "; ".join(parts) + ". Latencies there include the client's own delay."
 
 
+def workers_line(summary: Summary) -> str:
+    """For a run over several worker processes: how each ended, which one was saturated,
+    and whether the run is partial ('' for a run in one process)."""
+    rows = summary["client_health"].get("workers")
+    if not rows:
+        return ""
+    parts = []
+    for w in rows:
+        text = f"worker {w['worker']} {w['state']}"
+        if w.get("error"):
+            text += f" ({w['error']})"
+        if w["saturated_intervals"]:
+            text += f", saturated in {w['saturated_intervals']} of {w['intervals']} intervals"
+        parts.append(text)
+    tail = (
+        ": the run is partial (a lost worker's share is missing from then on)"
+        if summary["run"].get("partial")
+        else ""
+    )
+    return f"{len(rows)} worker processes: " + "; ".join(parts) + tail
+
+
 def run_line(summary: Summary) -> str:
     """Start, length, warm-up and why the run stopped."""
     r = summary["run"]

@@ -32,6 +32,7 @@ from loadtest.report.tables import (
     steps_of,
     threshold_rows,
     token_notes,
+    workers_line,
 )
 from loadtest.schema import MetricStats, Summary
 
@@ -211,6 +212,9 @@ def print_summary(console: Console, summary: Summary, run_dir: Path) -> None:
         _say(console, line)
     if summary["client_health"]["saturated_intervals"]:
         _say(console, "warning: " + health_line(summary), "bold red")
+    if workers := workers_line(summary):
+        partial = summary["run"].get("partial")
+        _say(console, ("warning: " if partial else "") + workers, "bold red" if partial else None)
     for expr, target, value, verdict in threshold_rows(summary):
         _say(
             console,
