@@ -9,13 +9,13 @@ from loadtest.errors import ErrorClass
 from loadtest.headroom import Headroom, headroom_of, short
 from loadtest.metrics import unit_of
 from loadtest.report import svg
+from loadtest.report.client_text import health_line, workers_line
 from loadtest.report.run_data import RunData
 from loadtest.report.tables import (
     MESSAGE_HEADINGS,
     THRESHOLD_HEADINGS,
     accounting_lines,
     error_lines,
-    health_line,
     load_lines,
     message_rows,
     outcome_lines,
@@ -24,7 +24,6 @@ from loadtest.report.tables import (
     target_table,
     threshold_rows,
     token_notes,
-    workers_line,
 )
 from loadtest.schema import Summary
 from loadtest.tally import nonzero_buckets, percentile_steps, tally_percentiles

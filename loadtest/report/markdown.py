@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from loadtest.report import tables
+from loadtest.report.client_text import health_line, workers_line
 from loadtest.schema import Summary
 
 
@@ -46,7 +47,7 @@ def render(summary: Summary) -> str:
         out.append("| " + " | ".join(tables.THRESHOLD_HEADINGS) + " |")
         out.append("| --- | --- | ---: | --- |")
         out += ["| " + " | ".join(r) + " |" for r in gates]
-    out += ["", tables.health_line(summary), ""]
-    if workers := tables.workers_line(summary):
+    out += ["", health_line(summary), ""]
+    if workers := workers_line(summary):
         out += [workers + ".", ""]
     return "\n".join(out)

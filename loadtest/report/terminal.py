@@ -17,6 +17,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from loadtest.report.client_text import health_line, workers_line
 from loadtest.report.tables import (
     COUNT_HEADINGS,
     LATENCY,
@@ -24,7 +25,6 @@ from loadtest.report.tables import (
     accounting_lines,
     count_cells,
     error_text,
-    health_line,
     load_lines,
     message_rows,
     outcome_lines,
@@ -32,7 +32,6 @@ from loadtest.report.tables import (
     steps_of,
     threshold_rows,
     token_notes,
-    workers_line,
 )
 from loadtest.schema import MetricStats, Summary
 
