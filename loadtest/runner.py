@@ -48,7 +48,7 @@ from loadtest.sinks import (
     stop_reason,
 )
 from loadtest.summary import summarize
-from loadtest.workers import Flush, Workers, drive, usable_cores
+from loadtest.workers import START_AHEAD_S, Flush, Workers, drive, usable_cores
 
 if TYPE_CHECKING:
     from loadtest.sim.process import Simulator
@@ -137,12 +137,15 @@ def run(
     quiet: bool,
     preflight: bool = False,
     scheduled_utc: str = "",
+    cluster: str = "local",
 ) -> tuple[Path, Summary]:
     """Run profile P to completion (or Ctrl-C); returns the run directory and summary.
 
     PREFLIGHT: first one request per target (preflight.check), which stops the run
     before any load and any file when a target refuses it for good. SCHEDULED_UTC: the
-    instant it was meant to start (`--start-at`), kept in the summary (`run.scheduled_utc`)."""
+    instant it was meant to start (`--start-at`), kept in the summary (`run.scheduled_utc`).
+    CLUSTER: "local" (worker processes of this machine) or "ray" (actors of the cluster
+    at RAY_ADDRESS, loadtest.ray_cluster)."""
     sim: Simulator | None = None
     urls: dict[str, str] = {}
     # Before the simulator starts, so that it inherits the raised limit too.
@@ -159,6 +162,14 @@ def run(
         if not quiet:
             console.print(f"built-in simulator at {sim.base_url}")
     try:
+        spawn, ahead = None, START_AHEAD_S
+        if cluster == "ray":
+            from loadtest import ray_cluster
+
+            cpus = ray_cluster.connect(None)
+            if p.workers == 0:
+                p = dataclasses.replace(p, workers=cpus)
+            spawn, ahead = ray_cluster.spawner(), ray_cluster.START_AHEAD_S
         p, note = _fit_workers(p, sim)
         if note and not quiet:
             console.print(f"note: {note}", markup=False, highlight=False)
@@ -195,8 +206,9 @@ def run(
         pool: Workers | None = None
         with view:
             try:
-                if p.workers > 1:
-                    pool = Workers(spec, p.workers, Fanout([Flush(lines), log, *shown]), lines)
+                if p.workers > 1 or spawn is not None:
+                    sinks = Fanout([Flush(lines), log, *shown])
+                    pool = Workers(spec, p.workers, sinks, lines, spawn=spawn, start_ahead_s=ahead)
                     if not quiet:
                         pool.say = lambda line: console.print(line, markup=False, highlight=False)
                     stop.engine = pool

@@ -280,6 +280,8 @@ class WorkerRow(TypedDict):
     cpu_percent_mean: float
     loop_lag_max_ms: float
     error: NotRequired[str]  # a lost worker's last words, or how it ended
+    node: NotRequired[str]  # where it ran, on a cluster
+    clock_offset_ms: NotRequired[float]  # its wall clock against the driver's, on a cluster
 
 
 class ClientHealth(TypedDict):

@@ -3,7 +3,7 @@
 A worker runs its share of the run (loadtest.share) on its own uvloop loop with its
 own connections, and talks to its parent over one pipe:
 
-    worker -> parent   ("ready", pid)                  sessions open, waiting to start
+    worker -> parent   ("ready", {"pid": ...})         sessions open, waiting to start
                        ("interval", WorkerInterval)    as each interval closes
                        ("end", WorkerEnd)              its engine has stopped
                        ("error", text)                 it is going down on an exception
@@ -26,7 +26,8 @@ import os
 import queue
 import signal
 import threading
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -38,6 +39,7 @@ from loadtest.shard_io import ShardSpec
 from loadtest.sinks import Fanout, LineBuffer, ResultsFile
 
 ORPHAN_GRACE_S = 5.0  # after its parent is gone, in-flight requests get this long
+Put = Callable[[tuple[Any, ...]], None]  # a message to the parent
 
 
 class Outbox:
@@ -68,12 +70,13 @@ class Outbox:
 
 class Forward:
     """The Sink that hands each closed interval, and the lines written since the last
-    one, to the parent."""
+    one, to the parent; times moved by SHIFT_NS onto the parent's clock."""
 
-    def __init__(self, worker: int, out: Outbox, lines: LineBuffer) -> None:
+    def __init__(self, worker: int, put: Put, lines: LineBuffer) -> None:
         self.worker = worker
-        self.out = out
+        self.put = put
         self.lines = lines
+        self.shift_ns = 0
 
     def start(self, wall_s: float, start_ns: int) -> None:
         """Nothing: the parent gave the start."""
@@ -85,9 +88,94 @@ class Forward:
 
     def interval(self, iv: Interval, health: Health, status: Mapping[str, TargetStatus]) -> None:
         """Send the interval (its tallies and counters) with its lines."""
-        h = dataclasses.replace(health, worker=self.worker)
-        part = WorkerInterval(self.worker, iv, h, dict(status), self.lines.take())
-        self.out.put(("interval", part))
+        d = self.shift_ns
+        iv = dataclasses.replace(iv, start_ns=iv.start_ns + d, end_ns=iv.end_ns + d)
+        h = dataclasses.replace(health, worker=self.worker, end_ns=health.end_ns + d)
+        self.put(("interval", WorkerInterval(self.worker, iv, h, dict(status), self.lines.take())))
+
+
+class Core:
+    """One worker's engine and what it says, whatever carries the messages (a pipe to a
+    local parent, a Ray actor's queue). DELIVER is called on the engine's loop.
+
+    SAME_CLOCK: the parent's perf_counter is this one's (one machine), so its start
+    instant is taken as is; else the instant is the parent's wall time, and every time
+    sent back is moved onto the parent's clock."""
+
+    def __init__(self, spec: ShardSpec, put: Put, same_clock: bool = True) -> None:
+        self.spec = spec
+        self.put = put
+        self.same_clock = same_clock
+        self.lines = LineBuffer()
+        self.results = ResultsFile(self.lines, spec.profile.records)
+        self.forward = Forward(spec.share.k, put, self.lines)
+        self.engine = Engine(spec, Fanout([self.results, self.forward]))
+        self.start: asyncio.Future[tuple[int, float]] | None = None
+        self.task: asyncio.Task[Any] | None = None
+        self.hello: dict[str, Any] = {"pid": os.getpid()}
+
+    def deliver(self, msg: tuple[Any, ...]) -> None:
+        """A message from the parent."""
+        if msg[0] == "start" and self.start is not None and not self.start.done():
+            parent_ns, wall_s = int(msg[1]), float(msg[2])
+            here = parent_ns
+            if not self.same_clock:  # the instant on this machine's monotonic clock
+                here = time.perf_counter_ns() + int((wall_s - time.time()) * 1e9)
+            self.forward.shift_ns = parent_ns - here
+            self.start.set_result((here, wall_s))
+        elif msg[0] == "stop":
+            self.engine.stop(str(msg[1]))
+        elif msg[0] == "cancel":
+            self.cancel()
+
+    def cancel(self) -> None:
+        """Stop now: in-flight requests are abandoned (and counted)."""
+        if self.task is not None:
+            self.task.cancel()
+        elif self.start is not None and not self.start.done():
+            self.start.cancel()
+
+    def parent_gone(self) -> None:
+        """Nobody to report to: drain briefly, then go."""
+        self.engine.stop("parent gone")
+        if self.start is not None and not self.start.done():
+            self.start.cancel()
+        asyncio.get_running_loop().call_later(ORPHAN_GRACE_S, self.cancel)
+
+    async def serve(self) -> None:
+        """Get ready, say so, run from the start instant to the end, hand back the rest."""
+        self.start = asyncio.get_running_loop().create_future()
+        start = self.start
+
+        async def ready() -> tuple[int, float]:
+            self.put(("ready", self.hello))
+            return await start
+
+        task = self.task = asyncio.ensure_future(self.engine.run(ready))
+        try:
+            result = await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if not start.done() or start.cancelled():
+                return  # never started: nothing to hand back
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            result = self.engine.partial_result()
+        self.results.close()  # a thinned file's last counts
+        d = self.forward.shift_ns
+        end = WorkerEnd(
+            self.spec.share.k,
+            result.targets,
+            result.end_wall_s,
+            result.end_ns + d,
+            result.stopped_by,
+            {t: (a + d, b + d) for t, (a, b) in result.windows.items()},
+            result.recorder.steps,
+            [(ns + d, text) for ns, text in result.sim_marks],
+            result.prompt_lengths,
+            self.lines.take(),
+        )
+        self.put(("end", end))
 
 
 def main(spec: ShardSpec, conn: Connection) -> None:
@@ -98,7 +186,7 @@ def main(spec: ShardSpec, conn: Connection) -> None:
     out = Outbox(conn)
     try:
         with asyncio.Runner(loop_factory=new_event_loop) as runner:
-            runner.run(_serve(spec, conn, out))
+            runner.run(_over_pipe(Core(spec, out.put), conn))
     except BaseException as exc:
         out.put(("error", f"{type(exc).__name__}: {str(exc)[:300]}"))
         raise
@@ -106,69 +194,20 @@ def main(spec: ShardSpec, conn: Connection) -> None:
         out.close()
 
 
-async def _serve(spec: ShardSpec, conn: Connection, out: Outbox) -> None:
+async def _over_pipe(core: Core, conn: Connection) -> None:
     loop = asyncio.get_running_loop()
-    k = spec.share.k
-    lines = LineBuffer()
-    results = ResultsFile(lines, spec.profile.records)
-    engine = Engine(spec, Fanout([results, Forward(k, out, lines)]))
-    start: asyncio.Future[tuple[int, float]] = loop.create_future()
-    task: asyncio.Task[Any] | None = None
-
-    def cancel() -> None:
-        if task is not None:
-            task.cancel()
 
     def on_pipe() -> None:
         try:
             while conn.poll():
-                msg = conn.recv()
-                if msg[0] == "start" and not start.done():
-                    start.set_result((int(msg[1]), float(msg[2])))
-                elif msg[0] == "stop":
-                    engine.stop(str(msg[1]))
-                elif msg[0] == "cancel":
-                    cancel()
-        except (EOFError, OSError):  # the parent is gone: drain briefly, then go
+                core.deliver(conn.recv())
+        except (EOFError, OSError):
             loop.remove_reader(conn.fileno())
-            engine.stop("parent gone")
-            if not start.done():
-                start.cancel()
-            loop.call_later(ORPHAN_GRACE_S, cancel)
-
-    async def ready() -> tuple[int, float]:
-        out.put(("ready", os.getpid()))
-        return await start
+            core.parent_gone()
 
     loop.add_reader(conn.fileno(), on_pipe)
-    task = asyncio.ensure_future(engine.run(ready))
     try:
-        result = await asyncio.shield(task)
-    except asyncio.CancelledError:
-        if not start.done() or start.cancelled():
-            return  # never started: nothing to hand back
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        result = engine.partial_result()
+        await core.serve()
     finally:
         with contextlib.suppress(OSError, ValueError):
             loop.remove_reader(conn.fileno())
-    results.close()  # a thinned file's last counts
-    out.put(
-        (
-            "end",
-            WorkerEnd(
-                k,
-                result.targets,
-                result.end_wall_s,
-                result.end_ns,
-                result.stopped_by,
-                result.windows,
-                result.recorder.steps,
-                result.sim_marks,
-                result.prompt_lengths,
-                lines.take(),
-            ),
-        )
-    )

@@ -19,16 +19,13 @@ killed).
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import multiprocessing as mp
+import functools
 import os
 import signal
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from multiprocessing.connection import Connection
-from multiprocessing.process import BaseProcess
-from typing import Any
+from typing import Any, Protocol
 
 from loadtest.errors import RuntimeFailure
 from loadtest.loop import new_event_loop
@@ -40,6 +37,7 @@ from loadtest.shard_io import RunResult, ShardSpec
 from loadtest.share import Share, shard_profile
 from loadtest.sinks import Lines, Sink
 from loadtest.thresholds import lost_gate
+from loadtest.worker_process import ProcessHandle
 
 READY_TIMEOUT_S = 60.0  # to spawn, import, and open sessions
 START_AHEAD_S = 0.2  # the start instant, this far after the start message goes out
@@ -49,14 +47,37 @@ CANCEL_GRACE_S = 5.0
 PARTIAL = "partial"
 
 
+class Handle(Protocol):
+    """One worker, however it runs: a local process (ProcessHandle) or a Ray actor."""
+
+    def listen(self, heard: Callable[[tuple[Any, ...]], None], gone: Callable[[], None]) -> None:
+        """Hand each message to HEARD, on the parent's loop; GONE once it has ended."""
+
+    def send(self, msg: tuple[Any, ...]) -> None:
+        """A message to the worker (lost without a word if it is gone)."""
+
+    def ended(self) -> str:
+        """How it ended, once GONE was called ('exit code 1', 'killed by SIGKILL')."""
+
+    def kill(self) -> None:
+        """End it now."""
+
+    def close(self, grace_s: float) -> None:
+        """Let it end within GRACE_S, then kill it: it does not outlive this call."""
+
+
+Spawn = Callable[[ShardSpec], Handle]
+
+
 @dataclass
 class WorkerState:
     """The parent's view of one worker."""
 
     k: int
-    proc: BaseProcess
-    conn: Connection
+    handle: Handle
     pid: int = 0
+    node: str = ""  # where it runs, when not this machine
+    clock_offset_ms: float | None = None  # its wall clock against ours, on a cluster
     state: str = "starting"  # running, done, crashed, hung
     error: str = ""  # its last words, or how it ended
     last_word: float = 0.0  # time.monotonic() of its latest message
@@ -95,17 +116,6 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
-def _exit_text(code: int | None) -> str:
-    if code is None:
-        return "still running"
-    if code < 0:
-        try:
-            return f"killed by {signal.Signals(-code).name}"
-        except ValueError:
-            return f"killed by signal {-code}"
-    return f"exit code {code}"
-
-
 class Workers:
     """N worker processes of SPEC's run, merged into SINK (and LINES, results.jsonl)."""
 
@@ -116,8 +126,12 @@ class Workers:
         sink: Sink,
         lines: Lines,
         say: Callable[[str], None] = lambda _: None,
+        spawn: Spawn | None = None,
+        start_ahead_s: float = START_AHEAD_S,
     ) -> None:
         self.spec = spec
+        self.spawn: Spawn = spawn or ProcessHandle
+        self.start_ahead_s = start_ahead_s
         self.p = spec.profile
         self.n = n
         self.sink = sink
@@ -152,8 +166,7 @@ class Workers:
     def _tell(self, msg: tuple[Any, ...]) -> None:
         for w in self.workers:
             if w.active:
-                with contextlib.suppress(OSError):
-                    w.conn.send(msg)
+                w.handle.send(msg)
 
     # --- the run ----------------------------------------------------------------------
 
@@ -164,10 +177,13 @@ class Workers:
         self._over = asyncio.Event()
         try:
             for k in range(self.n):
-                w = self._spawn(k)
+                share = Share(k, self.n)
+                spec = ShardSpec(
+                    shard_profile(self.p, share), self.spec.base_urls, self.spec.env, share
+                )
+                w = WorkerState(k, self.spawn(spec), last_word=time.monotonic())
                 self.workers.append(w)
-                loop.add_reader(w.conn.fileno(), self._on_pipe, w)
-                loop.add_reader(w.proc.sentinel, self._on_exit, w)
+                w.handle.listen(functools.partial(self._heard, w), functools.partial(self._gone, w))
             try:
                 await asyncio.wait_for(asyncio.shield(self._ready), READY_TIMEOUT_S)
             except TimeoutError:
@@ -175,8 +191,8 @@ class Workers:
                 raise RuntimeFailure(
                     f"--workers: worker {', '.join(late)} not ready in {READY_TIMEOUT_S:.0f} s"
                 ) from None
-            start_ns = time.perf_counter_ns() + int(START_AHEAD_S * 1e9)
-            self.start_wall_s = time.time() + START_AHEAD_S
+            start_ns = time.perf_counter_ns() + int(self.start_ahead_s * 1e9)
+            self.start_wall_s = time.time() + self.start_ahead_s
             self.merge = Merge(
                 [t.name for t in self.p.targets], self.n, start_ns, self.p.interval_s, self.recorder
             )
@@ -189,25 +205,7 @@ class Workers:
                 watch.cancel()
             return self.merge.result(self.start_wall_s, time.time(), self._reason())
         finally:
-            self._close(loop)
-
-    def _spawn(self, k: int) -> WorkerState:
-        share = Share(k, self.n)
-        spec = ShardSpec(shard_profile(self.p, share), self.spec.base_urls, self.spec.env, share)
-        ctx = mp.get_context("spawn")
-        here, there = ctx.Pipe()
-        proc = ctx.Process(
-            target=_worker_main, args=(spec, there), name=f"loadtest-worker-{k}", daemon=True
-        )
-        # Born with SIGINT blocked (the mask is inherited), so a Ctrl-C while it imports
-        # cannot kill it before it has learnt to leave Ctrl-C to its parent.
-        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGHUP})
-        try:
-            proc.start()
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
-        there.close()
-        return WorkerState(k, proc, here, last_word=time.monotonic())
+            self._close()
 
     def _reason(self) -> str:
         if self.stopped_by:
@@ -217,35 +215,21 @@ class Workers:
         said = [self.merge.ends[w.k].stopped_by for w in ends if w.k in self.merge.ends]
         return next((s for s in said if s != "done"), said[0] if said else PARTIAL)
 
-    def _close(self, loop: asyncio.AbstractEventLoop) -> None:
+    def _close(self) -> None:
         """No worker outlives this: ended ones are joined, the rest killed."""
         deadline = time.monotonic() + (CANCEL_GRACE_S if self.cancelled else 1.0)
         for w in self.workers:
-            with contextlib.suppress(ValueError, OSError):
-                loop.remove_reader(w.conn.fileno())
-            with contextlib.suppress(ValueError, OSError):
-                loop.remove_reader(w.proc.sentinel)
-            w.proc.join(max(0.0, deadline - time.monotonic()))
-            if w.proc.is_alive():
-                w.proc.kill()
-                w.proc.join(5)
-            w.conn.close()
+            w.handle.close(max(0.0, deadline - time.monotonic()))
 
     # --- what the workers say -----------------------------------------------------------
-
-    def _on_pipe(self, w: WorkerState) -> None:
-        try:
-            while w.conn.poll():
-                self._heard(w, w.conn.recv())
-        except (EOFError, OSError):
-            with contextlib.suppress(ValueError, OSError):
-                asyncio.get_running_loop().remove_reader(w.conn.fileno())
 
     def _heard(self, w: WorkerState, msg: tuple[Any, ...]) -> None:
         w.last_word = time.monotonic()
         kind = msg[0]
         if kind == "ready":
-            w.pid, w.state = int(msg[1]), "running"
+            hello: dict[str, Any] = msg[1]
+            w.pid, w.node, w.state = int(hello["pid"]), str(hello.get("node", "")), "running"
+            w.clock_offset_ms = hello.get("clock_offset_ms")
             if all(x.state == "running" for x in self.workers):
                 assert self._ready is not None
                 if not self._ready.done():
@@ -263,15 +247,10 @@ class Workers:
         elif kind == "error":
             w.error = str(msg[1])
 
-    def _on_exit(self, w: WorkerState) -> None:
-        loop = asyncio.get_running_loop()
-        with contextlib.suppress(ValueError, OSError):
-            loop.remove_reader(w.proc.sentinel)
-        self._on_pipe(w)  # its last words first
+    def _gone(self, w: WorkerState) -> None:
         if not w.active:
             return
-        w.proc.join(1)
-        how = _exit_text(w.proc.exitcode)
+        how = w.handle.ended()
         self._lost(w, "crashed", f"{w.error}; {how}" if w.error else how)
 
     def _lost(self, w: WorkerState, state: str, why: str) -> None:
@@ -307,7 +286,7 @@ class Workers:
             now = time.monotonic()
             for w in self.workers:
                 if w.state == "running" and now - w.last_word > hang_s:
-                    w.proc.kill()
+                    w.handle.kill()
                     self._lost(w, "hung", f"no word for {now - w.last_word:.0f} s, killed")
 
     def report(self) -> list[WorkerRow]:
@@ -328,6 +307,10 @@ class Workers:
             }
             if w.error:
                 row["error"] = w.error
+            if w.node:
+                row["node"] = w.node
+            if w.clock_offset_ms is not None:
+                row["clock_offset_ms"] = w.clock_offset_ms
             out.append(row)
         return out
 
@@ -335,12 +318,6 @@ class Workers:
     def partial(self) -> bool:
         """Whether a worker was lost: its share of the run is missing from then on."""
         return any(w.state in ("crashed", "hung") for w in self.workers)
-
-
-def _worker_main(spec: ShardSpec, conn: Connection) -> None:
-    from loadtest.worker import main  # imported in the child only
-
-    main(spec, conn)
 
 
 def drive(workers: Workers) -> RunResult:

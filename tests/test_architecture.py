@@ -83,6 +83,8 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "merge",
             "worker",
             "workers",
+            "worker_process",
+            "ray_cluster",
             "summary",
             "summary_quality",
             "step_summary",

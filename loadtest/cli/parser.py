@@ -149,6 +149,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="send the load from N processes, merged into one run; auto: one per core "
         "left after the simulator's (default: the profile's workers, 1)",
     )
+    r.add_argument(
+        "--cluster",
+        choices=("local", "ray"),
+        help="where the workers run: local processes, or Ray actors of the cluster at "
+        "RAY_ADDRESS (default: ray when RAY_ADDRESS is set, else local)",
+    )
     r.add_argument("--target", help="run only this target of the profile")
     r.add_argument("--out", help="directory for run reports (default: the profile's, reports)")
     r.add_argument(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sqlite3
 import sys
 from pathlib import Path
@@ -140,6 +141,14 @@ def run(args: argparse.Namespace) -> int:
         profile = dataclasses.replace(profile, max_cost=args.max_cost)
     if args.workers is not None:
         profile = dataclasses.replace(profile, workers=_workers_flag(args.workers))
+    cluster = args.cluster or ("ray" if os.environ.get("RAY_ADDRESS") else "local")
+    if cluster == "ray" and not args.cluster:
+        print(
+            "loadtest: note: RAY_ADDRESS is set: the workers run on that Ray cluster "
+            "(--cluster local keeps them on this machine)",
+            file=sys.stderr,
+            flush=True,
+        )
     for note in override_notes(loaded, args.rate, args.concurrency):
         print(f"loadtest: note: {note}", file=sys.stderr, flush=True)
     # Before the wait and any request: a run that cannot start is found out now.
@@ -160,6 +169,7 @@ def run(args: argparse.Namespace) -> int:
         quiet=args.quiet,
         preflight=not args.no_preflight,
         scheduled_utc=scheduled,
+        cluster=cluster,
     )
     if args.store:
         from loadtest import store

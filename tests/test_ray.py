@@ -1,0 +1,104 @@
+"""`loadtest run --cluster ray` on a real Ray cluster: a head node started here on
+127.0.0.1 (two CPUs, token authentication and usage statistics off), two actors
+against the simulator; the driver's files are a one-process run's, and their counts
+and histograms are what the actors recorded. Skipped where Ray is not installed
+(`pip install -e '.[ray]'`; .ci/run installs it)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from test_workers import TARGETS, _adds_up, _lines
+
+from loadtest.errors import ExitCode
+
+pytest.importorskip("ray")
+
+# Ray's own settings for a closed machine: no token auth to set up, nothing phoned home.
+RAY_ENV = {"RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def head() -> Iterator[dict[str, str]]:
+    """A Ray head on 127.0.0.1; the environment a driver needs to join it."""
+    ray_bin = shutil.which("ray", path=str(Path(sys.executable).parent))
+    assert ray_bin is not None
+    # Ray's sockets live under its temp dir: a short path (a Unix socket's is at most
+    # 107 bytes), and one of this test's own, removed after.
+    temp = tempfile.mkdtemp(prefix="lt-ray-", dir="/tmp")
+    port = _free_port()
+    env = {**os.environ, **RAY_ENV}
+    start = [
+        ray_bin,
+        "start",
+        "--head",
+        "--node-ip-address=127.0.0.1",
+        f"--port={port}",
+        "--num-cpus=2",
+        "--include-dashboard=false",
+        "--disable-usage-stats",
+        "--object-store-memory=100000000",
+        f"--temp-dir={temp}",
+    ]
+    done = subprocess.run(start, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    try:
+        yield {**env, "RAY_ADDRESS": f"127.0.0.1:{port}"}
+    finally:
+        subprocess.run([ray_bin, "stop", "--force"], env=env, capture_output=True, timeout=120)
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+def test_two_ray_actors_write_one_run_whose_numbers_add_up(
+    tmp_path: Path, head: dict[str, str]
+) -> None:
+    path = tmp_path / "p.toml"
+    path.write_text(
+        f'out = "{tmp_path / "reports"}"\nduration = "3s"\nwarmup = "0.5s"\ninterval = "0.5s"\n'
+        "[load]\nconcurrency = 6\n[workload]\ninput_tokens = 40\noutput_tokens = 24\n"
+        '[simulator]\nseed = 4\nsim_start = "2026-11-22T03:00:00-05:00"\n' + TARGETS
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "loadtest", "run", str(path), "--workers", "2", "--no-live"],
+        env=head,  # RAY_ADDRESS set: the cluster is chosen, and said so
+        capture_output=True,
+        text=True,
+        timeout=200,
+    )
+    assert proc.returncode == ExitCode.OK, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "RAY_ADDRESS is set: the workers run on that Ray cluster" in proc.stderr
+    run_dir = next((tmp_path / "reports").iterdir())
+    files = ("run.json", "profile.json", "results.jsonl", "intervals.hlog", "summary.json")
+    assert sorted(p.name for p in run_dir.iterdir()) == sorted([*files, "index.html", "hgrm"])
+    summary = json.loads((run_dir / "summary.json").read_text())
+    _adds_up(run_dir, summary)
+    rows = summary["client_health"]["workers"]
+    assert [(w["worker"], w["state"]) for w in rows] == [(0, "done"), (1, "done")]
+    for w in rows:
+        assert w["node"] == socket.gethostname() and w["pid"] != os.getpid()
+        assert abs(w["clock_offset_ms"]) < 50  # one machine: the same clock, give or take
+        assert w["intervals"] >= 6
+    assert summary["applied"]["processes"] == 2
+    assert summary["run"]["stopped_by"] == "duration"
+    for name, t in summary["targets"].items():
+        assert t["requests"]["completed"] > 15, name
+        # Six streams (three per actor) all began at the one start instant.
+        first = [x["sent_ms"] for x in _lines(run_dir) if x["target"] == name]
+        assert sum(1 for ms in first if ms is not None and ms < 150) == 6, (name, first[:8])
