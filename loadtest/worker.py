@@ -195,19 +195,17 @@ def main(spec: ShardSpec, conn: Connection) -> None:
 
 
 async def _over_pipe(core: Core, conn: Connection) -> None:
+    """Serve, with the parent's messages read by a thread (blocking reads, as the outbox
+    writes: the loop never watches the pipe's fd, which it could make non-blocking)."""
     loop = asyncio.get_running_loop()
 
-    def on_pipe() -> None:
+    def read_all() -> None:
         try:
-            while conn.poll():
-                core.deliver(conn.recv())
+            while True:
+                loop.call_soon_threadsafe(core.deliver, conn.recv())
         except (EOFError, OSError):
-            loop.remove_reader(conn.fileno())
-            core.parent_gone()
+            with contextlib.suppress(RuntimeError):  # the loop may be closed already
+                loop.call_soon_threadsafe(core.parent_gone)
 
-    loop.add_reader(conn.fileno(), on_pipe)
-    try:
-        await core.serve()
-    finally:
-        with contextlib.suppress(OSError, ValueError):
-            loop.remove_reader(conn.fileno())
+    threading.Thread(target=read_all, name="inbox", daemon=True).start()
+    await core.serve()

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import multiprocessing as mp
 import signal
+import threading
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
@@ -37,23 +38,27 @@ class ProcessHandle:
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def listen(self, heard: Callable[[tuple[Any, ...]], None], gone: Callable[[], None]) -> None:
-        """Read the pipe and watch the process from the running loop."""
+        """Read the pipe on a thread of its own (blocking reads: an fd the event loop
+        watches may be made non-blocking, and a large message then fails half read),
+        handing each message to the loop; watch the process's exit from the loop."""
         loop = self._loop = asyncio.get_running_loop()
 
-        def on_pipe() -> None:
+        def read_all() -> None:
             try:
-                while self.conn.poll():
-                    heard(self.conn.recv())
-            except (EOFError, OSError):
-                self._unwatch(self.conn.fileno())
+                while True:
+                    loop.call_soon_threadsafe(heard, self.conn.recv())
+            except (EOFError, OSError):  # it has ended (its end of the pipe is closed)
+                pass
+
+        self._reader = threading.Thread(target=read_all, name="worker-pipe", daemon=True)
+        self._reader.start()
 
         def on_exit() -> None:
             self._unwatch(self.proc.sentinel)
-            on_pipe()  # its last words first
+            self._reader.join(5)  # its last words are handed over first
             self.proc.join(1)
-            gone()
+            loop.call_soon(gone)  # after every message the reader handed over
 
-        loop.add_reader(self.conn.fileno(), on_pipe)
         loop.add_reader(self.proc.sentinel, on_exit)
 
     def _unwatch(self, fd: int) -> None:
@@ -76,9 +81,7 @@ class ProcessHandle:
 
     def close(self, grace_s: float) -> None:
         """Joined within GRACE_S, else killed and joined."""
-        with contextlib.suppress(ValueError, OSError):
-            self._unwatch(self.conn.fileno())
-            self._unwatch(self.proc.sentinel)
+        self._unwatch(self.proc.sentinel)
         self.proc.join(grace_s)
         if self.proc.is_alive():
             self.proc.kill()

@@ -118,6 +118,25 @@ def test_two_workers_write_one_run_whose_numbers_add_up(tmp_path: Path) -> None:
     assert outcome(summary) == (ExitCode.OK, "")
 
 
+@pytest.mark.slow
+def test_intervals_far_larger_than_a_pipe_buffer_cross_it_whole(tmp_path: Path) -> None:
+    # Each interval's lines are hundreds of KB (a pipe holds 64 KB): a fd made
+    # non-blocking under a reader once cut such messages and lost the workers.
+    (tmp_path / "fast.toml").write_text(
+        '[models."*"]\nttft_median_ms = 5\nttft_p95_ms = 8\ntokens_per_s = 4000\n'
+        '[models."*".limits]\nrpm = 0\ntpm = 0\n'
+    )
+    path = _profile(tmp_path, 'duration = "3s"\n[load]\nmode = "open"\nrate = 250')
+    config = f'[simulator]\nconfig = "{tmp_path}/fast.toml"\n'
+    path.write_text(path.read_text().replace("[simulator]\n", config))
+    run_dir, summary = run(load_profile(path), Console(quiet=True), live=False, quiet=True)
+    assert [w["state"] for w in summary["client_health"]["workers"]] == ["done", "done"]
+    assert (run_dir / "results.jsonl").stat().st_size > 3 * 65536
+    _adds_up(run_dir, summary)
+    for t in summary["targets"].values():
+        assert t["requests"]["completed"] > 500
+
+
 def _kill_worker(k: int, sig: signal.Signals, after_s: float) -> threading.Thread:
     """Send SIG to worker K of the run this process is driving, AFTER_S into it."""
 
