@@ -11,6 +11,7 @@ and the first histograms are built) in MB per hour and bytes per request.
 
     python scripts/soak.py                                  # 500 req/s for an hour
     python scripts/soak.py --duration 10m --sample 30s
+    python scripts/soak.py --workers 2                      # the parent and each worker
     git worktree add /tmp/before <commit> && \\
       python scripts/soak.py --source /tmp/before --duration 10m   # an older tree
 
@@ -80,11 +81,24 @@ def rss_mb(pid: int) -> float | None:
 
 
 def children(pid: int) -> list[int]:
-    """PID's child processes (the simulator)."""
+    """PID's child processes (the simulator, and the workers of --workers)."""
     try:
         return [int(x) for x in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
     except OSError:
         return []
+
+
+def cmdline(pid: int) -> bytes:
+    """PID's command line ('' once it is gone)."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def is_worker(pid: int) -> bool:
+    """Whether PID is a spawned worker process (not the simulator, nor the tracker)."""
+    return b"spawn_main" in cmdline(pid)
 
 
 def main() -> int:
@@ -94,6 +108,7 @@ def main() -> int:
     ap.add_argument("--sample", default="60s", help="how often to read the memory")
     ap.add_argument("--records", default="all", choices=("all", "errors", "none"))
     ap.add_argument("--source", help="a loadtest source tree to run instead of this one")
+    ap.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     ap.add_argument("--json", help="write the samples and totals to this file")
     args = ap.parse_args()
     duration, every = seconds(args.duration), seconds(args.sample)
@@ -111,20 +126,32 @@ def main() -> int:
         env["PYTHONPATH"] = str(Path(args.source).resolve())
     cmd = [sys.executable, "-m", "loadtest", "run", str(profile), "--no-live", "--quiet"]
     cmd += ["--no-preflight", "--out", str(work / "reports")]
+    if args.workers > 1:
+        cmd += ["--workers", str(args.workers)]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     t0 = time.monotonic()
     samples: list[dict[str, Any]] = []
     print(f"soak: {args.rate:g} req/s for {duration:g} s, records {args.records}, in {work}")
-    print(f"{'elapsed':>9} {'client MB':>10} {'simulator MB':>13}")
+    print(f"{'elapsed':>9} {'client MB':>10} {'workers MB':>14} {'simulator MB':>13}")
     next_at = 0.0
     while proc.poll() is None:
         now = time.monotonic() - t0
         if now >= next_at:
             client = rss_mb(proc.pid)
-            sim = sum(filter(None, (rss_mb(c) for c in children(proc.pid))))
+            kids = children(proc.pid)
+            workers = [m for c in kids if is_worker(c) and (m := rss_mb(c)) is not None]
+            sim = sum(filter(None, (rss_mb(c) for c in kids if b"mock" in cmdline(c))))
             if client is not None:
-                samples.append({"elapsed_s": round(now, 1), "client_mb": client, "sim_mb": sim})
-                print(f"{now:>8.0f}s {client:>10.1f} {sim:>13.1f}", flush=True)
+                samples.append(
+                    {
+                        "elapsed_s": round(now, 1),
+                        "client_mb": client,
+                        "workers_mb": workers,
+                        "sim_mb": sim,
+                    }
+                )
+                each = "/".join(f"{m:.0f}" for m in workers) or "-"
+                print(f"{now:>8.0f}s {client:>10.1f} {each:>14} {sim:>13.1f}", flush=True)
             next_at += every
         time.sleep(0.5)
     out = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
@@ -144,6 +171,12 @@ def main() -> int:
     peak = max(s["client_mb"] for s in settled)
     span_s = max(1.0, last["elapsed_s"] - first["elapsed_s"])
     grown = last["client_mb"] - first["client_mb"]
+    if first.get("workers_mb") and last.get("workers_mb"):
+        grown_workers = [
+            b - a for a, b in zip(first["workers_mb"], last["workers_mb"], strict=False)
+        ]
+    else:
+        grown_workers = []
     requests_in_span = req["sent"] * span_s / max(1.0, summary["run"]["duration_s"])
     totals = {
         "sent": req["sent"],
@@ -158,6 +191,10 @@ def main() -> int:
         "growth_mb_per_hour": round(grown * 3600 / span_s, 1),
         "growth_bytes_per_request": round(grown * 2**20 / max(1.0, requests_in_span), 1),
     }
+    if grown_workers:
+        totals["workers_mb_after_1_min"] = first["workers_mb"]
+        totals["workers_mb_last"] = last["workers_mb"]
+        totals["workers_growth_mb_per_hour"] = [round(g * 3600 / span_s, 1) for g in grown_workers]
     for k, v in totals.items():
         print(f"{k}: {v}")
     if args.json:
