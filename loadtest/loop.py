@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-from collections.abc import Iterator
+import signal
+from collections.abc import Callable, Iterator
 
 FREEZE_PERIOD_S = 0.1
 FULL_GC_PERIOD_S = 600.0
@@ -55,3 +56,35 @@ def short_gc_pauses(loop: asyncio.AbstractEventLoop) -> Iterator[None]:
             t.cancel()
         gc.unfreeze()
         gc.set_threshold(*thresholds)
+
+
+STOPPING = "stopping: no new requests, waiting for those in flight (Ctrl-C again to stop now)"
+
+
+@contextlib.contextmanager
+def stop_signals(
+    drain: Callable[[str], None], now: Callable[[], None], say: Callable[[str], None]
+) -> Iterator[list[int]]:
+    """A run's signals on the running loop while the block runs: the first Ctrl-C says
+    so and DRAINs ("interrupted"), a second stops NOW; SIGTERM drains ("terminated"), and
+    so does SIGHUP ("hangup": a closed terminal or a dropped SSH session). Yields a
+    one-item list: how many Ctrl-C came."""
+    loop = asyncio.get_running_loop()
+    interrupts = [0]
+
+    def on_sigint() -> None:
+        interrupts[0] += 1
+        if interrupts[0] == 1:
+            say(STOPPING)
+            drain("interrupted")
+        else:
+            now()
+
+    loop.add_signal_handler(signal.SIGINT, on_sigint)
+    loop.add_signal_handler(signal.SIGTERM, drain, "terminated")
+    loop.add_signal_handler(signal.SIGHUP, drain, "hangup")
+    try:
+        yield interrupts
+    finally:
+        for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            loop.remove_signal_handler(s)

@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import dataclasses
 import os
-import signal
 import sys
 import uuid
 from datetime import UTC, datetime
@@ -28,7 +27,7 @@ from loadtest import capacity, redact
 from loadtest.engine import Engine
 from loadtest.errors import RuntimeFailure
 from loadtest.live import LiveView
-from loadtest.loop import new_event_loop
+from loadtest.loop import new_event_loop, stop_signals
 from loadtest.profile import Profile
 from loadtest.providers.build import builder
 from loadtest.providers.registry import provider
@@ -251,45 +250,25 @@ def run(
 def _drive(
     spec: ShardSpec, sink: Fanout, console: Console, quiet: bool, stop: WriteStop
 ) -> tuple[RunResult, bool]:
-    state = {"interrupts": 0}
+    def say(line: str) -> None:
+        if not quiet:
+            console.print(line)
 
-    async def main() -> RunResult:
+    async def main() -> tuple[RunResult, bool]:
         engine = Engine(spec, sink)
         stop.engine = engine
-        loop = asyncio.get_running_loop()
-        task = asyncio.current_task()
-        assert task is not None
-
-        def on_sigint() -> None:
-            state["interrupts"] += 1
-            if state["interrupts"] == 1:
-                if not quiet:
-                    console.print(
-                        "stopping: no new requests, waiting for those in flight "
-                        "(Ctrl-C again to stop now)"
-                    )
-                engine.stop("interrupted")
-            else:
-                task.cancel()
-
-        loop.add_signal_handler(signal.SIGINT, on_sigint)
-        loop.add_signal_handler(signal.SIGTERM, engine.stop, "terminated")
-        # A closed terminal or a dropped SSH session: drain and write, as for SIGTERM.
-        loop.add_signal_handler(signal.SIGHUP, engine.stop, "hangup")
         engine_task = asyncio.ensure_future(engine.run())
-        try:
-            return await asyncio.shield(engine_task)
-        except asyncio.CancelledError:
-            # Second Ctrl-C: abandon in-flight requests, keep what was recorded.
+
+        def now() -> None:  # second Ctrl-C: abandon in-flight requests, keep the rest
             engine_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await engine_task
-            return engine.partial_result()
-        finally:
-            loop.remove_signal_handler(signal.SIGINT)
-            loop.remove_signal_handler(signal.SIGTERM)
-            loop.remove_signal_handler(signal.SIGHUP)
+
+        with stop_signals(engine.stop, now, say) as interrupts:
+            try:
+                return await asyncio.shield(engine_task), interrupts[0] > 0
+            except asyncio.CancelledError:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await engine_task
+                return engine.partial_result(), True
 
     with asyncio.Runner(loop_factory=new_event_loop) as runner:
-        result = runner.run(main())
-    return result, state["interrupts"] > 0
+        return runner.run(main())

@@ -21,14 +21,13 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
-import signal
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from loadtest.errors import RuntimeFailure
-from loadtest.loop import new_event_loop
+from loadtest.loop import new_event_loop, stop_signals
 from loadtest.merge import Merge, Merged, WorkerEnd, WorkerHealth, WorkerInterval
 from loadtest.recorder import Recorder
 from loadtest.records import Health, Interval, RequestRecord, TargetStatus
@@ -323,30 +322,10 @@ class Workers:
 def drive(workers: Workers) -> RunResult:
     """Run WORKERS on a new event loop, with the parent's signals: the first Ctrl-C,
     SIGTERM or SIGHUP drains every worker, a second Ctrl-C stops them now."""
-    state = {"interrupts": 0}
 
     async def main() -> RunResult:
-        loop = asyncio.get_running_loop()
-
-        def on_sigint() -> None:
-            state["interrupts"] += 1
-            if state["interrupts"] == 1:
-                workers.say(
-                    "stopping: no new requests, waiting for those in flight "
-                    "(Ctrl-C again to stop now)"
-                )
-                workers.stop("interrupted")
-            else:
-                workers.cancel()
-
-        loop.add_signal_handler(signal.SIGINT, on_sigint)
-        loop.add_signal_handler(signal.SIGTERM, workers.stop, "terminated")
-        loop.add_signal_handler(signal.SIGHUP, workers.stop, "hangup")
-        try:
+        with stop_signals(workers.stop, workers.cancel, workers.say):
             return await workers.run()
-        finally:
-            for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-                loop.remove_signal_handler(s)
 
     with asyncio.Runner(loop_factory=new_event_loop) as runner:
         return runner.run(main())
