@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from hdrh.histogram import HdrHistogram
 from rich.console import Console
+from test_lifetime import _alive
 
 from loadtest import hlog
 from loadtest import workers as workers_module
@@ -79,14 +80,6 @@ def _adds_up(run_dir: Path, summary: Summary) -> None:
 def _pids_gone(summary: Summary) -> None:
     for w in summary["client_health"]["workers"]:
         assert not _alive(w["pid"]), f"worker {w['worker']} (pid {w['pid']}) outlived the run"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
 
 
 @pytest.mark.slow
