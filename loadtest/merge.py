@@ -139,18 +139,22 @@ def _sim_marks(parts: list[list[tuple[int, str]]]) -> list[tuple[int, str]]:
 
 
 def _lengths(parts: list[Lengths | None]) -> Lengths | None:
-    """The first worker's calibration, with every worker's measured prompts counted."""
+    """How the workers sized their prompts, per target: the first worker's calibration
+    that found a fit (each calibrates on its own warm-up, and a short one may leave a
+    worker without), and every worker's measured prompts counted."""
     have = [x for x in parts if x is not None]
     if not have:
         return None
-    first = have[0]
-    merged = Lengths(first.method)
-    merged.methods = dict(first.methods)
-    for target, t in first.targets.items():
-        merged.targets[target] = dataclasses.replace(t, samples=list(t.samples))
-    for other in have[1:]:
-        for target, t in other.targets.items():
-            m = merged.of(target)
+    merged = Lengths(have[0].method)
+    merged.methods = dict(have[0].methods)
+    for lengths in have:
+        for target, t in lengths.targets.items():
+            m = merged.targets.get(target)
+            if m is None:
+                merged.targets[target] = dataclasses.replace(t, samples=list(t.samples))
+                continue
+            if m.fit is None and t.fit is not None:
+                m.fit, m.samples = t.fit, list(t.samples)
             m.requested += t.requested
             m.prompts += t.prompts
             m.warmup_prompts += t.warmup_prompts

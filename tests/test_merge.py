@@ -150,3 +150,20 @@ def test_statuses_add_up_and_the_worst_worker_speaks_for_the_interval() -> None:
     assert h.loop_lag_max_ms == 2.0
     assert merged_health([calm, _health(1, 10.0)], 7).worker == 0  # the busiest, unsaturated
     assert TTFT in METRICS
+
+
+def test_prompt_lengths_take_the_calibration_a_worker_found_and_count_every_prompt() -> None:
+    from loadtest.merge import _lengths
+    from loadtest.prompt_length import CALIBRATED, ESTIMATE, Fit, Lengths
+
+    a, b = Lengths(ESTIMATE), Lengths(ESTIMATE)
+    a.of("t").requested, a.of("t").prompts = 500, 10  # its warm-up saw no answer
+    tb = b.of("t")
+    tb.fit, tb.samples, tb.requested, tb.prompts = Fit(3.9, 2.0), [(400, 100)], 450, 9
+    merged = _lengths([a, None, b])
+    assert merged is not None
+    t = merged.of("t")
+    assert t.fit == Fit(3.9, 2.0) and (t.requested, t.prompts) == (950, 19)
+    assert merged.method_of("t") == CALIBRATED
+    assert a.of("t").fit is None  # the parts are left as they were
+    assert _lengths([None, None]) is None
