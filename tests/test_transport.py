@@ -125,6 +125,15 @@ def test_each_fault_maps_to_its_error_class(
     assert detail and "sk-" not in detail
 
 
+def test_a_stall_is_called_within_a_twentieth_of_the_idle_limit(sim: Simulator) -> None:
+    # The idle deadline moves at most every idle/20 (FAST: 1 s idle, 50 ms): never early,
+    # and late by at most that step plus scheduling.
+    for r, _ in _one(sim.base_url, "fstall", n=3):
+        assert r.error == "timeout_idle" and len(r.event_ns) >= 1
+        silence_s = (r.end_ns - r.event_ns[-1]) / 1e9
+        assert FAST.idle_s - 0.06 <= silence_s <= FAST.idle_s + 0.15, silence_s
+
+
 def test_rate_limit_is_http_429_with_the_body(sim: Simulator) -> None:
     (ok, _), (limited, detail) = _one(sim.base_url, "limited", n=2)
     assert ok.error is None and limited.error == "http_429" and limited.status == 429
