@@ -19,9 +19,10 @@ from typing import Any
 import pytest
 from hdrh.histogram import HdrHistogram
 from rich.console import Console
-from test_lifetime import _alive
+from test_lifetime import _alive, _children
 
 from loadtest import hlog
+from loadtest import worker as worker_module
 from loadtest import workers as workers_module
 from loadtest.cli.running import outcome
 from loadtest.errors import ExitCode
@@ -257,6 +258,32 @@ def test_a_second_ctrl_c_stops_every_worker_now(tmp_path: Path) -> None:
     assert abandoned > 0, summary["targets"]
     _adds_up(run_dir, summary)
     _pids_gone(summary)
+
+
+@pytest.mark.slow
+def test_a_killed_parent_leaves_no_worker_behind(tmp_path: Path) -> None:
+    path = _profile(tmp_path, 'duration = "60s"\n[load]\nconcurrency = 4')
+    proc = _cli(path)
+    try:
+        _wait_for(proc, "2/60s")
+        workers = [c for c in _children(proc.pid) if b"spawn_main" in _cmdline(c)]
+        assert len(workers) == 2, workers
+        proc.kill()  # SIGKILL: the parent tells no one
+        proc.wait(10)
+        deadline = time.monotonic() + worker_module.ORPHAN_GRACE_S + 10
+        while any(_alive(p) for p in workers) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not [p for p in workers if _alive(p)], "a worker outlived its parent"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
 
 
 def test_bad_worker_counts_are_one_line_errors(tmp_path: Path) -> None:
