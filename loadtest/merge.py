@@ -171,10 +171,12 @@ class Merge:
         start_ns: int,
         interval_s: float,
         recorder: Recorder,
+        warmup_s: float = 0.0,
     ) -> None:
         self.targets = targets
         self.start_ns = start_ns
         self.interval_ns = int(interval_s * 1e9)
+        self.warmup_end_ns = start_ns + int(warmup_s * 1e9)
         self.recorder = recorder
         recorder.interval_start_ns = start_ns
         self.live = set(range(workers))
@@ -209,8 +211,24 @@ class Merge:
         return self.lose(done.worker)
 
     def lose(self, worker: int) -> list[Merged]:
-        """WORKER sends no more (finished, crashed, or given up on)."""
+        """WORKER sends no more (finished, crashed, or given up on). A lost one's requests
+        in flight at its last word are abandoned, and those waiting for a slot unsent,
+        so that every request sent still ends in one outcome (warm-up ones are counted
+        as warm-up already)."""
         self.live.discard(worker)
+        last = self.status.get(worker)
+        if worker not in self.ends and last is not None:
+            measured = self.reached[worker] * self.interval_ns + self.start_ns > self.warmup_end_ns
+            self.status[worker] = {
+                name: dataclasses.replace(
+                    s,
+                    in_flight=0,
+                    waiting=0,
+                    abandoned=s.abandoned + s.in_flight * measured,
+                    unsent=s.unsent + s.waiting * measured,
+                )
+                for name, s in last.items()
+            }
         return self._ready()
 
     def _ready(self) -> list[Merged]:

@@ -192,8 +192,9 @@ class Workers:
                 ) from None
             start_ns = time.perf_counter_ns() + int(self.start_ahead_s * 1e9)
             self.start_wall_s = time.time() + self.start_ahead_s
+            targets = [t.name for t in self.p.targets]
             self.merge = Merge(
-                [t.name for t in self.p.targets], self.n, start_ns, self.p.interval_s, self.recorder
+                targets, self.n, start_ns, self.p.interval_s, self.recorder, self.p.warmup_s
             )
             self.sink.start(self.start_wall_s, start_ns)
             self._tell(("start", start_ns, self.start_wall_s))

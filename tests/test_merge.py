@@ -167,3 +167,17 @@ def test_prompt_lengths_take_the_calibration_a_worker_found_and_count_every_prom
     assert merged.method_of("t") == CALIBRATED
     assert a.of("t").fit is None  # the parts are left as they were
     assert _lengths([None, None]) is None
+
+
+def test_a_lost_worker_s_requests_in_flight_are_abandoned_and_waiting_ones_unsent() -> None:
+    merge = Merge(["a"], 2, 0, 1.0, Recorder(["a"], HIGHEST_US, 0), warmup_s=0.5)
+    rec = Recorder(["a"], HIGHEST_US, 0, fold=False)
+    status = {"a": TargetStatus("a", "open", 10.0, sent=9, recorded=5, in_flight=3, waiting=1)}
+    merge.add(WorkerInterval(0, rec.roll(S), _health(0, 5.0), status))
+    merge.lose(0)
+    s = merge.current_status()["a"]
+    assert (s.in_flight, s.waiting, s.abandoned, s.unsent) == (0, 0, 3, 1)
+    # One that ended said how its requests ended itself: nothing is moved.
+    done = {"a": TargetStatus("a", "open", 10.0, sent=4, recorded=4)}
+    merge.end(WorkerEnd(1, done, 0.0, S, "duration", {}, {}, [], None))
+    assert merge.current_status()["a"].sent == 13

@@ -173,6 +173,10 @@ def test_a_crashed_worker_is_named_and_the_others_finish(tmp_path: Path) -> None
         mine = [x for x in lines if x["target"] == name and x["measured"]]
         ok = [x for x in mine if x["error"] is None]
         assert len(ok) == t["requests"]["completed"] == t["metrics"]["ttft"]["count"]
+        # What it had in flight when lost is abandoned: every request sent has one end.
+        req = t["requests"]
+        assert req["abandoned"] > 0, req
+        assert req["sent"] == req["warmup"] + req["completed"] + req["failed"] + req["abandoned"]
     _pids_gone(summary)
 
 
