@@ -256,12 +256,15 @@ class Workers:
     def _lost(self, w: WorkerState, state: str, why: str) -> None:
         was_starting = w.state == "starting"
         w.state, w.error = state, why
-        self.say(f"worker {w.k} {state}: {why}; the run goes on without it (partial)")
         if was_starting and self._ready is not None and not self._ready.done():
-            self._ready.set_exception(
-                RuntimeFailure(f"--workers: worker {w.k} {state} before it was ready ({why})")
+            said = (
+                "stopped (Ctrl-C twice) before every worker was ready: no load was sent"
+                if self.cancelled
+                else f"worker {w.k} {state} before it was ready ({why})"
             )
+            self._ready.set_exception(RuntimeFailure(f"--workers: {said}"))
             return
+        self.say(f"worker {w.k} {state}: {why}; the run goes on without it (partial)")
         if self.merge is not None:
             self._emit(self.merge.lose(w.k))
         self._maybe_over()

@@ -162,15 +162,19 @@ def run(args: argparse.Namespace) -> int:
         from loadtest.instants import format_instant, parse_instant
 
         scheduled = format_instant(parse_instant(args.start_at))
-    run_dir, summary = runner.run(
-        profile,
-        console,
-        live=not args.no_live,
-        quiet=args.quiet,
-        preflight=not args.no_preflight,
-        scheduled_utc=scheduled,
-        cluster=cluster,
-    )
+    try:
+        run_dir, summary = runner.run(
+            profile,
+            console,
+            live=not args.no_live,
+            quiet=args.quiet,
+            preflight=not args.no_preflight,
+            scheduled_utc=scheduled,
+            cluster=cluster,
+        )
+    except KeyboardInterrupt:  # before the load's own Ctrl-C handling was in place
+        print("loadtest: interrupted before the load started", file=sys.stderr, flush=True)
+        return ExitCode.INTERRUPTED
     if args.store:
         from loadtest import store
 
