@@ -102,3 +102,57 @@ def test_two_ray_actors_write_one_run_whose_numbers_add_up(
         # Six streams (three per actor) all began at the one start instant.
         first = [x["sent_ms"] for x in _lines(run_dir) if x["target"] == name]
         assert sum(1 for ms in first if ms is not None and ms < 150) == 6, (name, first[:8])
+
+
+def _actor_pids() -> list[int]:
+    """Processes running a ShardWorker actor (Ray names them `ray::ShardWorker...`)."""
+    out = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                if b"ShardWorker" in (d / "cmdline").read_bytes():
+                    out.append(int(d.name))
+            except OSError:
+                continue
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+def test_an_actor_that_dies_is_named_and_the_other_finishes(
+    tmp_path: Path, head: dict[str, str]
+) -> None:
+    path = tmp_path / "p.toml"
+    path.write_text(
+        f'out = "{tmp_path / "reports"}"\nduration = "6s"\ninterval = "0.5s"\n'
+        "[load]\nconcurrency = 4\n[workload]\ninput_tokens = 40\noutput_tokens = 24\n"
+        '[simulator]\nseed = 4\nsim_start = "2026-11-22T03:00:00-05:00"\n' + TARGETS
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "loadtest", "run", str(path), "--workers", "2", "--no-live"],
+        env=head,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert proc.stdout is not None
+    seen = ""
+    for line in proc.stdout:
+        seen += line
+        if "2/6s" in line:
+            break
+    actors = _actor_pids()
+    assert len(actors) == 2, (actors, seen[-2000:])
+    os.kill(actors[1], 9)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == ExitCode.FAILED, seen + out
+    summary = json.loads(next((tmp_path / "reports").glob("*/summary.json")).read_text())
+    assert summary["run"]["partial"] is True
+    states = sorted(w["state"] for w in summary["client_health"]["workers"])
+    assert states == ["crashed", "done"], summary["client_health"]["workers"]
+    lost = next(w for w in summary["client_health"]["workers"] if w["state"] == "crashed")
+    assert "Error" in lost["error"], lost  # Ray's word for it (an actor died)
+    for t in summary["targets"].values():
+        req = t["requests"]
+        assert req["sent"] == req["warmup"] + req["completed"] + req["failed"] + req["abandoned"]
+    assert "the run is partial" in out
