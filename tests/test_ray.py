@@ -6,13 +6,16 @@ and histograms are what the actors recorded. Skipped where Ray is not installed
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -35,18 +38,21 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def head() -> Iterator[dict[str, str]]:
-    """A Ray head on 127.0.0.1; the environment a driver needs to join it."""
+    """A Ray head on 127.0.0.1 in a process group of its own (`ray start --block`), so
+    that it, and only it, is killed after (`ray stop` would stop every Ray on the
+    machine); the environment a driver needs to join it."""
     ray_bin = shutil.which("ray", path=str(Path(sys.executable).parent))
     assert ray_bin is not None
     # Ray's sockets live under its temp dir: a short path (a Unix socket's is at most
     # 107 bytes), and one of this test's own, removed after.
     temp = tempfile.mkdtemp(prefix="lt-ray-", dir="/tmp")
-    port = _free_port()
+    port = _free_port()  # ephemeral: clear of the workers' ports, 10002-19999 by default
     env = {**os.environ, **RAY_ENV}
     start = [
         ray_bin,
         "start",
         "--head",
+        "--block",
         "--node-ip-address=127.0.0.1",
         f"--port={port}",
         "--num-cpus=2",
@@ -55,12 +61,29 @@ def head() -> Iterator[dict[str, str]]:
         "--object-store-memory=100000000",
         f"--temp-dir={temp}",
     ]
-    done = subprocess.run(start, env=env, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    proc = subprocess.Popen(
+        start,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     try:
+        assert proc.stdout is not None
+        said = ""
+        for line in proc.stdout:  # `ray start` says when the node is up
+            said += line
+            if "Ray runtime started" in line:
+                break
+        else:
+            raise AssertionError(f"the Ray head did not start: {said[-3000:]}")
+        threading.Thread(target=proc.stdout.read, daemon=True).start()  # keep it drained
         yield {**env, "RAY_ADDRESS": f"127.0.0.1:{port}"}
     finally:
-        subprocess.run([ray_bin, "stop", "--force"], env=env, capture_output=True, timeout=120)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(30)
         shutil.rmtree(temp, ignore_errors=True)
 
 
