@@ -14,6 +14,7 @@ interval = "5s"             # one dashboard frame and one interval of the .hlog
 # error_budget = 1.0        # stop a target whose failed fraction passes this
 # out = "reports"           # where run folders go
 # records = "all"           # results.jsonl lines: all, errors (only failures) or none
+# workers = 1               # processes sending the load, merged into one run ("auto": per core)
 
 # SLO gates, judged at the end (exit 99 when one fails).
 thresholds = ["ttft.p95 < 1s", "errors.rate < 1%"]
