@@ -89,12 +89,14 @@ def shard_profile(p: Profile, share: Share) -> Profile:
 
 def fit_workers(p: Profile, n: int) -> tuple[int, str]:
     """How many of N workers profile P can use, and a note when fewer: none may be left
-    without a request to send (a request count below N) or a stream (every target's
-    closed loop narrower than N)."""
+    without a request to send (a request count below N), an in-flight slot, or a stream
+    (every target's closed loop narrower than N)."""
     most = n
     if p.requests:
         most = min(most, p.requests)
     loads = [p.load_of(t) for t in p.targets]
+    # Each worker holds one in-flight slot at least: no more workers than slots.
+    most = min(most, min(x.max_in_flight for x in loads))
     if all(x.mode == "closed" for x in loads):
         widest = max(max([x.concurrency, *(s.concurrency or 0 for s in x.steps)]) for x in loads)
         most = min(most, widest)

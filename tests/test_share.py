@@ -73,6 +73,7 @@ def test_a_shard_profile_divides_counts_and_leaves_gates_to_the_parent() -> None
         (Load(concurrency=1, steps=(Step(1.0, concurrency=6),)), 0, 4, 4),
         (Load(mode="open", rate=5.0), 0, 6, 6),
         (Load(mode="open", rate=5.0), 1, 6, 1),
+        (Load(mode="open", rate=5.0, max_in_flight=3), 0, 6, 3),
     ],
 )
 def test_no_more_workers_than_the_load_can_use(
