@@ -25,7 +25,7 @@ from rich.console import Console
 
 from loadtest import capacity, redact
 from loadtest.engine import Engine
-from loadtest.errors import RuntimeFailure
+from loadtest.errors import RuntimeFailure, UserError
 from loadtest.live import LiveView
 from loadtest.loop import new_event_loop, stop_signals
 from loadtest.profile import Profile
@@ -168,6 +168,11 @@ def run(
             cpus = ray_cluster.connect(None)
             if p.workers == 0:
                 p = dataclasses.replace(p, workers=cpus)
+            if p.workers > cpus:  # the rest would wait for a CPU until the ready timeout
+                raise UserError(
+                    f"--workers: {p.workers} asked, the Ray cluster has {cpus} CPUs "
+                    "(one actor each)"
+                )
             spawn, ahead = ray_cluster.spawner(), ray_cluster.START_AHEAD_S
         p, note = _fit_workers(p, sim)
         if note and not quiet:

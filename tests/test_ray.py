@@ -179,3 +179,23 @@ def test_an_actor_that_dies_is_named_and_the_other_finishes(
         req = t["requests"]
         assert req["sent"] == req["warmup"] + req["completed"] + req["failed"] + req["abandoned"]
     assert "the run is partial" in out
+
+
+def test_more_workers_than_the_cluster_has_cpus_is_one_line(
+    tmp_path: Path, head: dict[str, str]
+) -> None:
+    path = tmp_path / "p.toml"
+    path.write_text(
+        f'out = "{tmp_path / "reports"}"\nduration = "2s"\n[load]\nconcurrency = 8\n'
+        '[[targets]]\nkind = "openai"\nmodel = "gpt-4o-mini"\nbase_url = "sim"\n'
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "loadtest", "run", str(path), "--workers", "5", "--cluster", "ray"],
+        env=head,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == ExitCode.USER_ERROR, proc.stderr[-2000:]
+    assert "--workers: 5 asked, the Ray cluster has 2 CPUs" in proc.stderr
+    assert "Traceback" not in proc.stderr
