@@ -14,7 +14,7 @@ from typing import Any
 
 from loadtest.errors import ErrorClass
 from loadtest.providers.base import ChatBody, Provider, Supports, bearer
-from loadtest.providers.reading import Reading, Shape, count, load_object, wrong_shape
+from loadtest.providers.reading import DONE, Reading, Shape, count, load_objects, wrong_shape
 from loadtest.sse import Event
 
 
@@ -22,13 +22,13 @@ def parse_events(events: list[Event], r: Reading) -> None:
     """Read the events of one network read into R, in order; stop at an error.
 
     One call per read, not per event: this loop is the client's hottest code."""
+    objs = load_objects(events, r, done=True)
+    i = 0
     try:
-        for event in events:
-            data = event.data
-            if data == b"[DONE]":
+        for i, obj in enumerate(objs):  # noqa: B007 (i names the event, in the except)
+            if obj is DONE:
                 r.done = True
                 continue
-            obj = load_object(data, r)
             if obj is None:
                 return
             choices = obj.get("choices")
@@ -63,7 +63,7 @@ def parse_events(events: list[Event], r: Reading) -> None:
                 if details:
                     r.usage_cached_tokens = count(details.get("cached_tokens")) or 0
     except (TypeError, AttributeError, KeyError) as exc:  # valid JSON of the wrong shape
-        wrong_shape(r, exc, event.data, _SHAPE)
+        wrong_shape(r, exc, events[i].data, _SHAPE)
 
 
 # The fields the reader goes into (see reading.Shape); `error` may be anything.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from loadtest.errors import ErrorClass
 from loadtest.providers.base import Provider, SplitSystemBody, Supports, bearer
-from loadtest.providers.reading import Reading, Shape, count, load_object, wrong_shape
+from loadtest.providers.reading import Reading, Shape, count, load_objects, wrong_shape
 from loadtest.providers.tool_shapes import ResponsesTools
 from loadtest.sse import Event
 
@@ -23,9 +23,10 @@ _TERMINAL = {"response.completed": "completed", "response.incomplete": "incomple
 
 def parse_events(events: list[Event], r: Reading) -> None:
     """Read the events of one network read into R, in order; stop at an error."""
+    objs = load_objects(events, r)
+    i = 0
     try:
-        for event in events:
-            obj = load_object(event.data, r)
+        for i, obj in enumerate(objs):  # noqa: B007 (i names the event, in the except)
             if obj is None:
                 return
             kind = obj.get("type", "")
@@ -56,7 +57,7 @@ def parse_events(events: list[Event], r: Reading) -> None:
                 r.fail(ErrorClass.STREAM_ERROR, str(err.get("message") or err.get("code") or kind))
                 return
     except (TypeError, AttributeError, KeyError) as exc:  # valid JSON of the wrong shape
-        wrong_shape(r, exc, event.data, _SHAPE)
+        wrong_shape(r, exc, events[i].data, _SHAPE)
 
 
 # The fields the reader goes into (see reading.Shape).
