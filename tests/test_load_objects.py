@@ -23,10 +23,10 @@ def _chunk(content: str) -> dict[str, object]:
     return {"choices": [{"index": 0, "delta": {"content": content}, "finish_reason": None}]}
 
 
-USAGE = {"choices": [], "usage": {"completion_tokens": 3, "prompt_tokens": 9}}
-FINISH = {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+USAGE: dict[str, object] = {"choices": [], "usage": {"completion_tokens": 3, "prompt_tokens": 9}}
+FINISH: dict[str, object] = {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
 
-CHAT_READS = {
+CHAT_READS: dict[str, list[bytes | dict[str, object]]] = {
     "tokens, finish, usage, done": [
         _chunk("a"),
         _chunk("b"),
@@ -92,7 +92,7 @@ def test_chat_events_read_alike_in_one_call_or_one_by_one(name: str) -> None:
     ],
 )
 def test_the_other_apis_read_alike_too(parse: object, events: list[object]) -> None:
-    evs = [_ev(x) for x in events]  # type: ignore[arg-type]
+    evs = [_ev(x) for x in events]  # type: ignore[arg-type]  # bytes or dicts
     together, apart = _read(parse, evs, False), _read(parse, evs, True)
     assert dataclasses.asdict(together) == dataclasses.asdict(apart)
     assert together.error is not None  # the bad event was found in both
