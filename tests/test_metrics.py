@@ -84,6 +84,6 @@ def test_failed_requests_keep_only_schedule_lag() -> None:
 
 def test_itl_runs_group_equal_gaps_and_keep_zero_gaps_of_one_read() -> None:
     r = _record([300, 310, 320, 320, 320, 330, 400])
-    assert itl_gaps(r) == [(10_000, 2), (0, 2), (10_000, 1), (70_000, 1)]
+    assert itl_gaps(r) == [(10_000, 3), (70_000, 1), (0, 2)]
     assert sum(c for _, c in itl_gaps(r)) == len(r.event_ns) - 1
     assert itl_gaps(_record([300])) == [] and itl_gaps(_record([])) == []
