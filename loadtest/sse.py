@@ -174,11 +174,12 @@ class SSEParser:
                     data.append(line[6:])
                 else:
                     self._field(line, data)
+            elif data:
+                value = data[0] if len(data) == 1 else b"\n".join(data)
+                out.append(_new(Event, (self._event or b"message", value, self._id)))
+                data = self._data = []
+                self._event = b""
             else:
-                if data:
-                    value = data[0] if len(data) == 1 else b"\n".join(data)
-                    out.append(_new(Event, (self._event or b"message", value, self._id)))
-                    data = self._data = []
                 self._event = b""
         # What the open event holds, for feed's limit. Only the lines this read added are
         # measured (after a dispatch the list is new), so a long event costs linear time.
