@@ -70,6 +70,9 @@ def load_objects(events: list[Event], r: Reading, done: bool = False) -> list[An
     in a 128-event body); DONE for a `[DONE]` where DONE is a terminal event. The list
     stops at the first event that is not an object, with None after recording the
     protocol error on R (the events before it still count)."""
+    if len(events) == 1:  # a server streaming token by token, read as it writes
+        data = events[0].data
+        return [DONE if done and data == DONE else load_object(data, r)]
     if len(events) > 1:
         datas = [e.data for e in events]
         values = None
