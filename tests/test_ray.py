@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_workers import TARGETS, _adds_up, _lines
+from test_workers import _adds_up, _lines, _profile
 
 from loadtest.errors import ExitCode
 
@@ -92,14 +92,9 @@ def head() -> Iterator[dict[str, str]]:
 def test_two_ray_actors_write_one_run_whose_numbers_add_up(
     tmp_path: Path, head: dict[str, str]
 ) -> None:
-    path = tmp_path / "p.toml"
-    path.write_text(
-        f'out = "{tmp_path / "reports"}"\nduration = "3s"\nwarmup = "0.5s"\ninterval = "0.5s"\n'
-        "[load]\nconcurrency = 6\n[workload]\ninput_tokens = 40\noutput_tokens = 24\n"
-        '[simulator]\nseed = 4\nsim_start = "2026-11-22T03:00:00-05:00"\n' + TARGETS
-    )
+    path = _profile(tmp_path, 'duration = "3s"\nwarmup = "0.5s"\n[load]\nconcurrency = 6')
     proc = subprocess.run(
-        [sys.executable, "-m", "loadtest", "run", str(path), "--workers", "2", "--no-live"],
+        [sys.executable, "-m", "loadtest", "run", str(path), "--no-live"],  # workers = 2
         env=head,  # RAY_ADDRESS set: the cluster is chosen, and said so
         capture_output=True,
         text=True,
@@ -145,14 +140,9 @@ def _actor_pids() -> list[int]:
 def test_an_actor_that_dies_is_named_and_the_other_finishes(
     tmp_path: Path, head: dict[str, str]
 ) -> None:
-    path = tmp_path / "p.toml"
-    path.write_text(
-        f'out = "{tmp_path / "reports"}"\nduration = "6s"\ninterval = "0.5s"\n'
-        "[load]\nconcurrency = 4\n[workload]\ninput_tokens = 40\noutput_tokens = 24\n"
-        '[simulator]\nseed = 4\nsim_start = "2026-11-22T03:00:00-05:00"\n' + TARGETS
-    )
+    path = _profile(tmp_path, 'duration = "6s"\n[load]\nconcurrency = 4')
     proc = subprocess.Popen(
-        [sys.executable, "-m", "loadtest", "run", str(path), "--workers", "2", "--no-live"],
+        [sys.executable, "-m", "loadtest", "run", str(path), "--no-live"],
         env=head,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
