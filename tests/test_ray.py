@@ -140,7 +140,7 @@ def _actor_pids() -> list[int]:
 def test_an_actor_that_dies_is_named_and_the_other_finishes(
     tmp_path: Path, head: dict[str, str]
 ) -> None:
-    path = _profile(tmp_path, 'duration = "6s"\n[load]\nconcurrency = 4')
+    path = _profile(tmp_path, 'duration = "4s"\n[load]\nconcurrency = 4')
     proc = subprocess.Popen(
         [sys.executable, "-m", "loadtest", "run", str(path), "--no-live"],
         env=head,
@@ -152,7 +152,7 @@ def test_an_actor_that_dies_is_named_and_the_other_finishes(
     seen = ""
     for line in proc.stdout:
         seen += line
-        if "2/6s" in line:
+        if "2/4s" in line:
             break
     actors = _actor_pids()
     assert len(actors) == 2, (actors, seen[-2000:])

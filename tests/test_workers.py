@@ -226,7 +226,7 @@ def _wait_for(proc: subprocess.Popen[str], text: str, timeout: float = 30.0) -> 
 def test_ctrl_c_drains_every_worker_and_leaves_no_process(tmp_path: Path) -> None:
     path = _profile(tmp_path, 'duration = "60s"\n[load]\nconcurrency = 4')
     proc = _cli(path)
-    _wait_for(proc, "4/60s")
+    _wait_for(proc, "2/60s")
     os.killpg(proc.pid, signal.SIGINT)  # as a terminal does: the parent and its workers
     out, _ = proc.communicate(timeout=40)
     assert proc.returncode == ExitCode.INTERRUPTED, out
@@ -248,7 +248,7 @@ def test_a_second_ctrl_c_stops_every_worker_now(tmp_path: Path) -> None:
     )
     path.write_text(text)
     proc = _cli(path)
-    _wait_for(proc, "3/60s")
+    _wait_for(proc, "2/60s")
     os.killpg(proc.pid, signal.SIGINT)
     time.sleep(0.5)
     os.killpg(proc.pid, signal.SIGINT)
