@@ -70,8 +70,9 @@ def test_three_simulated_days_recover_the_injected_peak(tmp_path: Path) -> None:
         assert ttft["ratio_p95"] > 1.1, (name, ttft)  # the peak is there at all
         lo, hi = ttft["ratio_p95_ci95"]
         assert lo < ttft["ratio_p95"] < hi
-        # hourly probes: (nearly) every day-by-hour cell of the three days holds samples
-        assert len(t["cells"]["ttft"]) >= 70, name
+        # hourly probes: nearly every day-by-hour cell of the three days holds samples (a
+        # probe whose client was saturated on a busy machine is left out, and said)
+        assert len(t["cells"]["ttft"]) >= 62, name
     # gpt-4o-mini's peak is strong enough to be found hour by hour, and only there
     mini = data["targets"]["gpt-4o-mini"]["slow_hours"]
     assert mini["weekend"] == [] and set(mini["weekdays"]) <= set(range(9, 17)), mini
