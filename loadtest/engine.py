@@ -281,13 +281,12 @@ class Engine:
         pending: set[asyncio.Task[None]] = set()
         seed = self.p.seed * 7919 + list(self.runs).index(tr.name)
         plan = segments(load.levels(self.p.duration_s), load.ramp_up_s)
+        arrivals = offsets(plan, load.arrivals, seed, load.burstiness)
         try:
-            for n, offset in enumerate(offsets(plan, load.arrivals, seed, load.burstiness)):
+            for offset in itertools.islice(arrivals, *self.share.deal):  # its own (share)
                 due = self.start_ns + int(offset * 1e9)
                 if due >= self.end_by_ns:
                     break
-                if not self.share.takes(n):  # another worker's (loadtest.share)
-                    continue
                 # Plain sleeps (no task per arrival), short enough to notice a stop in a pause.
                 delay = (due - self.clock()) / 1e9
                 if delay <= 0:  # behind schedule: yield, or a huge rate never lets a stop in

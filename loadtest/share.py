@@ -38,9 +38,10 @@ class Share:
         if not 0 <= self.k < self.n:
             raise ValueError(f"worker {self.k} of {self.n}")
 
-    def takes(self, arrival: int) -> bool:
-        """Whether the open loop's ARRIVAL-th arrival (from 0) is this worker's."""
-        return arrival % self.n == self.k
+    @property
+    def deal(self) -> tuple[int, None, int]:
+        """islice's start, stop and step over the arrivals: this worker's, in order."""
+        return (self.k, None, self.n)
 
     def prompt(self, j: int) -> int:
         """The index, in its target's sequence, of this worker's J-th prompt."""
