@@ -4,9 +4,9 @@ Library exceptions become our error classes here and nowhere else (httpx's
 `map_httpcore_exceptions` idea). Timeouts use one `asyncio.timeout_at` per request: until
 the first token its deadline is the TTFT deadline (a silent server before the first
 token is a TTFT timeout, whatever the idle setting); from then on it is
-min(total deadline, last read + idle), moved forward lazily (at most once per 50 ms
-of progress, so an idle timeout may fire up to 50 ms early) to keep the per-read cost
-down.
+min(total deadline, last read + idle), moved forward lazily (at most every twentieth
+of the idle limit, so an idle timeout may fire up to 5% early) to keep the per-read cost
+down. The body itself is taken by loadtest.body_reader, pushed as it arrives.
 """
 
 from __future__ import annotations
@@ -17,13 +17,13 @@ import time
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping
-from itertools import repeat as _repeat
 from typing import TYPE_CHECKING
 
 import aiohttp
 
 from loadtest import redact
 from loadtest.agent_loop import run_task
+from loadtest.body_reader import Stream, read_body
 from loadtest.capacity import streams
 from loadtest.errors import ErrorClass, classify_status
 from loadtest.judging import outcome_of
@@ -59,7 +59,7 @@ def new_session(timeouts: Timeouts, connections: int) -> aiohttp.ClientSession:
         limit=connections, limit_per_host=connections, ttl_dns_cache=300, ssl=True
     )
     # No sock_read: aiohttp would move a timer on every read; send() keeps its own
-    # idle deadline, moved at most once per 50 ms.
+    # idle deadline, moved at most every twentieth of the idle limit.
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=timeouts.connect_s, sock_read=None)
     return aiohttp.ClientSession(connector=connector, timeout=timeout, auto_decompress=True)
 
@@ -137,44 +137,13 @@ async def send(
                     r.end_ns = clock()
                     return _not_an_event_stream(ctype, head)
                 parser = SSEParser(max_event)
-                stamps = r.event_ns  # one per content event
-                read = resp.content.readany
-                recheck_ns = 0  # when the idle deadline is next moved forward
-                tool_events = 0
-                while chunk := await read():
-                    now = clock()
-                    if recheck_ns and now >= recheck_ns:
-                        deadline.reschedule(min(loop.time() + idle, total_at))
-                        recheck_ns = now + step_ns
-                    events = parser.feed(chunk)
-                    if not events:
-                        continue
-                    # Every event of one read shares its timestamp: one parse call per read.
-                    before = reading.events
-                    parse(events, reading)
-                    n = reading.events - before
-                    if n:
-                        if not r.first_token_ns:
-                            r.first_token_ns = now
-                            deadline.reschedule(min(loop.time() + idle, total_at))
-                            recheck_ns = now + step_ns
-                        if not r.first_output_ns and reading.events > reading.reasoning_events:
-                            r.first_output_ns = now
-                        if n == 1:
-                            stamps.append(now)
-                        else:
-                            stamps.extend(_repeat(now, n))
-                        if reading.tool_events != tool_events:
-                            if not tool_events:
-                                r.first_tool_ns = now
-                            tool_events = reading.tool_events
-                            r.tool_done_ns = now
-                    if reading.error is not None:
-                        break  # the connection is dropped, not reused; fine after an error
+                stream = Stream(r, reading, parse, parser, clock, deadline, idle, total_at, step_ns)
                 # Read to the end of the body even after the terminal event: leaving early
                 # would close the keep-alive connection and cost a new one per request.
+                await read_body(resp.content, stream)
                 parser.close()
-                r.end_ns = clock()
+                if not r.end_ns:  # a pushed body's end is stamped as it comes
+                    r.end_ns = clock()
                 if parser.truncated and reading.error is None and not reading.done:
                     reading.fail(ErrorClass.TRUNCATED, "stream ended inside an event")
     except EventTooLarge as exc:  # a stream with no line end, or one huge event

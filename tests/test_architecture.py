@@ -69,6 +69,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
         (
             "agent_loop",
             "retrying",
+            "body_reader",
             "sdk_client",
             "transport",
             "capacity",
