@@ -20,6 +20,7 @@ from typing import Any
 
 import orjson
 
+from loadtest.body_reader import stamp
 from loadtest.errors import ErrorClass, classify_status
 from loadtest.profile import Target, Timeouts
 from loadtest.providers.answer import Answer
@@ -115,22 +116,12 @@ class SdkClient:
                     r.sim_outcome = headers.get("x-sim-outcome")
                 loop = asyncio.get_running_loop()
                 total_at = loop.time() + self.timeouts.total_s
-                tool_events = 0
                 async for event in stream:
                     now = self.clock()
-                    before = reading.events
+                    before, tools = reading.events, reading.tool_events
                     self.read(event, reading)
-                    n = reading.events - before
-                    if n:
-                        if not r.first_token_ns:
-                            r.first_token_ns = now
-                        if not r.first_output_ns and reading.events > reading.reasoning_events:
-                            r.first_output_ns = now
-                        r.event_ns.extend([now] * n)
-                        if reading.tool_events != tool_events:
-                            r.first_tool_ns = r.first_tool_ns or now
-                            tool_events = reading.tool_events
-                            r.tool_done_ns = now
+                    if reading.events != before:
+                        stamp(r, reading, before, tools, now)
                         deadline.reschedule(min(loop.time() + self.timeouts.idle_s, total_at))
                 r.end_ns = self.clock()
         except TimeoutError:
