@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 import time
@@ -55,6 +56,9 @@ def test_three_simulated_days_recover_the_injected_peak(tmp_path: Path) -> None:
     assert wall < days_s + 60, f"three simulated days took {wall:.0f} s"
     log = proc.stdout
     assert "stopped:" in log and "0 failed" in log, log[-2000:]
+    stopped = re.search(r"stopped: .*fires skipped: (\d+) late, (\d+) busy.*", log)
+    assert stopped, log[-2000:]
+    skipped = int(stopped[1]) + int(stopped[2])
 
     data = json.loads((tmp_path / "timeofday.json").read_text())
     # A machine too busy for the warp is said, never silent (and then fails below, with
@@ -70,9 +74,13 @@ def test_three_simulated_days_recover_the_injected_peak(tmp_path: Path) -> None:
         assert ttft["ratio_p95"] > 1.1, (name, ttft)  # the peak is there at all
         lo, hi = ttft["ratio_p95_ci95"]
         assert lo < ttft["ratio_p95"] < hi
-        # hourly probes: nearly every day-by-hour cell of the three days holds samples (a
-        # probe whose client was saturated on a busy machine is left out, and said)
-        assert len(t["cells"]["ttft"]) >= 62, name
+        # hourly probes: nearly every day-by-hour cell of the three days is accounted for:
+        # it holds samples, or its probe was left out (its client saturated) or its fire
+        # skipped (the last probe still running), and the report or the scheduler said so.
+        # A busy two-core machine leaves out or skips up to a third of them.
+        cells = len(t["cells"]["ttft"])
+        said = t["probes_left_out"] + skipped
+        assert cells + said >= 62 and cells >= 36, (name, cells, t["probes_left_out"], stopped)
     # gpt-4o-mini's peak is strong enough to be found hour by hour, and only there
     mini = data["targets"]["gpt-4o-mini"]["slow_hours"]
     assert mini["weekend"] == [] and set(mini["weekdays"]) <= set(range(9, 17)), mini
