@@ -59,6 +59,7 @@ class TargetView:
     run: dict[str, tuple[float, ...]]
     ttft_p95_history: tuple[float, ...]
     last_error: str = ""  # 'class: what the server said', from the latest interval with one
+    server: str = ""  # its server's own metrics of the latest scraped interval (ms)
 
 
 @dataclass(frozen=True)
@@ -100,10 +101,12 @@ class DashboardState:
         status: Mapping[str, TargetStatus],
         elapsed_s: float,
         with_run: bool = True,
+        server: Mapping[str, str] | None = None,
     ) -> Snapshot:
         """Fold the closed interval IV in; returns the snapshot to show. WITH_RUN: keep
         the run-so-far percentiles too (thousands of buckets to merge and sort each
-        interval, a few ms of the event loop on a long run: only for the dashboard)."""
+        interval, a few ms of the event loop on a long run: only for the dashboard).
+        SERVER: a line of each scraped target's server metrics."""
         seconds = max(1e-9, (iv.end_ns - iv.start_ns) / 1e9)
         views = []
         for name, tr in status.items():
@@ -139,6 +142,7 @@ class DashboardState:
                     run={m: self._ms(tally_percentiles(run[m], PS)) for m in SHOWN if m in run},
                     ttft_p95_history=tuple(history),
                     last_error=self._last_error.get(name, ""),
+                    server=(server or {}).get(name, ""),
                 )
             )
         self._last = Snapshot(
@@ -185,6 +189,10 @@ def target_panel(t: TargetView, width: int = PANEL_WIDTH) -> Panel:
     x.append("TTFT p95 ", "dim")
     x.append(sparkline(list(t.ttft_p95_history), width - 20), "cyan")
     x.append(f" max {top:.0f} ms\n", "dim")
+    if t.server:
+        for i, part in enumerate(t.server.split(" | ")):  # timings, then what it holds
+            x.append("server " if i == 0 else "       ", "dim")
+            x.append(f"{part}\n")
     errs = ", ".join(f"{k} {v}" for k, v in t.errors)
     x.append(f"errors {errs}" if errs else "errors 0", "red" if errs else "green")
     if t.last_error:
@@ -277,6 +285,7 @@ def plain_lines(s: Snapshot) -> list[str]:
             f"  {t.name}: sent {t.sent} in-flight {t.in_flight} req/s {t.achieved_rps:.1f} "
             f"ttft p50/95/99 {_ms3(t.last.get(TTFT, ()))} ms tok/s {t.tok_s:.0f} "
             f"errors {errs} late+shed {t.late + t.shed}"
+            + (f" server {t.server}" if t.server else "")
             + (f" last error {t.last_error[:120]}" if t.last_error else "")
         )
     return out

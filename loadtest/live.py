@@ -8,13 +8,15 @@ from the interval's tallies, never from a histogram query or a request.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from rich.console import Console
 from rich.live import Live
 
 from loadtest.dashboard import DashboardState, plain_lines, render
 from loadtest.records import Health, Interval, RequestRecord, TargetStatus
+from loadtest.server_scrape import Row
+from loadtest.server_summary import dashboard_line
 
 
 class LiveView:
@@ -27,6 +29,8 @@ class LiveView:
         # thread while holding the GIL, and showed as event-loop lag in the self-check.
         self._live = Live(console=console, auto_refresh=False, transient=False) if live else None
         self.start_ns = 0
+        # The latest interval of a target's server metrics (Scrapes.latest), if scraped.
+        self.server: Callable[[str], Row | None] = lambda target: None
 
     def __enter__(self) -> LiveView:
         if self._live is not None:
@@ -53,7 +57,12 @@ class LiveView:
         """Show the interval that just closed."""
         elapsed_s = (iv.end_ns - self.start_ns) / 1e9
         # Only the full dashboard shows run-so-far percentiles; log lines do not.
-        snap = self.state.update(iv, health, status, elapsed_s, self._live is not None)
+        server = {}
+        for name in status:
+            row = self.server(name)
+            if row is not None:
+                server[name] = dashboard_line(row.delta)
+        snap = self.state.update(iv, health, status, elapsed_s, self._live is not None, server)
         if self._live is None:
             for line in plain_lines(snap):  # a log line stays one line, whatever the width
                 self.console.print(line, highlight=False, markup=False, soft_wrap=True)

@@ -54,6 +54,9 @@ class Target:
     retry: RetryPolicy = NO_RETRY  # retries and fallback targets (loadtest.retry_policy)
     client: str = "raw"  # raw (aiohttp + loadtest's SSE parser) or sdk (loadtest.sdk_client)
     workload: Workload | None = None  # its own, the profile's [workload] with its keys over it
+    # The server's Prometheus endpoint (loadtest.server_scrape): None tries the default
+    # (openai-compatible servers and the simulator: /metrics beside /v1), "" scrapes none.
+    metrics_url: str | None = None
 
     @property
     def uses_simulator(self) -> bool:
@@ -271,6 +274,7 @@ def _target(t: Table, default_load: Load, env: Mapping[str, str]) -> Target:
         stream_usage=t.boolean("stream_usage", True),
         retry=read_retry(t),
         client=t.string("client", "raw", choices=CLIENTS),
+        metrics_url=_metrics_url(t),
         **price_fields(
             model,
             t.number("input_price", 0.0, min=0) if t.has("input_price") else None,
@@ -285,6 +289,16 @@ def _target(t: Table, default_load: Load, env: Mapping[str, str]) -> Target:
         raise t.error("stream_usage", f"only for {' and '.join(takers)} targets", False)
     t.finish()
     return target
+
+
+def _metrics_url(t: Table) -> str | None:
+    """`metrics_url`: an http(s) URL, or "" for none; None when absent (the default)."""
+    if not t.has("metrics_url"):
+        return None
+    url = t.string("metrics_url", "")
+    if url and not redact.is_http_url(url):
+        raise t.error("metrics_url", 'an http(s) URL, or "" to scrape none', redact.url(url))
+    return url
 
 
 def _max_cost(t: Table, targets: list[Target]) -> float:

@@ -59,9 +59,14 @@ def is_http_url(u: str) -> bool:
 
 def profile(d: dict[str, Any]) -> dict[str, Any]:
     """A profile as written (profile.json, `validate`; the dict of dataclasses.asdict):
-    base URLs without user and password, credential headers' values as ***."""
+    base and metrics URLs without user and password, credential headers' values as ***."""
     targets = [
-        {**t, "base_url": url(t["base_url"]), "headers": [list(h) for h in headers(t["headers"])]}
+        {
+            **t,
+            "base_url": url(t["base_url"]),
+            "headers": [list(h) for h in headers(t["headers"])],
+            **({"metrics_url": url(t["metrics_url"])} if t.get("metrics_url") else {}),
+        }
         for t in d.get("targets", ())
     ]
     return {**d, "targets": targets}

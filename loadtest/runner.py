@@ -34,6 +34,8 @@ from loadtest.providers.registry import provider
 from loadtest.rebuild import RUN_FILE
 from loadtest.report.write import write_report
 from loadtest.schema import Summary
+from loadtest.server_scrape import Scrapes, default_url
+from loadtest.server_summary import server_side
 from loadtest.shard_io import RunResult, ShardSpec
 from loadtest.share import fit_workers
 from loadtest.sinks import (
@@ -122,6 +124,19 @@ def _fit_workers(p: Profile, sim: Simulator | None) -> tuple[Profile, str]:
     return dataclasses.replace(p, workers=fitted), note
 
 
+def _scrapes(p: Profile, urls: dict[str, str], sim: Simulator | None) -> Scrapes:
+    """The server metrics to scrape: each target's metrics_url, or its default."""
+    sources = {}
+    for t in p.targets:
+        url = t.metrics_url
+        if url is None:
+            url = default_url(
+                t.kind, urls[t.name], sim.base_url if t.uses_simulator and sim else None
+            )
+        sources[t.name] = (url, t.model)
+    return Scrapes(sources)
+
+
 def _env_for(p: Profile) -> tuple[tuple[str, str], ...]:
     """Only the API key variables the targets name (read once, passed to the shard)."""
     return tuple(
@@ -193,6 +208,10 @@ def run(
             for line in pre.check(p, urls, dict(spec.env)):
                 if not quiet:
                     console.print(f"warning: {line}", markup=False, highlight=False)
+        scrapes = _scrapes(p, urls, sim)
+        for line in scrapes.begin():
+            if not quiet:
+                console.print(f"note: {line}", markup=False, highlight=False)
         run_dir = run_dir_for(p, None)
         run_id = uuid.uuid4().hex  # on disk before the load: a killed run is still keyed
         (run_dir / RUN_FILE).write_bytes(orjson.dumps({"id": run_id}))
@@ -202,6 +221,7 @@ def run(
         view = LiveView(console, p.name, p.duration_s, live and console.is_terminal and not quiet)
         if quiet:
             view = LiveView(Console(quiet=True), p.name, p.duration_s, False)
+        view.server = scrapes.latest
         stop = WriteStop()
         lines = LineFile(run_dir / RESULTS_FILE, stop)
         log = IntervalLog(run_dir, stop)
@@ -211,7 +231,7 @@ def run(
         with view:
             try:
                 if p.workers > 1 or spawn is not None:
-                    sinks = Fanout([Flush(lines), log, *shown])
+                    sinks = Fanout([Flush(lines), log, scrapes, *shown])
                     pool = Workers(spec, p.workers, sinks, lines, spawn=spawn, start_ahead_s=ahead)
                     if not quiet:
                         pool.say = lambda line: console.print(line, markup=False, highlight=False)
@@ -221,15 +241,20 @@ def run(
                 else:
                     results = ResultsFile(lines, p.records)
                     result, interrupted = _drive(
-                        spec, Fanout([results, log, *shown]), console, quiet, stop
+                        spec, Fanout([results, log, scrapes, *shown]), console, quiet, stop
                     )
                     results.close()
             finally:
                 lines.close()
                 log.close()
+                scrapes.finish()  # after the drain: what the server did to its end
             # Written before the view lets go of the terminal: if that terminal is gone
             # (SIGHUP), writing to it fails, and the files must already be complete.
             summary = summarize(result, p, interrupted, run_id)
+            for name, track in scrapes.tracks.items():
+                if name in summary["targets"]:
+                    ts = summary["targets"][name]
+                    ts["server"] = server_side(track, result.start_ns, p.warmup_s, ts["metrics"])
             if pool is not None:
                 summary["client_health"]["workers"] = pool.report()
                 if pool.partial:

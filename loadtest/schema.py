@@ -206,6 +206,61 @@ class Retries(TypedDict):
     first_attempt_success_rate: NotRequired[float | None]  # of the recorded: first try ok
 
 
+class ServerMetric(TypedDict):
+    """One of the server's own latency histograms over the measured window (ms): the
+    mean exact (sum / count), the percentiles interpolated inside its buckets."""
+
+    count: int
+    mean: float | None
+    p50: float | None
+    p95: float | None
+    p99: float | None
+
+
+class ServerGauge(TypedDict):
+    """A gauge of the server's, read at each interval's end."""
+
+    mean: float
+    max: float
+
+
+class ServerInterval(TypedDict):
+    """What the server's metrics say of one interval (ms; gauges at its end)."""
+
+    start_s: float  # from the run's start, like the client's intervals
+    length_s: float
+    requests: NotRequired[float]  # finished, by the server's count
+    ttft_mean: NotRequired[float | None]
+    ttft_p50: NotRequired[float | None]
+    ttft_p95: NotRequired[float | None]
+    itl_p95: NotRequired[float | None]
+    e2e_p95: NotRequired[float | None]
+    queue_mean: NotRequired[float | None]
+    queue_p95: NotRequired[float | None]
+    running: NotRequired[float]
+    waiting: NotRequired[float]
+    kv_cache: NotRequired[float]  # fraction of the KV cache in use
+
+
+class ServerSide(TypedDict):
+    """A target's server's own Prometheus metrics beside the client's (loadtest.server_scrape)."""
+
+    source: str  # the metrics URL, without credentials
+    server: str  # vllm, sglang, tgi, llama.cpp; "" when none of their names was found
+    scrapes: int
+    failed_scrapes: int
+    note: NotRequired[str]  # why there are none, or the last failed scrape's error
+    percentiles: str  # how the percentiles were had (interpolated from buckets)
+    metrics: dict[str, ServerMetric]  # ttft, itl, e2e, queue, prefill: those it has
+    # The client's figure minus the server's (mean exact; percentiles of two estimates):
+    # the network, the client, and anything else outside the server.
+    client_minus_server: dict[str, dict[str, float | None]]
+    gauges: dict[str, ServerGauge]  # running, waiting, kv_cache
+    counters: dict[str, float]  # requests, preemptions, prefix-cache hits and queries
+    per_interval: list[ServerInterval]
+    raw: NotRequired[dict[str, list[float]]]  # other series: [at the start, at the end]
+
+
 class TargetSummary(TypedDict):
     """Everything summary.json says of one target (the block the store keeps per row)."""
 
@@ -229,6 +284,7 @@ class TargetSummary(TypedDict):
     metrics: dict[str, MetricStats]  # metric name -> its statistics
     intervals: NotRequired[list[IntervalRow]]
     steps: NotRequired[list[StepSummary]]  # a stepped load's rows, one per step
+    server: NotRequired[ServerSide]  # targets whose server's metrics were scraped
 
 
 class SimClock(TypedDict):

@@ -42,6 +42,8 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "toolsets",
             "validators",
             "tasks",
+            "server_metrics",
+            "lifeline",
         ),
     ),
     (
@@ -90,6 +92,8 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "summary_quality",
             "step_summary",
             "summary_load",
+            "server_scrape",
+            "server_summary",
         ),
     ),
     ("history", ("store", "rebuild", "probes", "timeofday", "clocks", "scheduler")),

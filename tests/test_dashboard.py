@@ -136,3 +136,20 @@ def test_sparkline_and_headroom() -> None:
     }
     assert headroom(anthropic) == "req 3999/4000 tok 399k/400k retry-after 3s"
     assert headroom({"x-ratelimit-remaining-tokens": "150000000"}) == "tok 150M/?"
+
+
+def test_a_scraped_servers_line_shows_in_its_targets_panel_and_log_line() -> None:
+    runs = _runs()
+    rec = Recorder(runs, 60_000_000, 0)
+    server = {"fast": "TTFT ~35/75 mean 35 | run 3 wait 1 KV 25%"}
+    snap = DashboardState("demo", 10.0).update(
+        _interval(rec, 0, {"fast": 100, "slow": 400}), Health(), runs, 1.0, True, server
+    )
+    fast, slow = snap.targets
+    assert fast.server == server["fast"] and slow.server == ""
+    drawn = _draw(snap, 160)
+    assert "server TTFT ~35/75 mean 35 " in drawn
+    assert "       run 3 wait 1 KV 25%" in drawn  # on a line of its own
+    assert drawn.count("server ") == 1
+    lines = plain_lines(snap)
+    assert "server TTFT ~35/75" in lines[1] and "server" not in lines[2]

@@ -218,11 +218,16 @@ def test_html_report_of_a_real_run_renders_in_chromium(tmp_path: Path) -> None:
         "TTFT p99 per interval",
         "E2E p95 per interval",
         "Completed requests per second",  # no failures: no chart of them
+        # The simulator's own /metrics, per target, on the same time axis.
+        "nano: TTFT per interval, client and server",
+        "nano: the server's requests at each interval's end",
+        "haiku: TTFT per interval, client and server",
+        "haiku: the server's requests at each interval's end",
         "Requests left of the rate limit, per interval",
         "Client: event-loop lag per interval",
         "Client: CPU per interval (% of one core)",
     ]
-    for c in charts[:10]:  # one line per target, each named in the legend
+    for c in charts[:9] + charts[13:14]:  # one line per target, each named in the legend
         assert c.count('class="series"') >= 4 and "nano" in c and "haiku" in c, c[:200]
     assert "requests left" in dom and " of " in dom  # headroom as numbers, not headers
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 50_000  # a drawn page, not blank

@@ -270,8 +270,10 @@ def test_a_killed_parent_leaves_no_worker_behind(tmp_path: Path) -> None:
     proc = _cli(path)
     try:
         _wait_for(proc, "2/60s")
+        # Its spawned children: the two workers and the process that scrapes the
+        # simulator's /metrics (loadtest.server_scrape); none may outlive it.
         workers = [c for c in _children(proc.pid) if b"spawn_main" in _cmdline(c)]
-        assert len(workers) == 2, workers
+        assert len(workers) == 3, workers
         proc.kill()  # SIGKILL: the parent tells no one
         proc.wait(10)
         deadline = time.monotonic() + worker_module.ORPHAN_GRACE_S + 10

@@ -8,7 +8,7 @@ from typing import Literal
 from loadtest.errors import ErrorClass
 from loadtest.headroom import Headroom, headroom_of, short
 from loadtest.metrics import unit_of
-from loadtest.report import svg
+from loadtest.report import server_side, svg
 from loadtest.report.client_text import health_line, workers_line
 from loadtest.report.run_data import RunData
 from loadtest.report.tables import (
@@ -219,6 +219,30 @@ def _rate_limits(summary: Summary) -> str:
     return "<h2>Rate limits</h2>" + _table(heads, rows) + f"<div class='charts'>{chart}</div>"
 
 
+def _server_section(run: RunData) -> list[str]:
+    """The targets' servers' own metrics beside the client's, when any was scraped."""
+    s = run.summary
+    found = server_side.servers(s)
+    if not found:
+        return []
+    kinds = sorted({x["server"] or "unrecognized" for x in found.values()})
+    out = [
+        "<h2>Server side</h2>",
+        f"<p class='meta'>From each server's own /metrics ({escape(', '.join(kinds))}), "
+        "scraped at every interval boundary; its percentiles (~) are interpolated inside "
+        "its histogram buckets, its means exact. Client minus server is the network, the "
+        "client, and anything else outside the server.</p>",
+    ]
+    out += [f"<p class='warn'>{escape(n)}.</p>" for n in server_side.notes(s)]
+    table = server_side.rows(s)
+    if table:
+        out.append(_table(server_side.HEADINGS, table))
+    shown = server_side.charts(run)
+    if shown:
+        out.append("<div class='charts'>" + "".join(shown) + "</div>")
+    return out
+
+
 def render(run: RunData) -> str:
     """The whole report page."""
     s = run.summary
@@ -299,8 +323,8 @@ def render(run: RunData) -> str:
                 "requests",
             )
         )
+    parts += ["</div>", *_server_section(run)]
     parts += [
-        "</div>",
         _rate_limits(s),
         "<h2>Client health</h2><div class='charts'>",
         *_health_charts(s),

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from loadtest.report import tables
+from loadtest.report import server_side, tables
 from loadtest.report.client_text import health_line, workers_line
 from loadtest.schema import Summary
 
 
 def _table(headings: list[str], rows: list[list[str]]) -> list[str]:
-    text = ("target", "step", "offered")
+    text = ("target", "step", "offered", "metric")
     out = ["| " + " | ".join(headings) + " |"]
     out.append("| " + " | ".join("---" if h in text else "---:" for h in headings) + " |")
     return out + ["| " + " | ".join(r) + " |" for r in rows]
@@ -24,6 +24,11 @@ def render(summary: Summary) -> str:
     if steps:
         out += ["", "Per load step:", "", *_table(headings, steps)]
     out += ["", "Latencies in ms."]
+    server = server_side.rows(summary)
+    if server:
+        out += ["", "The servers' own metrics (~ interpolated from their buckets):", ""]
+        out += _table(server_side.HEADINGS, server)
+    out += [f"\n{n}." for n in server_side.notes(summary)]
     errors = tables.error_lines(summary)
     if errors:
         out += ["", "Errors: " + "; ".join(errors) + "."]

@@ -23,8 +23,10 @@ from typing import IO
 
 from aiohttp import web
 
+from loadtest.lifeline import die_with_parent
 from loadtest.loop import new_event_loop, short_gc_pauses
 from loadtest.sim.config import SimConfig
+from loadtest.sim.metrics import block_size
 from loadtest.sim.server import make_app
 
 
@@ -40,9 +42,15 @@ def bind_socket(host: str, port: int) -> socket.socket:
 
 
 async def _serve(
-    cfg: SimConfig, sock: socket.socket, worker: int, anchor: float, ready: Callable[[], None]
+    cfg: SimConfig,
+    sock: socket.socket,
+    worker: int,
+    anchor: float,
+    ready: Callable[[], None],
+    shared: tuple[object, int] | None,
 ) -> None:
-    app = make_app(cfg, worker, anchor)
+    block, workers = shared if shared is not None else (None, 1)
+    app = make_app(cfg, worker, anchor, block, workers)
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
     await runner.setup()
     await web.SockSite(runner, sock, backlog=4096).start()
@@ -57,41 +65,39 @@ async def _serve(
 
 
 def run_worker(
-    cfg: SimConfig, host: str, port: int, worker: int, anchor: float, ready: Callable[[], None]
+    cfg: SimConfig,
+    host: str,
+    port: int,
+    worker: int,
+    anchor: float,
+    ready: Callable[[], None],
+    shared: tuple[object, int] | None = None,
 ) -> None:
-    """Serve on HOST:PORT (SO_REUSEPORT) until SIGINT or SIGTERM."""
+    """Serve on HOST:PORT (SO_REUSEPORT) until SIGINT or SIGTERM; SHARED: the /metrics
+    block of all the workers and their number (loadtest.sim.metrics)."""
     sock = bind_socket(host, port)
     sock.listen(4096)
     sock.setblocking(False)
     with asyncio.Runner(loop_factory=new_event_loop) as runner:
-        runner.run(_serve(cfg, sock, worker, anchor, ready))
+        runner.run(_serve(cfg, sock, worker, anchor, ready, shared))
 
 
 PARENT_ENV = "LOADTEST_SIM_PARENT"  # set by Simulator: the pid the simulator must not outlive
 
 
-def die_with_parent(parent_pid: int) -> None:
-    """Have the kernel send this process SIGTERM when its parent dies (Linux), so a
-    parent killed with kill -9 or by the OOM killer leaves no simulator behind; exit now
-    if the parent is already gone. Elsewhere a no-op: stop() still ends it."""
-    if not sys.platform.startswith("linux"):
-        return
-    import ctypes
-
-    pr_set_pdeathsig = 1
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
-    if os.getppid() != parent_pid:  # it died before the request took effect
-        os._exit(1)
-
-
 def _child(
-    cfg: SimConfig, host: str, port: int, worker: int, anchor: float, ready: mp.synchronize.Event
+    cfg: SimConfig,
+    host: str,
+    port: int,
+    worker: int,
+    anchor: float,
+    ready: mp.synchronize.Event,
+    shared: tuple[object, int],
 ) -> None:
     assert mp.parent_process() is not None
     die_with_parent(mp.parent_process().pid or 0)  # type: ignore[union-attr]
     with contextlib.suppress(KeyboardInterrupt):
-        run_worker(cfg, host, port, worker, anchor, ready.set)
+        run_worker(cfg, host, port, worker, anchor, ready.set, shared)
 
 
 def serve(
@@ -125,8 +131,12 @@ def serve(
         return
     ctx = mp.get_context("spawn")
     events = [ctx.Event() for _ in range(workers)]
+    # Each worker writes its own row, /metrics adds them up: no lock needed.
+    shared = (ctx.RawArray("d", block_size(len(cfg.table().names()), workers)), workers)
     procs = [
-        ctx.Process(target=_child, args=(cfg, host, port, i, anchor, events[i]), daemon=True)
+        ctx.Process(
+            target=_child, args=(cfg, host, port, i, anchor, events[i], shared), daemon=True
+        )
         for i in range(workers)
     ]
     for p in procs:

@@ -21,12 +21,23 @@ from loadtest.sim.behaviour import UNSCRIPTED
 from loadtest.sim.capacity import CapacityGate
 from loadtest.sim.config import SimConfig
 from loadtest.sim.faults import choose
+from loadtest.sim.metrics import (
+    E2E,
+    QUEUE,
+    RUNNING,
+    SUCCESS,
+    TTFT,
+    WAITING,
+    ModelStats,
+    SimMetrics,
+    local_block,
+)
 from loadtest.sim.plan import Plan, gap_params, make_plan
 from loadtest.sim.presets import Preset
 from loadtest.sim.ratelimit import Admission, RateLimiter, anthropic_headers, openai_headers
 from loadtest.sim.requests import CHAT, MESSAGES, RESPONSES, BadRequest, SimRequest, parse
 from loadtest.sim.scripted import Answer, script
-from loadtest.sim.stream import DROPPED, Encoder, StreamJob, Ticker
+from loadtest.sim.stream import COMPLETE, DROPPED, Encoder, StreamJob, Ticker
 from loadtest.sim.taskbook import TaskBook
 from loadtest.sim.timeofday import NEUTRAL, SimClock
 
@@ -45,9 +56,22 @@ class SimState:
     """Per-worker mutable state: clock, timer, rate-limit buckets, capacity gates, counters,
     and the known tasks (read at start, so no request waits for them)."""
 
-    def __init__(self, cfg: SimConfig, worker: int, anchor_wall_s: float) -> None:
+    def __init__(
+        self,
+        cfg: SimConfig,
+        worker: int,
+        anchor_wall_s: float,
+        block: object = None,
+        workers: int = 1,
+    ) -> None:
         self.cfg = cfg
         self.table = cfg.table()
+        models = self.table.names()
+        if block is None:
+            block, workers, worker_row = local_block(len(models)), 1, 0
+        else:
+            worker_row = worker
+        self.metrics = SimMetrics(models, block, worker_row, workers)
         self.book = TaskBook.load(cfg.task_files)
         self.worker = worker
         self.anchor_wall_s = anchor_wall_s
@@ -95,6 +119,8 @@ class Admitted:
     gate: CapacityGate | None
     ids: str
     headers: dict[str, str]
+    arrived_ns: int  # perf_counter_ns when the request came in
+    stats: ModelStats | None  # its model's /metrics counters
 
 
 def error_response(
@@ -126,6 +152,7 @@ def _rate_headers(api: str, a: Admission, wall_s: float) -> dict[str, str]:
 
 async def _handle(request: web.Request, api: str) -> web.StreamResponse:
     st = request.app[STATE]
+    arrived_ns = time.perf_counter_ns()
     raw = await request.read()
     wall = time.time()
     st.seq += 1
@@ -196,16 +223,32 @@ async def _handle(request: web.Request, api: str) -> web.StreamResponse:
     headers["x-sim-ttft-ms"] = f"{plan.ttft_s * 1000:.3f}"
     headers["x-sim-output-tokens"] = str(plan.output_tokens)
     gate = st.gate(preset)
+    stats = st.metrics.of(preset.name)
     if gate is not None:
-        await gate.acquire()
-    admitted = Admitted(api, req, plan, gap_params(preset, cond), rng, gate, ids, headers)
-    if req.stream:
-        return await _respond_stream(request, admitted)  # releases the gate when done
+        if stats is not None:
+            stats.add(WAITING, 1)
+        try:
+            await gate.acquire()
+        finally:
+            if stats is not None:
+                stats.add(WAITING, -1)
+    if stats is not None:
+        stats.observe(QUEUE, (time.perf_counter_ns() - arrived_ns) / 1e9)
+        stats.add(RUNNING, 1)
+    admitted = Admitted(
+        api, req, plan, gap_params(preset, cond), rng, gate, ids, headers, arrived_ns, stats
+    )
     try:
-        return await _respond_whole(request, admitted)
+        if req.stream:
+            return await _respond_stream(request, admitted)  # releases the gate when done
+        try:
+            return await _respond_whole(request, admitted)
+        finally:
+            if gate is not None:
+                gate.release()
     finally:
-        if gate is not None:
-            gate.release()
+        if stats is not None:
+            stats.add(RUNNING, -1)
 
 
 def _scripted(
@@ -269,9 +312,14 @@ async def _respond_stream(request: web.Request, a: Admitted) -> web.StreamRespon
         start_ns,
         st.cfg.ping_interval_s,
         done,
+        a.stats,
+        a.arrived_ns,
     )
     st.ticker.add(job)
     how = await done
+    if how == COMPLETE and a.stats is not None:
+        a.stats.observe(E2E, (time.perf_counter_ns() - a.arrived_ns) / 1e9)
+        a.stats.add(SUCCESS, 1)
     if how == DROPPED:
         # The socket is closed; aiohttp's own write_eof then fails with a ConnectionError,
         # which it treats as a client disconnect (quietly), so just hand the response back.
@@ -313,6 +361,10 @@ async def _respond_whole(request: web.Request, a: Admitted) -> web.StreamRespons
         body = wire_anthropic.body(a.plan, a.req.model, a.ids)
     if fault is not None and fault.kind == "malformed":
         body = body[: len(body) // 2]
+    elif a.stats is not None:  # its first token came when a stream's would have
+        a.stats.observe(TTFT, a.plan.ttft_s + (time.perf_counter_ns() - a.arrived_ns) / 1e9 - total)
+        a.stats.observe(E2E, (time.perf_counter_ns() - a.arrived_ns) / 1e9)
+        a.stats.add(SUCCESS, 1)
     return web.Response(body=body, content_type="application/json", headers=a.headers)
 
 
@@ -351,12 +403,23 @@ async def _info(request: web.Request) -> web.Response:
     )
 
 
+async def _metrics(request: web.Request) -> web.Response:
+    body = request.app[STATE].metrics.render()
+    return web.Response(body=body, content_type="text/plain", charset="utf-8")
+
+
 def make_app(
-    cfg: SimConfig, worker: int = 0, anchor_wall_s: float | None = None
+    cfg: SimConfig,
+    worker: int = 0,
+    anchor_wall_s: float | None = None,
+    block: object = None,
+    workers: int = 1,
 ) -> web.Application:
-    """The simulator app for one worker process."""
+    """The simulator app for one worker process; BLOCK: the /metrics counters shared by
+    WORKERS processes (loadtest.sim.metrics), this worker's own when None."""
     app = web.Application(client_max_size=64 * 1024 * 1024)
-    app[STATE] = SimState(cfg, worker, time.time() if anchor_wall_s is None else anchor_wall_s)
+    anchor = time.time() if anchor_wall_s is None else anchor_wall_s
+    app[STATE] = SimState(cfg, worker, anchor, block, workers)
 
     async def chat(r: web.Request) -> web.StreamResponse:
         return await _handle(r, CHAT)
@@ -372,4 +435,5 @@ def make_app(
     app.router.add_post("/v1/messages", messages)
     app.router.add_get("/v1/models", _models)
     app.router.add_get("/sim/info", _info)
+    app.router.add_get("/metrics", _metrics)
     return app

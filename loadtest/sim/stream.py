@@ -18,6 +18,7 @@ import time
 from typing import Protocol
 
 from loadtest.sim.capacity import CapacityGate
+from loadtest.sim.metrics import TTFT, ModelStats
 from loadtest.sim.plan import Plan
 
 _NS = 1_000_000_000
@@ -64,6 +65,7 @@ class StreamJob:
         "_sizes",
         "_stalling",
         "_w",
+        "arrived_ns",
         "done",
         "enc",
         "fault",
@@ -71,6 +73,7 @@ class StreamJob:
         "gap_sigma",
         "gate",
         "i",
+        "last_token_ns",
         "last_write_ns",
         "n",
         "next_due_ns",
@@ -79,6 +82,7 @@ class StreamJob:
         "preamble_due_ns",
         "rng",
         "sent_events",
+        "stats",
     )
 
     def __init__(
@@ -93,8 +97,14 @@ class StreamJob:
         start_ns: int,
         ping_interval_s: float,
         done: asyncio.Future[str],
+        stats: ModelStats | None = None,
+        arrived_ns: int = 0,
     ) -> None:
+        """STATS: the model's /metrics counters, which see the first token's write from
+        ARRIVED_NS (the request's arrival) and every gap between content events."""
         self._w = writer
+        self.stats = stats
+        self.arrived_ns = arrived_ns or start_ns
         self._chunked = chunked
         self.enc = enc
         self.n = plan.events
@@ -114,6 +124,7 @@ class StreamJob:
             self._stalling = True
         self.opened = self.preamble_due_ns >= self.next_due_ns  # preamble goes with token 0
         self.last_write_ns = start_ns
+        self.last_token_ns = start_ns
         self._ping = enc.ping()
         self.ping_interval_ns = int(ping_interval_s * _NS)
         self._event = enc.event
@@ -169,6 +180,9 @@ class StreamJob:
             data = self._event(i)
             w.write(b"%x\r\n%b\r\n" % (len(data), data) if self._chunked else data)
             self.last_write_ns = now_ns
+            if self.stats is not None:
+                self.stats.gap_ns(now_ns - self.last_token_ns)
+            self.last_token_ns = now_ns
             self.i = i + 1
             self.sent_events += 1
             gap = self._next_gap_ns()
@@ -203,6 +217,12 @@ class StreamJob:
         if i < self.n:
             buf += self.enc.event(i)
             self.sent_events += 1
+            if self.stats is not None:
+                if i == 0:
+                    self.stats.observe(TTFT, (now_ns - self.arrived_ns) / _NS)
+                else:
+                    self.stats.gap_ns(now_ns - self.last_token_ns)
+            self.last_token_ns = now_ns
         self.i = i = i + 1
         self._stalling = False
         if i >= self.n:

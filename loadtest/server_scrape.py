@@ -1,0 +1,235 @@
+"""Scraping each target's server metrics over a run: at the start, at every interval
+boundary, at the end.
+
+A scrape is fetched and parsed in a process of its own (one, started before the load):
+prometheus_client's parser is pure Python, some milliseconds a scrape, and in a thread
+of this process it held the interpreter against the load's loop (its lag's maximum went
+from about 1.5 to 7 ms). A thread here only hands it the boundaries and waits, so a slow
+or hung metrics endpoint never holds up the load either. During the load only the lines
+of the families loadtest knows, of the target's model, are parsed
+(loadtest.server_metrics); the first and the last scrape, before the load and after its
+drain, are parsed whole, to keep the other series raw.
+
+A sink (loadtest.sinks.Sink) of the run: the engine, or the parent of worker processes,
+calls interval() as each interval closes, and the scrape is queued.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import multiprocessing as mp
+import os
+import queue
+import signal
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from loadtest import redact
+from loadtest.lifeline import die_with_parent
+from loadtest.records import Health, Interval, RequestRecord, TargetStatus
+from loadtest.server_metrics import Delta, Snapshot, delta, parse
+
+TIMEOUT_S = 2.0  # a scrape that takes longer is counted as failed; the next one goes on
+MAX_BYTES = 16 * 1024 * 1024  # a metrics page larger than this is not one
+
+
+def default_url(kind: str, base_url: str, simulator_url: str | None) -> str:
+    """Where a target's server keeps its metrics when its profile names none:
+    /metrics at the root of an openai-compatible server (vLLM, SGLang, TGI, llama.cpp
+    all serve it there) and of the simulator; "" for the hosted APIs, which have none."""
+    if simulator_url is not None:
+        return simulator_url.rstrip("/") + "/metrics"
+    if kind != "openai-compatible":
+        return ""
+    root = base_url.rstrip("/")
+    if root.endswith("/v1"):
+        root = root[: -len("/v1")]
+    return root + "/metrics"
+
+
+def fetch_text(url: str, timeout_s: float) -> str:
+    """The body of GET URL as text; OSError with a short reason when there is none
+    (a refused connection, a status other than 200, a timeout). The proxy is the
+    environment's (HTTP_PROXY, NO_PROXY), as urllib reads it; no credential is sent."""
+    req = urllib.request.Request(redact.strip_userinfo(url), headers={"Accept": "text/plain"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout_s) as resp:
+            body: bytes = resp.read(MAX_BYTES + 1)
+    except urllib.error.HTTPError as exc:
+        raise OSError(f"HTTP {exc.code}") from None
+    except urllib.error.URLError as exc:
+        reason = exc.reason
+        if isinstance(reason, TimeoutError):
+            raise OSError(f"no answer in {timeout_s:g} s") from None
+        raise OSError(getattr(reason, "strerror", None) or str(reason)) from None
+    except TimeoutError:
+        raise OSError(f"no answer in {timeout_s:g} s") from None
+    if len(body) > MAX_BYTES:
+        raise OSError(f"more than {MAX_BYTES // (1024 * 1024)} MiB")
+    return body.decode("utf-8", "replace")
+
+
+def read_server(
+    url: str, models: tuple[str, ...], whole: bool, timeout_s: float
+) -> tuple[int, dict[str, Snapshot] | str]:
+    """One scrape of URL (in the scrape process): when its text came (perf_counter_ns,
+    one clock for every process of the machine) and its snapshot for each of MODELS,
+    or why there is none."""
+    try:
+        text = fetch_text(url, timeout_s)
+    except OSError as exc:
+        return time.perf_counter_ns(), str(exc) or type(exc).__name__
+    at = time.perf_counter_ns()
+    try:
+        return at, {m: parse(text, m, raw=whole) for m in models}
+    except ValueError as exc:
+        return at, f"not Prometheus text ({str(exc)[:120]})"
+
+
+def _scrape_process(parent_pid: int) -> None:
+    # A terminal's Ctrl-C reaches the whole process group; the run decides when to stop.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Its pipes from the pool are its own too, so it would never see the parent go.
+    die_with_parent(parent_pid)
+
+
+@dataclass
+class Row:
+    """One interval's worth of a server's metrics: from the scrape before to this one."""
+
+    start_ns: int
+    end_ns: int
+    delta: Delta
+
+
+@dataclass
+class Track:
+    """One target's scrapes."""
+
+    target: str
+    url: str
+    model: str
+    first: Snapshot | None = None  # whole, before the load
+    end: Snapshot | None = None  # whole, after the drain
+    last: Snapshot | None = None
+    last_ns: int = 0
+    rows: list[Row] = field(default_factory=list)
+    scrapes: int = 0
+    failures: int = 0
+    note: str = ""  # why there are none, or the last failure
+
+
+class Scrapes:
+    """The server metrics of every target that has a metrics URL, over one run."""
+
+    def __init__(
+        self, sources: Mapping[str, tuple[str, str]], timeout_s: float = TIMEOUT_S
+    ) -> None:
+        """SOURCES: target -> (metrics URL, model)."""
+        self.tracks = {t: Track(t, url, model) for t, (url, model) in sources.items() if url}
+        self._timeout = timeout_s
+        self._pool: concurrent.futures.ProcessPoolExecutor | None = None
+        self._queue: queue.Queue[int | None] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self.start_ns = 0
+
+    def begin(self) -> list[str]:
+        """The first scrape, before any load (whole, in this thread); the lines to say
+        of the targets that have none (they are then left alone)."""
+        if not self.tracks:
+            return []
+        self._pool = concurrent.futures.ProcessPoolExecutor(
+            1,
+            mp_context=mp.get_context("spawn"),
+            initializer=_scrape_process,
+            initargs=(os.getpid(),),
+        )
+        said = []
+        for track in list(self.tracks.values()):
+            self._scrape([track], whole=True)
+            if track.first is None:
+                said.append(
+                    f"target {track.target}: no server metrics at "
+                    f"{redact.url(track.url)} ({track.note})"
+                )
+        self._thread = threading.Thread(target=self._run, name="server-metrics", daemon=True)
+        self._thread.start()
+        return said
+
+    def finish(self) -> None:
+        """The last scrape, after the drain (whole); the thread ends."""
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join(self._timeout * (len(self.tracks) + 1) + 1)
+            self._thread = None
+        live = [t for t in self.tracks.values() if t.first is not None]
+        if live:
+            self._scrape(live, whole=True)
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def latest(self, target: str) -> Row | None:
+        """TARGET's last interval, for the dashboard (any thread)."""
+        track = self.tracks.get(target)
+        if track is None or not track.rows:
+            return None
+        return track.rows[-1]
+
+    # The Sink verbs: the run's start instant, each interval as it closes.
+    def start(self, wall_s: float, start_ns: int) -> None:
+        """The run's start (its intervals are timed from it)."""
+        self.start_ns = start_ns
+
+    def request(
+        self, r: RequestRecord, metrics: dict[str, int], detail: str, measured: bool
+    ) -> None:
+        """Nothing: the server's side is scraped, not taken from the requests."""
+
+    def interval(self, iv: Interval, health: Health, status: Mapping[str, TargetStatus]) -> None:
+        """Queue a scrape for the boundary at the end of IV."""
+        self._queue.put(iv.end_ns)
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            # Boundaries queued behind a slow scrape are one scrape now: it covers them.
+            while item is not None and not self._queue.empty():
+                item = self._queue.get_nowait()
+            if item is None:
+                return
+            live = [t for t in self.tracks.values() if t.first is not None]
+            self._scrape(live, whole=False)
+
+    def _scrape(self, tracks: list[Track], whole: bool) -> None:
+        assert self._pool is not None
+        by_url: dict[str, list[Track]] = {}  # two targets on one server: one scrape
+        for track in tracks:
+            by_url.setdefault(track.url, []).append(track)
+        for url, on in by_url.items():
+            models = tuple(dict.fromkeys(t.model for t in on))
+            job = self._pool.submit(read_server, url, models, whole, self._timeout)
+            try:
+                at, got = job.result(timeout=self._timeout + 30)
+            except Exception as exc:  # the scrape process died, or never answered
+                at, got = time.perf_counter_ns(), f"scrape failed ({type(exc).__name__})"
+            for track in on:
+                self._took(track, at, got if isinstance(got, str) else got[track.model], whole)
+
+    def _took(self, track: Track, at: int, snap: Snapshot | str, whole: bool) -> None:
+        if isinstance(snap, str):
+            track.failures += 1
+            track.note = snap
+            return
+        track.scrapes += 1
+        if track.first is None:
+            track.first = snap
+        elif whole:
+            track.end = snap
+        if track.last is not None:
+            track.rows.append(Row(track.last_ns, at, delta(snap, track.last)))
+        track.last, track.last_ns = snap, at
