@@ -34,7 +34,7 @@ from loadtest.providers.registry import provider
 from loadtest.rebuild import RUN_FILE
 from loadtest.report.write import write_report
 from loadtest.schema import Summary
-from loadtest.server_scrape import Scrapes, default_url
+from loadtest.server_scrape import Scrapes, default_url, may_scrape, prepare
 from loadtest.server_summary import server_side
 from loadtest.shard_io import RunResult, ShardSpec
 from loadtest.share import fit_workers
@@ -52,6 +52,7 @@ from loadtest.summary import summarize
 from loadtest.workers import START_AHEAD_S, Flush, Workers, drive, usable_cores
 
 if TYPE_CHECKING:
+    from loadtest.prom_export import Exporter
     from loadtest.sim.process import Simulator
 
 
@@ -152,6 +153,7 @@ def run(
     preflight: bool = False,
     scheduled_utc: str = "",
     cluster: str = "local",
+    exporter: Exporter | None = None,
 ) -> tuple[Path, Summary]:
     """Run profile P to completion (or Ctrl-C); returns the run directory and summary.
 
@@ -159,9 +161,12 @@ def run(
     before any load and any file when a target refuses it for good. SCHEDULED_UTC: the
     instant it was meant to start (`--start-at`), kept in the summary (`run.scheduled_utc`).
     CLUSTER: "local" (worker processes of this machine) or "ray" (actors of the cluster
-    at RAY_ADDRESS, loadtest.ray_cluster)."""
+    at RAY_ADDRESS, loadtest.ray_cluster). EXPORTER: loadtest's own metrics for
+    Prometheus (--metrics-port), fed by this run's intervals."""
     sim: Simulator | None = None
     urls: dict[str, str] = {}
+    if may_scrape(p.targets):
+        prepare()  # its process starts beside the simulator's
     # Before the simulator starts, so that it inherits the raised limit too.
     p, cut = capacity.fit(p, capacity.raise_open_files())
     for line in cut:
@@ -227,6 +232,9 @@ def run(
         log = IntervalLog(run_dir, stop)
         # Quiet: no view at all (its per-interval work would be thrown away).
         shown: list[Sink] = [] if quiet else [view]
+        if exporter is not None:
+            exporter.begin(p.name, {t.name: (t.model, t.kind) for t in p.targets})
+            shown.append(exporter)
         pool: Workers | None = None
         with view:
             try:
@@ -262,6 +270,9 @@ def run(
             if scheduled_utc:
                 summary["run"]["scheduled_utc"] = scheduled_utc
             write_summary(run_dir, summary)
+            if exporter is not None:
+                gates = [(f"{g['expr']} [{g['target']}]", g["ok"]) for g in summary["thresholds"]]
+                exporter.finished(p.name, "ok" if summary["thresholds_ok"] else "failed", gates)
         try:
             write_report(run_dir)
         except OSError as exc:  # the summary and the data files stay; the report can be redone

@@ -43,6 +43,7 @@ from loadtest.instants import format_instant, instant_or_offset
 from loadtest.loop import new_event_loop
 from loadtest.paths import file_safe
 from loadtest.profile import Profile
+from loadtest.prom_export import Exporter
 from loadtest.schedule import (
     ScheduleSpec,
     Usage,
@@ -141,8 +142,10 @@ class Scheduler:
         log: Callable[[str], None] = print,
         run_args: list[str] | None = None,
         clock: Clock | None = None,
+        exporter: Exporter | None = None,
     ) -> None:
         self.profile = profile
+        self.exporter = exporter  # each probe folded in as it finishes (--metrics-port)
         self.spec = spec
         self.tz = check_zone(spec.tz, "--tz")
         self._until = until
@@ -310,10 +313,15 @@ class Scheduler:
         # group (a terminal's Ctrl-C, a service manager's SIGTERM): a run cut short so.
         cut_short = self.stop.is_set() and code in (ExitCode.INTERRUPTED, ExitCode.TERMINATED)
         finished = code in (ExitCode.OK, ExitCode.THRESHOLDS_FAILED) or cut_short
+        if self.exporter is not None and summary is not None and run_dir is not None:
+            outcome = "ok" if code == ExitCode.OK else "failed"
+            self.exporter.fold_run(run_dir, summary, outcome if finished else "error")
         if summary is None or not finished:
             # No summary, or one from a run that failed: a target recorded only failures
             # (exit 4), SIGTERM from elsewhere (143), Ctrl-C (130), a worker died.
             self.counts.failed += 1
+            if self.exporter is not None and summary is None:
+                self.exporter.run_failed(self.profile.name)
             why = err.decode(errors="replace").strip().splitlines()
             self.log(
                 f"run of {self._when(due)} failed (exit {code}): "

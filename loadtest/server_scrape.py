@@ -25,11 +25,12 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from loadtest import redact
 from loadtest.lifeline import die_with_parent
+from loadtest.profile import Target
 from loadtest.records import Health, Interval, RequestRecord, TargetStatus
 from loadtest.server_metrics import Delta, Snapshot, delta, parse
 
@@ -123,6 +124,48 @@ class Track:
     note: str = ""  # why there are none, or the last failure
 
 
+_ready: concurrent.futures.ProcessPoolExecutor | None = None  # prepare()'s, not yet taken
+
+
+def _nothing() -> None:
+    """A first job, which is what starts a pool's process."""
+
+
+def may_scrape(targets: Iterable[Target]) -> bool:
+    """Whether any of TARGETS has a server to scrape: a metrics_url, or none given
+    where there is a default (the simulator, an openai-compatible server)."""
+    return any(
+        t.metrics_url
+        or (t.metrics_url is None and (t.uses_simulator or t.kind == "openai-compatible"))
+        for t in targets
+    )
+
+
+def prepare() -> None:
+    """Start the scrape process now: a spawned interpreter takes some hundreds of ms,
+    which a run that waits for its start instant (--start-at: a scheduled probe) spends
+    waiting instead of after it; the next run's Scrapes takes it."""
+    global _ready
+    if _ready is None:
+        _ready = _new_pool()
+        _ready.submit(_nothing)
+
+
+def _new_pool() -> concurrent.futures.ProcessPoolExecutor:
+    return concurrent.futures.ProcessPoolExecutor(
+        1,
+        mp_context=mp.get_context("spawn"),
+        initializer=_scrape_process,
+        initargs=(os.getpid(),),
+    )
+
+
+def _take_pool() -> concurrent.futures.ProcessPoolExecutor:
+    global _ready
+    pool, _ready = _ready, None
+    return pool or _new_pool()
+
+
 class Scrapes:
     """The server metrics of every target that has a metrics URL, over one run."""
 
@@ -142,12 +185,7 @@ class Scrapes:
         of the targets that have none (they are then left alone)."""
         if not self.tracks:
             return []
-        self._pool = concurrent.futures.ProcessPoolExecutor(
-            1,
-            mp_context=mp.get_context("spawn"),
-            initializer=_scrape_process,
-            initargs=(os.getpid(),),
-        )
+        self._pool = _take_pool()
         said = []
         for track in list(self.tracks.values()):
             self._scrape([track], whole=True)

@@ -94,6 +94,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "summary_load",
             "server_scrape",
             "server_summary",
+            "prom_export",
         ),
     ),
     ("history", ("store", "rebuild", "probes", "timeofday", "clocks", "scheduler")),

@@ -42,6 +42,13 @@ def _children(pid: int) -> list[int]:
     return out
 
 
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()[:160]
+    except OSError:
+        return "?"
+
+
 def _alive(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
@@ -50,13 +57,18 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
-def _wait_for_simulator(run: subprocess.Popen[str], timeout: float = 20.0) -> list[int]:
-    """The simulator's processes under RUN, once it has started them all."""
+def _wait_for_simulator(
+    run: subprocess.Popen[str], workers: int = 1, timeout: float = 20.0
+) -> list[int]:
+    """The simulator's processes under RUN, once it has started them all (with WORKERS
+    above 1, its worker processes too)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        sims = _children(run.pid)
-        if sims:
-            time.sleep(2.0)  # its workers, if any, start too
+        # (Not the server-metrics scraper, which starts first.)
+        sims = [p for p in _children(run.pid) if "spawn_main" not in _cmdline(p)]
+        below = [w for s in sims for w in _children(s)]
+        if sims and (workers == 1 or len(below) >= workers):
+            time.sleep(0.5)  # multiprocessing's helper, if any, too
             return sims + [w for s in sims for w in _children(s)]
         time.sleep(0.1)
     raise AssertionError("the run started no simulator")
@@ -73,15 +85,21 @@ def test_a_killed_run_leaves_no_simulator_behind(tmp_path: Path, workers: int) -
         text=True,
     )
     try:
-        sims = _wait_for_simulator(run)
-        # the simulator, and with workers its worker processes and multiprocessing's helper
+        found = _wait_for_simulator(run, workers)
+        # The run's children: the simulator (with workers, its worker processes and
+        # multiprocessing's helper) and the process that scrapes its /metrics.
+        scraper = [p for p in _children(run.pid) if "spawn_main" in _cmdline(p)]
+        sims = [p for p in found if p not in scraper]
+        assert len(scraper) == 1, [_cmdline(p) for p in found]
         assert len(sims) == 1 if workers == 1 else len(sims) >= 1 + workers, sims
+        sims += scraper  # none may outlive the run
         run.kill()  # SIGKILL: no handler, no cleanup of its own
         run.wait(10)
         deadline = time.monotonic() + 10
         while any(_alive(p) for p in sims) and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert not [p for p in sims if _alive(p)], "the simulator outlived its run"
+        left = [p for p in sims if _alive(p)]
+        assert not left, f"outlived its run: {[_cmdline(p) for p in left]}"
     finally:
         if run.poll() is None:
             run.kill()

@@ -20,11 +20,14 @@ from typing import cast
 from zoneinfo import ZoneInfo
 
 import pytest
+from prometheus_client import generate_latest
+from prometheus_client.parser import text_string_to_metric_families
 
 from loadtest.config_reader import ConfigError
 from loadtest.errors import ExitCode, RuntimeFailure
 from loadtest.instants import parse_instant
 from loadtest.profile import load_profile
+from loadtest.prom_export import Exporter
 from loadtest.schedule import (
     Budget,
     ScheduleSpec,
@@ -199,17 +202,35 @@ def test_cron_follows_the_simulated_clock_and_busy_fires_are_skipped(
         assert t.minute < 50 and status == "done", stored
 
 
+def _exported(e: Exporter) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample E serves, by name and sorted labels."""
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for f in text_string_to_metric_families(generate_latest(e.registry).decode())
+        for s in f.samples
+    }
+
+
 def test_daily_budget_skips_fires_that_would_overspend(tmp_path: Path, plain: Simulator) -> None:
     profile = load_profile(_probe(tmp_path, plain, requests=6, rate=50))
     spec = ScheduleSpec(
         cron="* * * * * */4", store=str(tmp_path / "h.db"), budget=Budget(requests=10)
     )
     lines: list[str] = []
-    counts = asyncio.run(Scheduler(profile, spec, max_fires=3, log=lines.append).run())
+    exporter = Exporter()  # schedule --metrics-port: each probe folded in from its files
+    sched = Scheduler(profile, spec, max_fires=3, log=lines.append, exporter=exporter)
+    counts = asyncio.run(sched.run())
     text = "\n".join(lines)
     assert (counts.runs, counts.skipped_budget) == (1, 2), text
     assert "daily requests budget: 6 of 10 spent, the next run needs about 6" in text
     assert "mini: 6/6 ok, ttft p50" in text  # the headline of the run that ran
+    got = _exported(exporter)
+    mine: tuple[tuple[str, str], ...] = (("kind", "openai-compatible"), ("model", "gpt-4o-mini"))
+    mine += (("profile", "probe"), ("target", "mini"))
+    assert got[("loadtest_runs_total", (("outcome", "ok"), ("profile", "probe")))] == 1
+    assert got[("loadtest_requests_total", (*mine[:2], ("outcome", "completed"), *mine[2:]))] == 6
+    assert got[("loadtest_ttft_seconds_count", mine)] == 6
+    assert got[("loadtest_itl_seconds_count", mine)] == 6 * 3  # 4 tokens, 3 gaps each
 
 
 def test_a_run_whose_every_request_failed_counts_as_failed(tmp_path: Path) -> None:
@@ -220,9 +241,16 @@ def test_a_run_whose_every_request_failed_counts_as_failed(tmp_path: Path) -> No
         profile = load_profile(_probe(tmp_path, sim, requests=4, rate=50, model="f500"))
         spec = ScheduleSpec(cron="* * * * * *", store=str(db))
         lines: list[str] = []
-        counts = asyncio.run(Scheduler(profile, spec, max_fires=1, log=lines.append).run())
+        exporter = Exporter()
+        sched = Scheduler(profile, spec, max_fires=1, log=lines.append, exporter=exporter)
+        counts = asyncio.run(sched.run())
     text = "\n".join(lines)
     assert (counts.runs, counts.failed) == (0, 1), text
+    got = _exported(exporter)
+    assert got[("loadtest_runs_total", (("outcome", "error"), ("profile", "probe")))] == 1
+    failed = [v for (name, labels), v in got.items() if ("outcome", "failed") in labels]
+    errors = [v for (name, labels), v in got.items() if name == "loadtest_errors_total"]
+    assert failed == [4] and errors == [4]
     assert (
         "failed (exit 4): loadtest: no request completed: mini: all 4 failed (4 http_5xx)" in text
     )

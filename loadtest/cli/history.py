@@ -19,6 +19,7 @@ def schedule_profile(args: argparse.Namespace) -> int:
     import dataclasses
 
     from loadtest import ready
+    from loadtest.cli.running import metrics_exporter
     from loadtest.config_reader import parse_duration
     from loadtest.profile import load_profile
     from loadtest.schedule import ScheduleSpec, check_cron, check_zone
@@ -49,14 +50,20 @@ def schedule_profile(args: argparse.Namespace) -> int:
         raise ConfigError(f"--fires: expected an integer >= 1, got {args.fires}")
     spec = dataclasses.replace(spec, **changes)  # type: ignore[arg-type]
     ready.check(profile, store=spec.store)  # before the first fire, not at it
-    counts = schedule(
-        profile,
-        spec,
-        until=args.until,
-        max_fires=args.fires,
-        run_args=["--out", args.out] if args.out else [],
-        log=lambda s: print(s, flush=True),
-    )
+    exporter = metrics_exporter(args.metrics_port, False)
+    try:
+        counts = schedule(
+            profile,
+            spec,
+            until=args.until,
+            max_fires=args.fires,
+            run_args=["--out", args.out] if args.out else [],
+            log=lambda s: print(s, flush=True),
+            exporter=exporter,
+        )
+    finally:
+        if exporter is not None:
+            exporter.close()
     return ExitCode.FAILED if counts.failed and not counts.runs else ExitCode.OK
 
 

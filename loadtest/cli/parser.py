@@ -182,6 +182,12 @@ def build_parser() -> argparse.ArgumentParser:
         default="wall",
         help="the clock --start-at is read on; simulator: the targeted `loadtest mock`'s",
     )
+    r.add_argument(
+        "--metrics-port",
+        metavar="[HOST:]PORT",
+        help="serve loadtest's own metrics for Prometheus at http://HOST:PORT/metrics while "
+        "it runs (HOST defaults to 127.0.0.1; 0.0.0.0 for a scraper on another machine)",
+    )
     r.add_argument("--quiet", action="store_true", help="print only the report path")
     r.add_argument(
         "--no-live", action="store_true", help="plain lines instead of the live dashboard"
@@ -215,6 +221,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", help="directory for the run reports (default: the profile's)")
     s.add_argument("--until", help="stop at this instant, or this long after start (7d)")
     s.add_argument("--fires", type=int, help="stop after this many fires")
+    s.add_argument(
+        "--metrics-port",
+        metavar="[HOST:]PORT",
+        help="serve the probes' metrics for Prometheus at http://HOST:PORT/metrics, "
+        "each probe folded in as it finishes (HOST defaults to 127.0.0.1)",
+    )
 
     rp = sub.add_parser(
         "report",

@@ -15,6 +15,7 @@ from loadtest.paths import DEFAULT_PROFILE
 
 if TYPE_CHECKING:
     from loadtest.profile import Profile
+    from loadtest.prom_export import Exporter
     from loadtest.schema import Summary
 
 
@@ -102,6 +103,29 @@ def _profile_of(args: argparse.Namespace, duration: float | None) -> Profile:
     )
 
 
+def metrics_exporter(spec: str | None, quiet: bool) -> Exporter | None:
+    """The --metrics-port endpoint, serving (None without the flag)."""
+    if spec is None:
+        return None
+    from loadtest.prom_export import Exporter, listen_spec
+
+    try:
+        host, port = listen_spec(spec)
+    except ValueError as exc:
+        raise ConfigError(f"--metrics-port: {exc}") from None
+    exporter = Exporter()
+    try:
+        port = exporter.serve(host, port)
+    except OSError as exc:
+        raise ConfigError(
+            f"--metrics-port: cannot listen on {host}:{port} ({exc.strerror or exc})"
+        ) from None
+    if not quiet:
+        shown = f"[{host}]" if ":" in host else host
+        print(f"loadtest: metrics at http://{shown}:{port}/metrics", file=sys.stderr, flush=True)
+    return exporter
+
+
 def run(args: argparse.Namespace) -> int:
     """`loadtest run`: a profile with the flags' overrides, then its summary."""
     import dataclasses
@@ -154,8 +178,13 @@ def run(args: argparse.Namespace) -> int:
     # Before the wait and any request: a run that cannot start is found out now.
     ready.check(profile, store=args.store or None)
     if args.start_at is not None:
+        from loadtest import server_scrape
+
+        if server_scrape.may_scrape(profile.targets):
+            server_scrape.prepare()  # ready before the start instant, not after it
         wait_for(args.start_at, args.clock, profile)
     console = Console()
+    exporter = metrics_exporter(args.metrics_port, args.quiet)
     stored = ""
     scheduled = ""
     if args.start_at is not None:
@@ -171,10 +200,14 @@ def run(args: argparse.Namespace) -> int:
             preflight=not args.no_preflight,
             scheduled_utc=scheduled,
             cluster=cluster,
+            exporter=exporter,
         )
     except KeyboardInterrupt:  # before the load's own Ctrl-C handling was in place
         print("loadtest: interrupted before the load started", file=sys.stderr, flush=True)
         return ExitCode.INTERRUPTED
+    finally:
+        if exporter is not None:
+            exporter.close()
     if args.store:
         from loadtest import store
 
