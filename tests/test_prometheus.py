@@ -63,6 +63,60 @@ config = "{cfg}"
     return path
 
 
+MONITORING = Path(__file__).parent.parent / "scripts" / "monitoring"
+
+
+def _dashboard_exprs() -> list[str]:
+    """The dashboard's PromQL, its variables given values as Grafana would."""
+    board = json.loads((MONITORING / "grafana-dashboard.json").read_text())
+    exprs = [t["expr"] for p in board["panels"] for t in p["targets"]]
+    return [
+        e.replace("$__rate_interval", "5s").replace("$profile", "promtest").replace("$target", ".*")
+        for e in exprs
+    ]
+
+
+def _rule_exprs() -> list[str]:
+    text = (MONITORING / "alerts.yml").read_text()
+    out: list[str] = []
+    inside = False
+    for line in text.splitlines():  # the rules' `expr: |` blocks and one-line exprs
+        stripped = line.strip()
+        if stripped.startswith("expr:"):
+            rest = stripped[len("expr:") :].strip()
+            inside = rest == "|"
+            out.append("" if inside else rest)
+        elif inside and line.startswith(" " * 10):
+            out[-1] += " " + stripped
+        else:
+            inside = False
+    return [e.strip() for e in out]
+
+
+def test_the_shipped_dashboard_is_what_its_script_makes_and_the_rules_check() -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "make_dashboard", MONITORING / "make_dashboard.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    board = json.loads((MONITORING / "grafana-dashboard.json").read_text())
+    assert board == module.dashboard()  # regenerate with the script after a change
+    assert any(p["type"] == "heatmap" for p in board["panels"])
+    assert len(_rule_exprs()) == 6 and all(e.count("(") == e.count(")") for e in _rule_exprs())
+    if shutil.which("promtool") is None:
+        pytest.skip("promtool (Debian's prometheus package) is absent")
+    out = subprocess.run(
+        ["promtool", "check", "rules", str(MONITORING / "alerts.yml")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0 and "SUCCESS: 6 rules found" in out.stdout + out.stderr, out
+
+
 def _get(url: str) -> str:
     with urllib.request.urlopen(url, timeout=5) as resp:
         return str(resp.read().decode())
@@ -215,6 +269,11 @@ def test_a_real_prometheus_scrapes_a_run_and_agrees_with_its_summary(
         assert float(itl["value"][1]) == t["metrics"]["itl"]["count"]
         [runs] = _query(base, 'loadtest_runs_total{profile="promtest"}')
         assert runs["metric"]["outcome"] == "ok" and float(runs["value"][1]) == 1
+        # Every expression the shipped dashboard and alert rules use runs on it.
+        for expr in _dashboard_exprs() + _rule_exprs():
+            _query(base, expr)
+        [p95] = _query(base, _dashboard_exprs()[0])  # the dashboard's first: TTFT p95
+        assert p95["metric"]["target"] == "fixed" and 0.1 <= float(p95["value"][1]) <= 0.15
     finally:
         prom.terminate()
         prom.wait(10)
