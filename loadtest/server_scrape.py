@@ -1,7 +1,8 @@
 """Scraping each target's server metrics over a run: at the start, at every interval
 boundary, at the end.
 
-A scrape is fetched and parsed in a process of its own (one, started before the load):
+A scrape during the load is fetched and parsed in a process of its own
+(loadtest.scrape_child; one process, started as early as the run can):
 prometheus_client's parser is pure Python, some milliseconds a scrape, and in a thread
 of this process it held the interpreter against the load's loop (its lag's maximum went
 from about 1.5 to 7 ms). A thread here only hands it the boundaries and waits, so a slow
@@ -20,22 +21,18 @@ import concurrent.futures
 import multiprocessing as mp
 import os
 import queue
-import signal
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from loadtest import redact
-from loadtest.lifeline import die_with_parent
 from loadtest.profile import Target
 from loadtest.records import Health, Interval, RequestRecord, TargetStatus
-from loadtest.server_metrics import Delta, Snapshot, delta, parse
+from loadtest.scrape_child import nothing, quiet_child, read_server
+from loadtest.server_metrics import Delta, Snapshot, delta
 
 TIMEOUT_S = 2.0  # a scrape that takes longer is counted as failed; the next one goes on
-MAX_BYTES = 16 * 1024 * 1024  # a metrics page larger than this is not one
 
 
 def default_url(kind: str, base_url: str, simulator_url: str | None) -> str:
@@ -50,52 +47,6 @@ def default_url(kind: str, base_url: str, simulator_url: str | None) -> str:
     if root.endswith("/v1"):
         root = root[: -len("/v1")]
     return root + "/metrics"
-
-
-def fetch_text(url: str, timeout_s: float) -> str:
-    """The body of GET URL as text; OSError with a short reason when there is none
-    (a refused connection, a status other than 200, a timeout). The proxy is the
-    environment's (HTTP_PROXY, NO_PROXY), as urllib reads it; no credential is sent."""
-    req = urllib.request.Request(redact.strip_userinfo(url), headers={"Accept": "text/plain"})
-    try:
-        with urllib.request.urlopen(req, timeout=timeout_s) as resp:
-            body: bytes = resp.read(MAX_BYTES + 1)
-    except urllib.error.HTTPError as exc:
-        raise OSError(f"HTTP {exc.code}") from None
-    except urllib.error.URLError as exc:
-        reason = exc.reason
-        if isinstance(reason, TimeoutError):
-            raise OSError(f"no answer in {timeout_s:g} s") from None
-        raise OSError(getattr(reason, "strerror", None) or str(reason)) from None
-    except TimeoutError:
-        raise OSError(f"no answer in {timeout_s:g} s") from None
-    if len(body) > MAX_BYTES:
-        raise OSError(f"more than {MAX_BYTES // (1024 * 1024)} MiB")
-    return body.decode("utf-8", "replace")
-
-
-def read_server(
-    url: str, models: tuple[str, ...], whole: bool, timeout_s: float
-) -> tuple[int, dict[str, Snapshot] | str]:
-    """One scrape of URL (in the scrape process): when its text came (perf_counter_ns,
-    one clock for every process of the machine) and its snapshot for each of MODELS,
-    or why there is none."""
-    try:
-        text = fetch_text(url, timeout_s)
-    except OSError as exc:
-        return time.perf_counter_ns(), str(exc) or type(exc).__name__
-    at = time.perf_counter_ns()
-    try:
-        return at, {m: parse(text, m, raw=whole) for m in models}
-    except ValueError as exc:
-        return at, f"not Prometheus text ({str(exc)[:120]})"
-
-
-def _scrape_process(parent_pid: int) -> None:
-    # A terminal's Ctrl-C reaches the whole process group; the run decides when to stop.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # Its pipes from the pool are its own too, so it would never see the parent go.
-    die_with_parent(parent_pid)
 
 
 @dataclass
@@ -127,10 +78,6 @@ class Track:
 _ready: concurrent.futures.ProcessPoolExecutor | None = None  # prepare()'s, not yet taken
 
 
-def _nothing() -> None:
-    """A first job, which is what starts a pool's process."""
-
-
 def may_scrape(targets: Iterable[Target]) -> bool:
     """Whether any of TARGETS has a server to scrape: a metrics_url, or none given
     where there is a default (the simulator, an openai-compatible server)."""
@@ -148,14 +95,14 @@ def prepare() -> None:
     global _ready
     if _ready is None:
         _ready = _new_pool()
-        _ready.submit(_nothing)
+        _ready.submit(nothing)  # a first job is what starts a pool's process
 
 
 def _new_pool() -> concurrent.futures.ProcessPoolExecutor:
     return concurrent.futures.ProcessPoolExecutor(
         1,
         mp_context=mp.get_context("spawn"),
-        initializer=_scrape_process,
+        initializer=quiet_child,
         initargs=(os.getpid(),),
     )
 
@@ -185,10 +132,12 @@ class Scrapes:
         of the targets that have none (they are then left alone)."""
         if not self.tracks:
             return []
-        self._pool = _take_pool()
+        self._pool = _take_pool()  # for the scrapes during the load; it may still start
         said = []
         for track in list(self.tracks.values()):
-            self._scrape([track], whole=True)
+            # Here, not in the pool: before the load there is nothing to disturb, and the
+            # load need not wait for the scrape process to be up.
+            self._scrape([track], whole=True, here=True)
             if track.first is None:
                 said.append(
                     f"target {track.target}: no server metrics at "
@@ -206,7 +155,7 @@ class Scrapes:
             self._thread = None
         live = [t for t in self.tracks.values() if t.first is not None]
         if live:
-            self._scrape(live, whole=True)
+            self._scrape(live, whole=True, here=True)
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
@@ -243,18 +192,20 @@ class Scrapes:
             live = [t for t in self.tracks.values() if t.first is not None]
             self._scrape(live, whole=False)
 
-    def _scrape(self, tracks: list[Track], whole: bool) -> None:
-        assert self._pool is not None
+    def _scrape(self, tracks: list[Track], whole: bool, here: bool = False) -> None:
         by_url: dict[str, list[Track]] = {}  # two targets on one server: one scrape
         for track in tracks:
             by_url.setdefault(track.url, []).append(track)
         for url, on in by_url.items():
             models = tuple(dict.fromkeys(t.model for t in on))
-            job = self._pool.submit(read_server, url, models, whole, self._timeout)
-            try:
-                at, got = job.result(timeout=self._timeout + 30)
-            except Exception as exc:  # the scrape process died, or never answered
-                at, got = time.perf_counter_ns(), f"scrape failed ({type(exc).__name__})"
+            if here or self._pool is None:
+                at, got = read_server(url, models, whole, self._timeout)
+            else:
+                job = self._pool.submit(read_server, url, models, whole, self._timeout)
+                try:
+                    at, got = job.result(timeout=self._timeout + 30)
+                except Exception as exc:  # the scrape process died, or never answered
+                    at, got = time.perf_counter_ns(), f"scrape failed ({type(exc).__name__})"
             for track in on:
                 self._took(track, at, got if isinstance(got, str) else got[track.model], whole)
 

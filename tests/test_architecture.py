@@ -93,6 +93,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "step_summary",
             "summary_load",
             "server_scrape",
+            "scrape_child",
             "server_summary",
             "prom_export",
         ),
