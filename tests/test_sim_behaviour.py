@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import itertools
 import statistics
 import time
@@ -36,7 +37,17 @@ def test_low_load_ttft_and_token_rate_match_each_preset(sim: Simulator) -> None:
     names = ["gpt-4o-mini", "gpt-4o-nano", "claude-3-5-haiku"]
     n = 400
     bodies = [chat(name, 16) for _ in range(n) for name in names]
-    results = asyncio.run(many(sim.openai_base_url + "/chat/completions", bodies, 150))
+    # The client is this test's process, a thousand tests into the suite. There the p95
+    # of the TTFTs it measured came out a fifth high in three suites of four (2026-12-03),
+    # never alone or after a few hundred tests; the likely cause is the collector
+    # rescanning what earlier tests left, so it is frozen here, as loadtest's engine
+    # freezes its own (not proven: the failure did not reproduce in a shorter run).
+    gc.collect()
+    gc.freeze()
+    try:
+        results = asyncio.run(many(sim.openai_base_url + "/chat/completions", bodies, 150))
+    finally:
+        gc.unfreeze()
     prompt = count_input_tokens(bodies[0]["messages"])
     for name in names:
         p = PRESETS[name]
