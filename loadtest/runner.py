@@ -135,7 +135,13 @@ def _scrapes(p: Profile, urls: dict[str, str], sim: Simulator | None) -> Scrapes
                 t.kind, urls[t.name], sim.base_url if t.uses_simulator and sim else None
             )
         sources[t.name] = (url, t.model)
-    return Scrapes(sources)
+    return Scrapes(sources, during_load=_boundaries_in_load(p))
+
+
+def _boundaries_in_load(p: Profile) -> bool:
+    """Whether an interval of P can close while its load runs (the run ends at its
+    duration at the latest)."""
+    return p.interval_s < p.duration_s
 
 
 def _env_for(p: Profile) -> tuple[tuple[str, str], ...]:
@@ -165,7 +171,7 @@ def run(
     Prometheus (--metrics-port), fed by this run's intervals."""
     sim: Simulator | None = None
     urls: dict[str, str] = {}
-    if may_scrape(p.targets):
+    if may_scrape(p.targets) and _boundaries_in_load(p):
         prepare()  # its process starts beside the simulator's
     # Before the simulator starts, so that it inherits the raised limit too.
     p, cut = capacity.fit(p, capacity.raise_open_files())

@@ -2,7 +2,8 @@
 boundary, at the end.
 
 A scrape during the load is fetched and parsed in a process of its own
-(loadtest.scrape_child; one process, started as early as the run can):
+(loadtest.scrape_child; one process, started as early as the run can, and only when an
+interval can close before the load ends):
 prometheus_client's parser is pure Python, some milliseconds a scrape, and in a thread
 of this process it held the interpreter against the load's loop (its lag's maximum went
 from about 1.5 to 7 ms). A thread here only hands it the boundaries and waits, so a slow
@@ -117,9 +118,16 @@ class Scrapes:
     """The server metrics of every target that has a metrics URL, over one run."""
 
     def __init__(
-        self, sources: Mapping[str, tuple[str, str]], timeout_s: float = TIMEOUT_S
+        self,
+        sources: Mapping[str, tuple[str, str]],
+        timeout_s: float = TIMEOUT_S,
+        during_load: bool = True,
     ) -> None:
-        """SOURCES: target -> (metrics URL, model)."""
+        """SOURCES: target -> (metrics URL, model). DURING_LOAD: whether an interval
+        can close before the load ends; when none can (a run no longer than one
+        interval: a scheduled probe), no scrape process is started, since its start-up
+        (a core for some hundreds of ms) would only compete with the load's loop."""
+        self._during_load = during_load
         self.tracks = {t: Track(t, url, model) for t, (url, model) in sources.items() if url}
         self._timeout = timeout_s
         self._pool: concurrent.futures.ProcessPoolExecutor | None = None
@@ -132,7 +140,8 @@ class Scrapes:
         of the targets that have none (they are then left alone)."""
         if not self.tracks:
             return []
-        self._pool = _take_pool()  # for the scrapes during the load; it may still start
+        if self._during_load:
+            self._pool = _take_pool()  # for the scrapes during the load; it may still start
         said = []
         for track in list(self.tracks.values()):
             # Here, not in the pool: before the load there is nothing to disturb, and the

@@ -17,7 +17,7 @@ from typing import ClassVar
 import pytest
 from rich.console import Console
 
-from loadtest import store
+from loadtest import server_scrape, store
 from loadtest.config_reader import ConfigError
 from loadtest.profile import load_profile
 from loadtest.report import markdown
@@ -229,3 +229,33 @@ def test_no_metrics_url_scrapes_nothing_and_a_bad_one_is_a_one_line_error(
     with pytest.raises(ConfigError) as info:
         load_profile(bad)
     assert "secret" not in str(info.value) and "\n" not in str(info.value)
+
+
+@pytest.mark.slow
+def test_a_run_of_one_interval_scrapes_before_and_after_without_a_scrape_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A scheduled probe is no longer than its interval: nothing is scraped during its load,
+    # so the process that would parse those scrapes is not started beside it.
+    started: list[object] = []
+    real = server_scrape._new_pool
+
+    def counted() -> object:
+        started.append(1)
+        return real()
+
+    monkeypatch.setattr(server_scrape, "_new_pool", counted)
+    short = _profile(tmp_path, body='interval = "20s"').read_text()
+    short = short.replace('interval = "1s"\n', "", 1)
+    path = tmp_path / "short.toml"
+    path.write_text(short)
+    summary = _run(path)
+    s = summary["targets"]["fixed"]["server"]
+    assert started == []
+    assert s["failed_scrapes"] == 0 and s["scrapes"] >= 2
+    assert s["counters"]["requests"] == 24
+    # and a run with boundaries in its load does start one
+    again = tmp_path / "again"
+    again.mkdir()
+    _run(_profile(again))
+    assert started == [1]
