@@ -8,7 +8,7 @@ import itertools
 import math
 import random
 import statistics
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -35,7 +35,7 @@ from loadtest.sim.ratelimit import (
 from loadtest.sim.requests import BadRequest, SimRequest, ToolSpec, parse
 from loadtest.sim.scripted import Answer
 from loadtest.sim.stream import COMPLETE, CUT, DROPPED, StreamJob
-from loadtest.sim.timeofday import NEUTRAL, Diurnal, SimClock, business_hours
+from loadtest.sim.timeofday import NEUTRAL, Diurnal, SimClock, business_hours, conditions_at
 from loadtest.sim.wire_chat import ChatEncoder
 from loadtest.validators import (
     INVALID_JSON,
@@ -94,6 +94,16 @@ BAD_CONFIGS = [
         "models.x.faults.windows[0].kind: expected one of",
     ),
     ('[models.x]\nbase = "nope"\n', "models.x.base: expected the name of a built-in preset"),
+    (
+        '[[models.x.incidents]]\nstart = "tuesday"\n',
+        "models.x.incidents[0].start: expected an ISO 8601 instant",
+    ),
+    ('[[models.x.incidents]]\nduration = "1h"\n', "models.x.incidents[0].start: expected"),
+    (
+        "[[models.x.incidents]]\nstart = 2026-11-20T14:00:00Z\nttft = 0\n",
+        "models.x.incidents[0].ttft: expected a number > 0",
+    ),
+    ("[models.x]\nincidents = 3\n", "models.x.incidents: expected an array of tables"),
     ('[clock]\nsim_start = "yesterday"\n', "clock.sim_start: expected an ISO 8601 instant"),
     ("seed = 1.5\n", "seed: expected an integer"),
     ("this is not toml\n", "invalid TOML"),
@@ -169,6 +179,36 @@ enabled = false
     flat = table.lookup("flat")
     assert flat is not None and flat.diurnal is None
     assert all(p.faults.http_500 == 0.02 for p in cfg.presets)
+
+
+def test_an_incident_multiplies_the_diurnal_conditions_for_its_hour_only(tmp_path) -> None:
+    path = tmp_path / "sim.toml"
+    path.write_text("""
+[[models."gpt-4o-mini".incidents]]
+start = "2026-11-20T14:00:00-05:00"
+duration = "1h"
+ttft = 3.0
+tail = 1.5
+[[models."gpt-4o-mini".incidents]]
+start = 2026-11-21T02:00:00Z
+ttft = 2.0
+""")
+    mini = load_config(path).table().lookup("gpt-4o-mini")
+    assert mini is not None and len(mini.incidents) == 2
+    first, second = mini.incidents
+    assert first.start == datetime(2026, 11, 20, 19, 0, tzinfo=UTC)
+    assert (first.end - first.start).total_seconds() == 3600  # duration, and its default
+    assert (second.end - second.start).total_seconds() == 3600
+    peak = mini.diurnal.conditions(first.start) if mini.diurnal else NEUTRAL
+    assert peak.ttft == 1.4  # a weekday's 14:00 in New York: the preset's own peak
+    inside = conditions_at(mini.diurnal, mini.incidents, first.start)
+    assert inside.ttft == pytest.approx(1.4 * 3.0) and inside.tail == pytest.approx(1.8 * 1.5)
+    before = conditions_at(mini.diurnal, mini.incidents, first.start - timedelta(seconds=1))
+    assert before == peak
+    at_end = conditions_at(mini.diurnal, mini.incidents, first.end)
+    assert at_end.ttft == 1.4  # [start, end)
+    night = conditions_at(mini.diurnal, mini.incidents, second.start)
+    assert night.ttft == 2.0 and night.tail == 1.0  # Friday 21:00 in New York: off-peak
 
 
 def test_tokens_per_event_defaults_and_overrides(tmp_path) -> None:

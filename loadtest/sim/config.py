@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from loadtest.config_reader import ConfigError, Table, load_toml
@@ -15,7 +16,7 @@ from loadtest.sim.capacity import Capacity
 from loadtest.sim.faults import FAULT_KINDS, Faults, FaultWindow
 from loadtest.sim.presets import BUILTIN, Preset, PresetTable, builtin_table
 from loadtest.sim.ratelimit import Limits
-from loadtest.sim.timeofday import Diurnal, business_hours, zone
+from loadtest.sim.timeofday import Diurnal, Incident, business_hours, zone
 from loadtest.tasks import read_tasks, task_path
 
 SIM_START_ENV = "LOADTEST_SIM_START"  # the simulated instant to start at, when none is given
@@ -188,6 +189,8 @@ def _apply(p: Preset, t: Table) -> Preset:
         )
     if (d := t.table("diurnal")) is not None:
         p = dataclasses.replace(p, diurnal=_diurnal(d, p.diurnal))
+    if t.has("incidents"):
+        p = dataclasses.replace(p, incidents=tuple(_incident(i) for i in t.tables("incidents")))
     if (c := t.table("capacity")) is not None:
         p = dataclasses.replace(p, capacity=_capacity(c))
     if (lim := t.table("limits")) is not None:
@@ -260,6 +263,30 @@ def _diurnal(t: Table, current: Diurnal | None) -> Diurnal | None:
             arrays[name] = t.numbers(name, getattr(d, name), length=24, min=0.01)
     t.finish()
     return Diurnal(tz, days, arrays["ttft"], arrays["tail"], arrays["speed"])
+
+
+def _incident(t: Table) -> Incident:
+    """One [[models.NAME.incidents]] table: start (an ISO instant with its offset, in the
+    simulator's time), duration, and multipliers as the diurnal table's."""
+    raw = t.raw("start") if t.has("start") else None
+    start: datetime | None = None
+    if isinstance(raw, datetime):  # TOML's own offset date-time
+        start = raw if raw.tzinfo else raw.replace(tzinfo=UTC)
+    elif isinstance(raw, str):
+        with contextlib.suppress(ValueError):
+            start = parse_instant(raw)
+    if start is None:
+        raise t.error("start", "an ISO 8601 instant such as 2026-11-20T14:00:00-05:00", raw)
+    length = t.duration("duration", 3600.0)
+    i = Incident(
+        start,
+        start + timedelta(seconds=length),
+        t.number("ttft", 1.0, positive=True),
+        t.number("tail", 1.0, positive=True),
+        t.number("speed", 1.0, positive=True),
+    )
+    t.finish()
+    return i
 
 
 def _capacity(t: Table) -> Capacity | None:

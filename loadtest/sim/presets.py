@@ -11,7 +11,7 @@ from loadtest.sim.behaviour import Behaviour
 from loadtest.sim.capacity import Capacity
 from loadtest.sim.faults import NO_FAULTS, Faults
 from loadtest.sim.ratelimit import Limits
-from loadtest.sim.timeofday import Diurnal, business_hours
+from loadtest.sim.timeofday import Diurnal, Incident, business_hours
 
 Z95 = 1.6448536269514722  # standard normal quantile at 0.95
 
@@ -42,6 +42,7 @@ class Preset:
     # stands for a server whose tokenizer splits text finer, as a client never knows.
     prompt_token_scale: float = 1.0
     diurnal: Diurnal | None = None
+    incidents: tuple[Incident, ...] = ()
     capacity: Capacity | None = None
     limits: Limits = field(default_factory=Limits)
     faults: Faults = NO_FAULTS

@@ -39,7 +39,7 @@ from loadtest.sim.requests import CHAT, MESSAGES, RESPONSES, BadRequest, SimRequ
 from loadtest.sim.scripted import Answer, script
 from loadtest.sim.stream import COMPLETE, DROPPED, Encoder, StreamJob, Ticker
 from loadtest.sim.taskbook import TaskBook
-from loadtest.sim.timeofday import NEUTRAL, SimClock
+from loadtest.sim.timeofday import SimClock, conditions_at
 
 # OpenAI's error "type" (and "code") by status; Anthropic's live in wire_anthropic.
 _OPENAI_ERRORS = {
@@ -195,7 +195,7 @@ async def _handle(request: web.Request, api: str) -> web.StreamResponse:
             headers,
         )
     rng = random.Random(f"{st.cfg.seed}:{st.worker}:{st.seq}")
-    cond = preset.diurnal.conditions(st.clock.at(wall)) if preset.diurnal else NEUTRAL
+    cond = conditions_at(preset.diurnal, preset.incidents, st.clock.at(wall))
     answer = _scripted(st, preset, req, headers) if req.tools or req.response_schema else None
     if answer is None:
         headers.setdefault("x-sim-outcome", UNSCRIPTED)

@@ -35,6 +35,34 @@ FLAT = tuple(1.0 for _ in range(24))
 
 
 @dataclass(frozen=True)
+class Incident:
+    """A one-off slowdown between two simulated instants (an outage hour, a bad deploy):
+    its multipliers apply on top of the diurnal ones, so that an alert on the history
+    (`loadtest check`) can be tested against an hour that is worse than that hour usually
+    is."""
+
+    start: datetime
+    end: datetime
+    ttft: float = 1.0
+    tail: float = 1.0
+    speed: float = 1.0
+
+    def holds(self, instant: datetime) -> bool:
+        return self.start <= instant < self.end
+
+
+def conditions_at(
+    diurnal: Diurnal | None, incidents: tuple[Incident, ...], instant: datetime
+) -> Conditions:
+    """The multipliers in force at INSTANT: the diurnal ones times any incident's."""
+    c = diurnal.conditions(instant) if diurnal else NEUTRAL
+    for i in incidents:
+        if i.holds(instant):
+            c = Conditions(c.ttft * i.ttft, c.tail * i.tail, c.speed * i.speed)
+    return c
+
+
+@dataclass(frozen=True)
 class Diurnal:
     """Hour-of-day multipliers in a named time zone, applied on the given weekdays only."""
 
