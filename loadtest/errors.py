@@ -63,6 +63,7 @@ class ExitCode(IntEnum):
     USER_ERROR = 2
     RUNTIME_FAILURE = 3
     NOTHING_COMPLETED = 4  # the run finished, but a target recorded only failures
+    ALERT = 5  # loadtest check: an hour is worse than that hour of the week usually is
     THRESHOLDS_FAILED = 99  # as k6 exits when a threshold fails
     HANGUP = 129  # the terminal went away before the summary could be printed
     INTERRUPTED = 130  # Ctrl-C (the run's files are written)

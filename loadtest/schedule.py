@@ -6,13 +6,16 @@ The loop that sleeps, locks and starts runs is `loadtest.scheduler`.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from loadtest import redact
 from loadtest.config_reader import ConfigError, Table
 from loadtest.instants import zone
 from loadtest.paths import DEFAULT_STORE
+from loadtest.peak import Window
 from loadtest.schema import StatKey, Summary, TargetSummary, stat
 
 CLOCKS = ("wall", "simulator")
@@ -29,6 +32,62 @@ class Budget:
 
 
 @dataclass(frozen=True)
+class AlertSpec:
+    """What a check is (the `[schedule] alert` table, or `loadtest check`'s flags)."""
+
+    factor: float = 1.5
+    rate_jump: float = 0.05
+    last_s: float = 3600.0  # `loadtest check` judges this much before the newest
+    peak: str = "Mon-Fri 09-17"
+    webhook: str = ""  # a URL; or webhook_env names the variable that holds one
+    webhook_env: str = ""
+    json: str = ""  # where to write each check's JSON ("" for nowhere)
+
+    def webhook_url(self) -> str:
+        """The URL to POST to, "" for none; ConfigError when the variable is unset."""
+        if self.webhook_env:
+            url = os.environ.get(self.webhook_env, "")
+            if not url:
+                raise ConfigError(f"webhook: ${self.webhook_env} is not set")
+            return check_webhook(url, f"${self.webhook_env}")
+        return self.webhook
+
+
+def check_webhook(url: str, where: str) -> str:
+    """URL if it is an http(s) URL; ConfigError (naming only its scheme) if not."""
+    if not redact.is_http_url(url):
+        scheme = url.partition("://")[0] if "://" in url else "no scheme"
+        raise ConfigError(f"{where}: expected an http(s) URL, got one with {scheme}")
+    return url
+
+
+def read_alert(t: Table) -> AlertSpec:
+    """The `[schedule] alert` table (or inline table)."""
+    d = AlertSpec()
+    spec = AlertSpec(
+        factor=t.number("factor", d.factor, min=1.0),
+        rate_jump=t.number("rate_jump", d.rate_jump, min=0.0, max=1.0),
+        last_s=t.duration("last", d.last_s),
+        peak=t.string("peak", d.peak),
+        webhook=t.string("webhook", ""),
+        webhook_env=t.string("webhook_env", ""),
+        json=t.string("json", ""),
+    )
+    if spec.factor <= 1:
+        raise t.error("factor", "a number > 1", spec.factor)
+    try:
+        Window.parse(spec.peak)
+    except ValueError as exc:
+        raise t.error("peak", str(exc).removeprefix("expected "), spec.peak) from None
+    if spec.webhook:
+        check_webhook(spec.webhook, t.where("webhook"))
+    if spec.webhook and spec.webhook_env:
+        raise t.error("webhook_env", "either webhook or webhook_env, not both")
+    t.finish()
+    return spec
+
+
+@dataclass(frozen=True)
 class ScheduleSpec:
     """When to run a profile and how much it may spend."""
 
@@ -39,6 +98,7 @@ class ScheduleSpec:
     store: str = DEFAULT_STORE
     max_running: int = 1  # a fire that finds this many runs still going is skipped
     budget: Budget = field(default_factory=Budget)
+    alert: AlertSpec | None = None  # a check after each probe (loadtest.alerting)
 
 
 def check_cron(expr: str, where: str) -> str:
@@ -74,6 +134,8 @@ def read_schedule(t: Table | None) -> ScheduleSpec | None:
             b.number("cost", 0.0, min=0),
         )
         b.finish()
+    a = t.table("alert")
+    alert = read_alert(a) if a is not None else None
     spec = ScheduleSpec(
         cron=check_cron(t.string("cron", d.cron), t.where("cron")),
         tz=t.string("tz", d.tz),
@@ -82,6 +144,7 @@ def read_schedule(t: Table | None) -> ScheduleSpec | None:
         store=t.string("store", d.store),
         max_running=t.integer("max_running", 1, min=1),
         budget=budget,
+        alert=alert,
     )
     check_zone(spec.tz, t.where("tz"))
     t.finish()

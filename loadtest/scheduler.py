@@ -119,6 +119,7 @@ class Counts:
     missed_busy: int = 0
     skipped_budget: int = 0
     cancelled: int = 0  # started ahead of their fire, stopped before it came
+    alerts: int = 0  # found by the check after each probe ([schedule] alert)
 
     def describe(self) -> str:
         return (
@@ -126,6 +127,7 @@ class Counts:
             f"fires skipped: {self.missed_late} late, {self.missed_busy} busy, "
             f"{self.skipped_budget} over budget"
             + (f", {self.cancelled} cancelled before starting" if self.cancelled else "")
+            + (f", {self.alerts} alert{'s' if self.alerts != 1 else ''}" if self.alerts else "")
         )
 
 
@@ -161,6 +163,8 @@ class Scheduler:
         self._waiting: dict[asyncio.subprocess.Process, datetime] = {}  # child -> its start
         self._last_usage: Usage | None = None
         self._prices = {t.name: (t.input_price, t.output_price) for t in profile.targets}
+        # read now, so that an unset $VAR is an error before the first fire
+        self._webhook = spec.alert.webhook_url() if spec.alert is not None else ""
 
     def _when(self, fire: datetime) -> str:
         """A fire's time of day in the zone; with seconds when it has them."""
@@ -340,6 +344,15 @@ class Scheduler:
             f"run of {self._when(due)} done in {summary['run']['duration_s']:.1f} s,{gate} "
             f"{headline(summary)} -> {run_dir}"
         )
+        if self.spec.alert is not None and run_dir is not None:
+            from loadtest.alerting import check_run
+
+            said, alerts = await asyncio.to_thread(
+                check_run, self.spec.alert, self._webhook, self.spec.store, self.spec.tz, run_dir
+            )
+            self.counts.alerts += alerts
+            for line in said:
+                self.log(line)
 
 
 def _read_summary(run_dir: Path | None) -> Summary | None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -331,3 +331,23 @@ def target_summaries(
             (profile, format_instant(start), format_instant(end)),
         )
     ]
+
+
+def run_span(db: sqlite3.Connection, run_key: str) -> tuple[str, str] | None:
+    """The stored start and end (UTC ISO, the simulator's time for runs against one) of
+    the run saved as directory RUN_KEY, None when it is not stored."""
+    row = db.execute(
+        "SELECT MIN(start_utc), MAX(end_utc) FROM runs WHERE run_key = ?", (run_key,)
+    ).fetchone()
+    return (row[0], row[1]) if row and row[0] else None
+
+
+def newest_interval(db: sqlite3.Connection, targets: Iterable[str] = ()) -> str | None:
+    """The start (UTC ISO) of the newest stored interval of TARGETS (all when empty)."""
+    wanted = list(targets)
+    where = f" WHERE r.target IN ({','.join('?' * len(wanted))})" if wanted else ""
+    row = db.execute(
+        "SELECT MAX(c.start_utc) FROM interval_counts c JOIN runs r ON r.id = c.run_id" + where,
+        wanted,
+    ).fetchone()
+    return row[0] if row else None

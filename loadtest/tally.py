@@ -1,8 +1,9 @@
 """The statistics of loadtest, on histograms as tallies ({lowest value of a bucket:
 count}): merging, percentiles, mean and deviation in plain Python, exactly as hdrh
 computes them but without walking its ~20k counters one by one in Python (hdrh's own
-iterators cost tens of ms a histogram); and the bootstrap over intervals that run
-comparisons and the time-of-day report put their confidence intervals on.
+iterators cost tens of ms a histogram); and the bootstraps that put confidence intervals
+on ratios of percentiles: over intervals (run comparisons, the time-of-day report) and
+over requests (loadtest check, which judges one hour's probes).
 """
 
 from __future__ import annotations
@@ -191,3 +192,47 @@ def bootstrap_ci(
         return None
     ratios.sort()
     return ratios[int(0.025 * len(ratios))], ratios[min(len(ratios) - 1, int(0.975 * len(ratios)))]
+
+
+def bootstrap_ci_requests(
+    base: dict[int, int],
+    other: dict[int, int],
+    p: float,
+    rounds: int = BOOTSTRAP_ROUNDS,
+    seed: int = 0,
+    most: int = 2000,
+) -> tuple[float, float] | None:
+    """95% interval of OTHER's percentile P / BASE's, resampling requests: each side
+    drawn with replacement from its own tally, as many as it holds (at most MOST: a
+    larger side is resampled at MOST, which only widens the interval). For one hour of
+    probes against a few earlier weeks of the same hour (loadtest check), where there
+    are too few intervals to resample intervals (bootstrap_ci). None when a side holds
+    fewer than two requests."""
+    sides = []
+    for tally in (base, other):
+        keys = sorted(tally)
+        cum = list(itertools.accumulate(tally[k] for k in keys))
+        if not cum or cum[-1] < 2:
+            return None
+        sides.append((keys, cum, min(cum[-1], most)))
+    rng = random.Random(seed)
+    ratios = []
+    for _ in range(rounds):
+        a, b = (_resampled_percentile(rng, *side, p) for side in sides)
+        if a:
+            ratios.append(b / a)
+    if len(ratios) < rounds // 2:
+        return None
+    ratios.sort()
+    return ratios[int(0.025 * len(ratios))], ratios[min(len(ratios) - 1, int(0.975 * len(ratios)))]
+
+
+def _resampled_percentile(
+    rng: random.Random, keys: list[int], cum: list[int], n: int, p: float
+) -> int:
+    """Percentile P (as tally_percentiles) of N requests drawn from the tally whose
+    sorted bucket values are KEYS and cumulative counts CUM."""
+    drawn = sorted(rng.choices(keys, cum_weights=cum, k=n))
+    rank = max(1, int(min(p, 100.0) * n / 100 + 0.5))
+    k = drawn[rank - 1]
+    return highest(k) if p else k

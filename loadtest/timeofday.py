@@ -9,7 +9,7 @@ chosen zone. Pure apart from `load_intervals`, which reads the store.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from hdrh.histogram import HdrHistogram
 
 from loadtest.instants import format_instant, parse_instant
+from loadtest.peak import DAYS, Window
 from loadtest.probes import Trust
 from loadtest.tally import (
     BOOTSTRAP_ROUNDS,
@@ -30,50 +31,6 @@ from loadtest.tally import (
 
 METRICS = ("ttft", "e2e", "itl")
 PS = (50.0, 95.0, 99.0)
-DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-
-
-@dataclass(frozen=True)
-class Window:
-    """Peak hours: these weekdays (0 = Monday), from start_hour to end_hour (exclusive)."""
-
-    days: tuple[int, ...] = (0, 1, 2, 3, 4)
-    start_hour: int = 9
-    end_hour: int = 17
-
-    def describe(self) -> str:
-        """'Mon, Tue, Wed, Thu, Fri 09:00-17:00'."""
-        days = ", ".join(DAYS[d] for d in self.days)
-        return f"{days} {self.start_hour:02d}:00-{self.end_hour:02d}:00"
-
-    def holds(self, t: datetime) -> bool:
-        return t.weekday() in self.days and self.start_hour <= t.hour < self.end_hour
-
-    @classmethod
-    def parse(cls, text: str) -> Window:
-        """'Mon-Fri 09-17', 'Sat,Sun 10-22', 'Mon-Sun 0-24'; ValueError when malformed."""
-        try:
-            day_part, hour_part = text.split()
-            days: list[int] = []
-            for piece in day_part.split(","):
-                first, _, last = piece.partition("-")
-                a, b = _day(first), _day(last or first)
-                days += range(a, b + 1) if a <= b else [*range(a, 7), *range(0, b + 1)]
-            start, end = (int(h) for h in hour_part.split("-"))
-        except ValueError:
-            raise ValueError(
-                f"expected days and hours such as 'Mon-Fri 09-17', got {text!r}"
-            ) from None
-        if not 0 <= start < end <= 24:
-            raise ValueError(f"expected hours from 0 to 24, start before end, got {hour_part!r}")
-        return cls(tuple(sorted(set(days))), start, end)
-
-
-def _day(name: str) -> int:
-    try:
-        return [d.lower() for d in DAYS].index(name.strip().lower()[:3])
-    except ValueError:
-        raise ValueError(name) from None
 
 
 @dataclass(frozen=True)
@@ -81,7 +38,7 @@ class Options:
     """How a time-of-day report reads the history."""
 
     tz: str = "America/New_York"
-    window: Window = Window()  # the peak window set against the rest
+    window: Window = field(default_factory=Window)  # the peak window set against the rest
     spike_factor: float = 2.0  # an interval is a spike above this many times the baseline
     slow_factor: float = 1.5  # an hour is slow above this many times the median hour
     heatmaps: tuple[str, ...] = ("p95",)  # which percentiles get a weekday-by-hour map
@@ -131,22 +88,26 @@ def load_intervals(
     since: datetime | None = None,
     targets: Iterable[str] = (),
     include_saturated: bool = False,
+    keep: Callable[[str, datetime], bool] | None = None,
 ) -> tuple[list[IntervalRow], list[CountRow]]:
     """The stored intervals (histograms as tallies) and counters, times in TZ; those of
-    runs whose client was saturated only with INCLUDE_SATURATED."""
+    runs whose client was saturated only with INCLUDE_SATURATED. KEEP(metric, start):
+    which histograms to decode (all when None; decoding is most of the time here)."""
     wanted = set(targets)
     floor = format_instant(since) if since else ""
-    keep = 1 if include_saturated else 0
+    saturated_too = 1 if include_saturated else 0
     rows = []
     for target, metric, start, blob in db.execute(
         "SELECT r.target, h.metric, h.start_utc, h.histogram FROM interval_histograms h"
         " JOIN runs r ON r.id = h.run_id WHERE h.start_utc >= ?"
         " AND (r.client_saturated = 0 OR ?) ORDER BY h.start_utc",
-        (floor, keep),
+        (floor, saturated_too),
     ):
         if metric in METRICS and (not wanted or target in wanted):
-            h = HdrHistogram.decode(blob)
             at = parse_instant(start).astimezone(tz)
+            if keep is not None and not keep(metric, at):
+                continue
+            h = HdrHistogram.decode(blob)
             rows.append(IntervalRow(target, metric, at, nonzero_buckets(h)))
             release(h)  # weeks of intervals: each freed at once, not by the collector
     counts = [
@@ -155,7 +116,7 @@ def load_intervals(
             "SELECT r.target, c.start_utc, c.completed, c.failed, c.http_429 FROM interval_counts c"
             " JOIN runs r ON r.id = c.run_id WHERE c.start_utc >= ?"
             " AND (r.client_saturated = 0 OR ?) ORDER BY c.start_utc",
-            (floor, keep),
+            (floor, saturated_too),
         )
         if not wanted or target in wanted
     ]

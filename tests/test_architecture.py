@@ -44,6 +44,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "tasks",
             "server_metrics",
             "lifeline",
+            "peak",
         ),
     ),
     (
@@ -98,7 +99,19 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "prom_export",
         ),
     ),
-    ("history", ("store", "rebuild", "probes", "timeofday", "clocks", "scheduler")),
+    (
+        "history",
+        (
+            "store",
+            "rebuild",
+            "probes",
+            "timeofday",
+            "check",
+            "alerting",
+            "clocks",
+            "scheduler",
+        ),
+    ),
     ("presentation", ("headroom", "dashboard", "live", "report")),
     ("application", ("runner", "ready", "cli", "__main__", "__init__")),
 )

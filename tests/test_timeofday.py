@@ -10,13 +10,13 @@ from zoneinfo import ZoneInfo
 import pytest
 from hdrh.histogram import HdrHistogram
 
+from loadtest.peak import Window
 from loadtest.report import timeofday_md
 from loadtest.tally import nonzero_buckets
 from loadtest.timeofday import (
     CountRow,
     IntervalRow,
     Options,
-    Window,
     analyse,
     as_json,
     steadiest,

@@ -1,8 +1,8 @@
 """Command line: parse flags, build the config, call the library.
 
 One module per group of commands (running.py: mock, run, init, validate; history.py:
-schedule, store, report timeofday; reports.py: report, compare) and the parser with
-its examples (parser.py). Errors are one line; the exit codes are errors.ExitCode
+schedule, store, report timeofday; reports.py: report, compare; alerts.py: check) and
+the parser with its examples (parser.py). Errors are one line; the exit codes are errors.ExitCode
 (2 for bad input, 3 for a runtime failure).
 """
 
@@ -13,7 +13,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from loadtest.cli import history, reports, running
+from loadtest.cli import alerts, history, reports, running
 from loadtest.cli.parser import build_parser
 from loadtest.errors import ExitCode, LoadtestError
 
@@ -26,6 +26,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "store": history.store_runs,
     "report": reports.report,
     "compare": reports.compare_runs,
+    "check": alerts.check_history,
 }
 
 

@@ -67,7 +67,7 @@ def schedule_profile(args: argparse.Namespace) -> int:
     return ExitCode.FAILED if counts.failed and not counts.runs else ExitCode.OK
 
 
-def _existing(path: str) -> None:
+def existing(path: str) -> None:
     """A store that is only read must be there: reading one never creates it."""
     if not Path(path).is_file():
         raise ConfigError(
@@ -81,7 +81,7 @@ def store_runs(args: argparse.Namespace) -> int:
     from loadtest import store
 
     if args.store_command == "list":
-        _existing(args.store or DEFAULT_STORE)
+        existing(args.store or DEFAULT_STORE)
     with contextlib.closing(store.connect(args.store or DEFAULT_STORE)) as db:
         if args.store_command == "import":
             for d in args.run_dirs:
@@ -111,6 +111,7 @@ def timeofday_report(args: argparse.Namespace) -> int:
 
     from loadtest import store, timeofday
     from loadtest.instants import instant_or_offset
+    from loadtest.peak import Window
     from loadtest.schedule import check_zone
 
     tz = check_zone(args.tz, "--tz")
@@ -121,7 +122,7 @@ def timeofday_report(args: argparse.Namespace) -> int:
             f"--since: expected 7d, 24h, 30m or an ISO instant, got {args.since!r}"
         ) from None
     try:
-        window = timeofday.Window.parse(args.peak)
+        window = Window.parse(args.peak)
     except ValueError as exc:
         raise ConfigError(f"--peak: {exc}") from None
     for flag, factor in (
@@ -136,7 +137,7 @@ def timeofday_report(args: argparse.Namespace) -> int:
     opts = timeofday.Options(args.tz, window, args.spike_factor, args.slow_factor, heatmaps)
     from loadtest import probes
 
-    _existing(args.store or DEFAULT_STORE)
+    existing(args.store or DEFAULT_STORE)
     with contextlib.closing(store.connect(args.store or DEFAULT_STORE)) as db:
         rows, counts = timeofday.load_intervals(db, tz, since, args.target, args.include_saturated)
         stored = probes.load_probes(db, tz, since, args.target)

@@ -58,6 +58,20 @@ fires, the runs in flight finish. For one-shot probes from cron, a systemd timer
 CI, see scripts/schedule-examples/.
 """
 
+CHECK_EXAMPLES = """\
+examples:
+  loadtest check --store loadtest.db             # the newest hour against its usual
+  loadtest check --store h.db --last 15m --factor 2 --json check.json
+  loadtest check --store h.db --at 2026-11-20T15:00:00-05:00 --tz America/New_York
+  loadtest check --store h.db --webhook-env LOADTEST_WEBHOOK
+                                                 # POST the JSON there on an alert
+
+An hour's TTFT or E2E P95 that is FACTOR times that weekday-and-hour's in the earlier
+history, with a bootstrap 95% interval of the ratio above 1, is an alert; so is an
+error or 429 rate that rose by RATE_JUMP. Exit codes: 0 no alert, 5 an alert, 1 nothing
+stored to judge, 2 bad input.
+"""
+
 
 def build_parser() -> argparse.ArgumentParser:
     """The parser of every `loadtest` command."""
@@ -301,6 +315,62 @@ def build_parser() -> argparse.ArgumentParser:
         "--format", choices=("term", "md", "html", "json"), default="term", help="(default term)"
     )
     c.add_argument("--output", "-o", help="write to this file instead of stdout")
+
+    ck = sub.add_parser(
+        "check",
+        help="alert when the latest probes are slower than that hour of the week usually is",
+        description="Judge the newest stored probe runs (the last hour by default) against "
+        "the same hour of the week in the run history, with the off-peak baseline beside.",
+        epilog=CHECK_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ck.add_argument("--store", default=None, help=f"the history file (default {DEFAULT_STORE})")
+    ck.add_argument(
+        "--last",
+        default="1h",
+        help="how much to judge, back from --at (default 1h)",
+    )
+    ck.add_argument(
+        "--at",
+        default=None,
+        help="an ISO instant: judge up to it (default: the newest stored interval)",
+    )
+    ck.add_argument(
+        "--tz",
+        default="America/New_York",
+        help="zone whose weekdays and hours are compared (default America/New_York)",
+    )
+    ck.add_argument(
+        "--factor",
+        type=float,
+        default=1.5,
+        help="a P95 this many times its usual is an alert (default 1.5)",
+    )
+    ck.add_argument(
+        "--rate-jump",
+        default="5%",
+        help="an error or 429 rate this much above its usual is an alert (default 5%%)",
+    )
+    ck.add_argument(
+        "--peak",
+        default="Mon-Fri 09-17",
+        help="the peak window; the rest is the off-peak baseline (default 'Mon-Fri 09-17')",
+    )
+    ck.add_argument("--target", action="append", default=[], help="only these targets")
+    ck.add_argument(
+        "--include-saturated",
+        action="store_true",
+        help="keep the runs whose client was saturated (left out and counted by default)",
+    )
+    ck.add_argument("--json", metavar="PATH", help="write what was found as JSON ('-': stdout)")
+    hook = ck.add_mutually_exclusive_group()
+    hook.add_argument("--webhook", metavar="URL", help="POST the JSON to URL on an alert")
+    hook.add_argument(
+        "--webhook-env",
+        metavar="VAR",
+        help="POST the JSON on an alert to the URL in environment variable VAR "
+        "(keeps a URL with a token out of shell history)",
+    )
 
     st = sub.add_parser(
         "store",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from html import escape
 
+from loadtest.peak import DAYS
 from loadtest.report import svg
 from loadtest.report.html import CSS
 from loadtest.report.timeofday_text import (
@@ -14,7 +15,7 @@ from loadtest.report.timeofday_text import (
     target_notes,
     zone_line,
 )
-from loadtest.timeofday import DAYS, Options, TargetReport
+from loadtest.timeofday import Options, TargetReport
 
 EXTRA_CSS = """
 table.heat td{min-width:34px;text-align:center;font-size:11px;line-height:1.2;padding:3px 2px}

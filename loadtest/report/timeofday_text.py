@@ -4,7 +4,8 @@ and HTML lay them out; the numbers come from `loadtest.timeofday`."""
 
 from __future__ import annotations
 
-from loadtest.timeofday import DAYS, Options, TargetReport, steadiest
+from loadtest.peak import DAYS
+from loadtest.timeofday import Options, TargetReport, steadiest
 
 TITLE = "loadtest: latency by time of day"
 
