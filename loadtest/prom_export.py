@@ -13,11 +13,12 @@ prometheus_client Histogram instead would take a lock and a bisection per event.
 from __future__ import annotations
 
 import contextlib
+import copy
 import math
 import threading
 from bisect import bisect_left
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,7 @@ from loadtest import hlog
 from loadtest.metrics import E2E, ITL, TTFT, unit_of
 from loadtest.records import Health, Interval, RequestRecord, TargetCounts, TargetStatus
 from loadtest.schema import Summary
-from loadtest.tally import nonzero_buckets
+from loadtest.tally import highest, nonzero_buckets
 
 # Upper bounds in seconds, where LLM latencies sit: TTFT and E2E from tens of ms to
 # minutes, ITL from a millisecond to a second.
@@ -52,10 +53,14 @@ LABELS = ("target", "model", "kind", "profile")
 
 
 @dataclass
-class _Hist:
+class Hist:
+    """One histogram, cumulative since the process started."""
+
     bounds: tuple[float, ...]
     counts: list[int]  # per bucket (not cumulative), the last for +Inf
     sum_s: float = 0.0
+    min_s: float = math.inf
+    max_s: float = 0.0
 
     def add(self, tally: Mapping[int, int], scale: float) -> None:
         """Fold in a tally of recorded values (integers of the recorder's unit)."""
@@ -63,6 +68,9 @@ class _Hist:
             seconds = value / scale / 1000  # unit_of's scale gives ms
             self.counts[bisect_left(self.bounds, seconds)] += n
             self.sum_s += seconds * n
+        if tally:
+            self.min_s = min(self.min_s, min(tally) / scale / 1000)
+            self.max_s = max(self.max_s, highest(max(tally)) / scale / 1000)
 
     def buckets(self) -> list[tuple[str, float]]:
         """Cumulative (le, count) pairs, as HistogramMetricFamily takes them."""
@@ -74,9 +82,11 @@ class _Hist:
 
 
 @dataclass
-class _Target:
+class TargetState:
+    """One target's metrics, cumulative; labels are LABELS' values."""
+
     labels: list[str]
-    hists: dict[str, _Hist] = field(default_factory=dict)
+    hists: dict[str, Hist] = field(default_factory=dict)
     outcomes: Counter[str] = field(default_factory=Counter)  # completed, failed
     errors: Counter[str] = field(default_factory=Counter)
     tokens: Counter[str] = field(default_factory=Counter)  # input, output
@@ -89,7 +99,7 @@ class Exporter(Collector):
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._targets: dict[tuple[str, str], _Target] = {}  # (profile, target) ->
+        self._targets: dict[tuple[str, str], TargetState] = {}  # (profile, target) ->
         self._runs: Counter[tuple[str, str]] = Counter()  # (profile, outcome) -> n
         self._gates: dict[tuple[str, str], float] = {}  # (profile, threshold) -> 1 or 0
         self._health: dict[str, float] = {}
@@ -97,6 +107,7 @@ class Exporter(Collector):
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(self)
         self._server: Any = None
+        self.on_close: list[Callable[[], None]] = []  # other exporters fed from this one
 
     def serve(self, host: str, port: int) -> int:
         """Serve /metrics on HOST:PORT (prometheus_client's server, a thread of its
@@ -106,7 +117,10 @@ class Exporter(Collector):
         return int(server.server_address[1])
 
     def close(self) -> None:
-        """Stop serving."""
+        """Stop serving (and the exporters fed from this one: their last push)."""
+        for done in self.on_close:
+            done()
+        self.on_close = []
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -191,7 +205,7 @@ class Exporter(Collector):
                 model, kind = targets.get(name, ("", ""))
                 t = self._targets.get((profile, name))
                 if t is None:
-                    t = self._targets[(profile, name)] = _Target([name, model, kind, profile])
+                    t = self._targets[(profile, name)] = TargetState([name, model, kind, profile])
                 for metric in HISTOGRAMS:
                     tally = tallies.get(name, {}).get(metric)
                     if not tally:
@@ -199,7 +213,7 @@ class Exporter(Collector):
                     h = t.hists.get(metric)
                     if h is None:
                         bounds = HISTOGRAMS[metric][2]
-                        h = t.hists[metric] = _Hist(bounds, [0] * (len(bounds) + 1))
+                        h = t.hists[metric] = Hist(bounds, [0] * (len(bounds) + 1))
                     h.add(tally, unit_of(metric)[1])
                 t.outcomes["completed"] += counts.completed
                 t.outcomes["failed"] += counts.failed
@@ -212,6 +226,12 @@ class Exporter(Collector):
                             t.remaining[header] = float(value)
                         except ValueError:
                             continue  # a reset time or other text: not a level
+
+    def snapshot(self) -> tuple[list[TargetState], dict[tuple[str, str], int], dict[str, float]]:
+        """Copies of every target's state, the runs by (profile, outcome) and the client's
+        health, as of the last interval (for another exporter: loadtest.otel_export)."""
+        with self._lock:
+            return copy.deepcopy(list(self._targets.values())), dict(self._runs), dict(self._health)
 
     def collect(self) -> Iterator[Any]:
         """The families, as of the last interval (prometheus_client's server thread)."""

@@ -97,6 +97,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "scrape_child",
             "server_summary",
             "prom_export",
+            "otel_export",
         ),
     ),
     (

@@ -50,7 +50,7 @@ def schedule_profile(args: argparse.Namespace) -> int:
         raise ConfigError(f"--fires: expected an integer >= 1, got {args.fires}")
     spec = dataclasses.replace(spec, **changes)  # type: ignore[arg-type]
     ready.check(profile, store=spec.store)  # before the first fire, not at it
-    exporter = metrics_exporter(args.metrics_port, False)
+    exporter = metrics_exporter(args.metrics_port, False, args.otlp)
     try:
         counts = schedule(
             profile,

@@ -202,6 +202,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="serve loadtest's own metrics for Prometheus at http://HOST:PORT/metrics while "
         "it runs (HOST defaults to 127.0.0.1; 0.0.0.0 for a scraper on another machine)",
     )
+    r.add_argument(
+        "--otlp",
+        metavar="URL",
+        help="push loadtest's own metrics to an OpenTelemetry collector's OTLP/HTTP "
+        "endpoint (http://HOST:4318; GenAI metric names; pip install 'loadtest[otel]')",
+    )
     r.add_argument("--quiet", action="store_true", help="print only the report path")
     r.add_argument(
         "--no-live", action="store_true", help="plain lines instead of the live dashboard"
@@ -240,6 +246,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="[HOST:]PORT",
         help="serve the probes' metrics for Prometheus at http://HOST:PORT/metrics, "
         "each probe folded in as it finishes (HOST defaults to 127.0.0.1)",
+    )
+    s.add_argument(
+        "--otlp",
+        metavar="URL",
+        help="push the probes' metrics to an OTLP/HTTP collector (pip install 'loadtest[otel]')",
     )
 
     rp = sub.add_parser(

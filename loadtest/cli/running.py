@@ -103,17 +103,27 @@ def _profile_of(args: argparse.Namespace, duration: float | None) -> Profile:
     )
 
 
-def metrics_exporter(spec: str | None, quiet: bool) -> Exporter | None:
-    """The --metrics-port endpoint, serving (None without the flag)."""
-    if spec is None:
+def metrics_exporter(spec: str | None, quiet: bool, otlp: str | None = None) -> Exporter | None:
+    """The --metrics-port endpoint, serving, and the --otlp push fed from it (None
+    without either flag)."""
+    if spec is None and otlp is None:
         return None
     from loadtest.prom_export import Exporter, listen_spec
 
+    exporter = Exporter()
+    if otlp is not None:
+        from loadtest.otel_export import OtlpPusher
+
+        pusher = OtlpPusher(exporter, otlp)
+        exporter.on_close.append(pusher.close)
+        if not quiet:
+            print(f"loadtest: metrics pushed to {pusher.url}", file=sys.stderr, flush=True)
+    if spec is None:
+        return exporter
     try:
         host, port = listen_spec(spec)
     except ValueError as exc:
         raise ConfigError(f"--metrics-port: {exc}") from None
-    exporter = Exporter()
     try:
         port = exporter.serve(host, port)
     except OSError as exc:
@@ -184,7 +194,7 @@ def run(args: argparse.Namespace) -> int:
             server_scrape.prepare()  # ready before the start instant, not after it
         wait_for(args.start_at, args.clock, profile)
     console = Console()
-    exporter = metrics_exporter(args.metrics_port, args.quiet)
+    exporter = metrics_exporter(args.metrics_port, args.quiet, args.otlp)
     stored = ""
     scheduled = ""
     if args.start_at is not None:
