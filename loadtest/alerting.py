@@ -28,15 +28,6 @@ WEBHOOK_TIMEOUT_S = 5.0
 OFF_PEAK_DAYS = 7  # the off-peak baseline shown beside: the week before the judged span
 
 
-def origin(url: str) -> str:
-    """scheme://host[:port] of URL, with '/…' when it has a path: what may be written."""
-    parts = urllib.parse.urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port:
-        host += f":{parts.port}"
-    return f"{parts.scheme}://{host}" + ("/…" if parts.path.strip("/") or parts.query else "")
-
-
 def options(spec: AlertSpec) -> check.CheckOptions:
     """The check SPEC asks for."""
     return check.CheckOptions(spec.factor, spec.rate_jump, peak=Window.parse(spec.peak))
@@ -141,7 +132,7 @@ def post(url: str, payload: dict[str, object]) -> str:
 
         token = base64.b64encode(f"{creds[0]}:{creds[1]}".encode()).decode()
         req.add_header("Authorization", f"Basic {token}")
-    where = origin(url)
+    where = redact.origin(url)
     host = urllib.parse.urlsplit(url).hostname or ""
     # A proxy from the environment is for the outside world, not for this machine.
     handlers = (
@@ -191,5 +182,7 @@ def check_run(
             said.append(f"warning: check: cannot write {path} ({exc.strerror})")
     if out.alerts and webhook:
         why = post(webhook, payload)
-        said.append(f"warning: check: {why}" if why else f"check: posted to {origin(webhook)}")
+        said.append(
+            f"warning: check: {why}" if why else f"check: posted to {redact.origin(webhook)}"
+        )
     return said, len(out.alerts)

@@ -69,7 +69,21 @@ def profile(d: dict[str, Any]) -> dict[str, Any]:
         }
         for t in d.get("targets", ())
     ]
-    return {**d, "targets": targets}
+    out = {**d, "targets": targets}
+    alert = (d.get("schedule") or {}).get("alert")
+    if alert and alert.get("webhook"):  # a webhook's path is its token
+        out["schedule"] = {**d["schedule"], "alert": {**alert, "webhook": origin(alert["webhook"])}}
+    return out
+
+
+def origin(u: str) -> str:
+    """scheme://host[:port] of URL U, with '/…' when it has a path or query: all of a
+    URL that may be written when the URL itself is a secret (a webhook's)."""
+    parts = urllib.parse.urlsplit(u)
+    host = parts.hostname or ""
+    if parts.port:
+        host += f":{parts.port}"
+    return f"{parts.scheme}://{host}" + ("/…" if parts.path.strip("/") or parts.query else "")
 
 
 def has_userinfo(u: str) -> bool:

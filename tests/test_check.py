@@ -12,10 +12,10 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from loadtest import check
-from loadtest.alerting import origin
 from loadtest.cli import main
 from loadtest.config_reader import ConfigError, Table
 from loadtest.probes import Probe
+from loadtest.redact import origin
 from loadtest.schedule import AlertSpec, read_alert
 from loadtest.tally import bootstrap_ci_requests
 from loadtest.timeofday import CountRow, IntervalRow
@@ -214,3 +214,22 @@ def test_a_store_with_nothing_to_judge_exits_1(
     assert main(["check", "--store", str(db)]) == 1
     err = capsys.readouterr().err
     assert "no probe runs to judge (no interval is stored)" in err and err.count("\n") == 1
+
+
+def test_a_webhook_in_the_profile_is_never_written_whole(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "p.toml"
+    path.write_text(
+        """
+[[targets]]
+kind = "openai"
+model = "gpt-4o-mini"
+base_url = "sim"
+[schedule]
+alert = { webhook = "https://hooks.example.com/services/T0/B0/tok3n-s3cret" }
+"""
+    )
+    assert main(["validate", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "tok3n-s3cret" not in out and "https://hooks.example.com/…" in out

@@ -29,7 +29,7 @@ def check_history(args: argparse.Namespace) -> int:
     """`loadtest check`."""
     import orjson
 
-    from loadtest import alerting, check
+    from loadtest import alerting, check, redact
     from loadtest.cli.history import existing
     from loadtest.instants import parse_instant
     from loadtest.peak import Window
@@ -87,7 +87,7 @@ def check_history(args: argparse.Namespace) -> int:
     if out.alerts and url:
         why = alerting.post(url, payload)
         print(
-            f"warning: {why}" if why else f"posted to {alerting.origin(url)}",
+            f"warning: {why}" if why else f"posted to {redact.origin(url)}",
             file=sys.stderr if why or to_stdout else sys.stdout,
         )
     return ExitCode.ALERT if out.alerts else ExitCode.OK
