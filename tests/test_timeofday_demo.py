@@ -70,9 +70,14 @@ def test_three_simulated_days_recover_the_injected_peak(tmp_path: Path) -> None:
         t = data["targets"][name]
         ttft = t["peak_vs_off_peak"]["ttft"]
         want = injected_ratio(preset)
-        assert ttft["ratio_p95"] == pytest.approx(want, rel=0.3), (name, ttft, want)
-        assert ttft["ratio_p95"] > 1.1, (name, ttft)  # the peak is there at all
+        # Recovered: within 30% of the injected ratio, or the injected ratio inside the
+        # report's own 95% interval. Each alone missed about once in twenty (seven runs of
+        # three presets, 2026-12-03: gpt-4o-mini 2.59x-3.63x for an injected 2.78x, every
+        # interval holding 2.78; gpt-4o-nano once 1.73x [1.46, 1.83] for 1.40x).
         lo, hi = ttft["ratio_p95_ci95"]
+        near = ttft["ratio_p95"] == pytest.approx(want, rel=0.3)
+        assert near or lo <= want <= hi, (name, ttft, want)
+        assert ttft["ratio_p95"] > 1.1, (name, ttft)  # the peak is there at all
         assert lo < ttft["ratio_p95"] < hi
         # hourly probes: nearly every day-by-hour cell of the three days is accounted for:
         # it holds samples, or its probe was left out (its client saturated) or its fire
