@@ -215,6 +215,9 @@ class ServerMetric(TypedDict):
     p50: float | None
     p95: float | None
     p99: float | None
+    # percentiles that fell in the first bucket (from 0): their value is its bound, an
+    # upper bound only
+    at_most: NotRequired[list[str]]
 
 
 class ServerGauge(TypedDict):

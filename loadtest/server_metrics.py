@@ -139,6 +139,14 @@ class Hist:
         n = self.count
         return self.sum / n if n > 0 else None
 
+    def in_first_bucket(self, q: float) -> bool:
+        """Whether the Q-quantile falls in the first bucket, from 0 to its bound: all
+        that is known of it then is that it is at most that bound (vLLM's queue and
+        prefill buckets start at 300 ms, where a CPU server's queue time is 0.01 ms;
+        an interpolation would say 150 ms for the median)."""
+        n = self.count
+        return n > 0 and bool(self.counts) and self.counts[0] >= q * n and self.bounds[0] > 0
+
     def quantile(self, q: float) -> float | None:
         """The Q-quantile interpolated linearly inside its bucket, as Prometheus's
         histogram_quantile() does (the first bucket from 0; a rank in the +Inf bucket

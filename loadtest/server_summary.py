@@ -10,7 +10,10 @@ from loadtest.schema import MetricStats, ServerGauge, ServerInterval, ServerMetr
 from loadtest.server_metrics import Delta, Hist, total
 from loadtest.server_scrape import Row, Track
 
-INTERPOLATED = "interpolated inside the server's histogram buckets (means exact)"
+INTERPOLATED = (
+    "interpolated inside the server's histogram buckets (means exact); those in at_most "
+    "fell in the first bucket and are its bound"
+)
 COMPARED = ("ttft", "itl", "e2e")  # the metrics the client measures too
 
 
@@ -18,15 +21,33 @@ def _ms(v: float | None) -> float | None:
     return None if v is None else round(v * 1000, 3)
 
 
+def _p(h: Hist, q: float) -> float | None:
+    """The Q-quantile of H in ms: interpolated, or the first bucket's bound when it
+    falls there."""
+    return _ms(h.bounds[0]) if h.in_first_bucket(q) else _ms(h.quantile(q))
+
+
 def metric(h: Hist) -> ServerMetric:
-    """H's count, exact mean and interpolated percentiles, in ms."""
-    return {
+    """H's count, exact mean and interpolated percentiles, in ms; a percentile in the
+    first bucket is that bucket's bound, named in `at_most`."""
+    out: ServerMetric = {
         "count": int(h.count),
         "mean": _ms(h.mean()),
-        "p50": _ms(h.quantile(0.5)),
-        "p95": _ms(h.quantile(0.95)),
-        "p99": _ms(h.quantile(0.99)),
+        "p50": _p(h, 0.5),
+        "p95": _p(h, 0.95),
+        "p99": _p(h, 0.99),
     }
+    bounded = [k for k, q in (("p50", 0.5), ("p95", 0.95), ("p99", 0.99)) if h.in_first_bucket(q)]
+    if bounded:
+        out["at_most"] = bounded
+    return out
+
+
+def _q(h: Hist, q: float) -> str:
+    """The Q-quantile for the dashboard: ~ interpolated, or <= the first bucket's bound."""
+    if h.in_first_bucket(q):
+        return f"<={_num(h.bounds[0])}"
+    return f"~{_num(h.quantile(q))}"
 
 
 def _minus(a: float | None, b: float | None) -> float | None:
@@ -47,14 +68,12 @@ def dashboard_line(d: Delta) -> str:
     h = d.hists
     if "ttft" in h and h["ttft"].count:
         t = h["ttft"]
-        parts.append(
-            f"TTFT ~{_num(t.quantile(0.5))}/{_num(t.quantile(0.95))} mean {_num(t.mean())}"
-        )
+        parts.append(f"TTFT {_q(t, 0.5)}/{_q(t, 0.95).lstrip('~')} mean {_num(t.mean())}")
     if "itl" in h and h["itl"].count:
-        parts.append(f"ITL p95 ~{_num(h['itl'].quantile(0.95))}")
+        parts.append(f"ITL p95 {_q(h['itl'], 0.95)}")
     load = []  # what the server holds: the dashboard puts it on a line of its own
     if "queue" in h and h["queue"].count:
-        load.append(f"queue p95 ~{_num(h['queue'].quantile(0.95))}")
+        load.append(f"queue p95 {_q(h['queue'], 0.95)}")
     g = d.gauges
     if "running" in g or "waiting" in g:
         load.append(f"run {g.get('running', 0):.0f} wait {g.get('waiting', 0):.0f}")
@@ -78,15 +97,15 @@ def interval_row(r: Row, start_ns: int) -> ServerInterval:
     h = d.hists
     if "ttft" in h:
         row["ttft_mean"] = _ms(h["ttft"].mean())
-        row["ttft_p50"] = _ms(h["ttft"].quantile(0.5))
-        row["ttft_p95"] = _ms(h["ttft"].quantile(0.95))
+        row["ttft_p50"] = _p(h["ttft"], 0.5)
+        row["ttft_p95"] = _p(h["ttft"], 0.95)
     if "itl" in h:
-        row["itl_p95"] = _ms(h["itl"].quantile(0.95))
+        row["itl_p95"] = _p(h["itl"], 0.95)
     if "e2e" in h:
-        row["e2e_p95"] = _ms(h["e2e"].quantile(0.95))
+        row["e2e_p95"] = _p(h["e2e"], 0.95)
     if "queue" in h:
         row["queue_mean"] = _ms(h["queue"].mean())
-        row["queue_p95"] = _ms(h["queue"].quantile(0.95))
+        row["queue_p95"] = _p(h["queue"], 0.95)
     for g in ("running", "waiting", "kv_cache"):
         if g in d.gauges:
             row[g] = d.gauges[g]
@@ -111,10 +130,11 @@ def server_side(
         c, s = client.get(k), metrics.get(k)
         if c is None or s is None or not c.get("count") or not s["count"]:
             continue
+        bounded = s.get("at_most", [])
         differences[k] = {
             "mean": _minus(c.get("mean"), s["mean"]),
-            "p50": _minus(c.get("p50"), s["p50"]),
-            "p95": _minus(c.get("p95"), s["p95"]),
+            "p50": None if "p50" in bounded else _minus(c.get("p50"), s["p50"]),
+            "p95": None if "p95" in bounded else _minus(c.get("p95"), s["p95"]),
         }
     window = [r for r in track.rows if (r.start_ns + r.end_ns) // 2 >= from_ns]
     gauges: dict[str, ServerGauge] = {}

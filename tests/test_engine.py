@@ -213,6 +213,19 @@ def test_the_self_check_names_a_sustained_cause_not_a_hiccup(
     assert two.cause == cause
 
 
+def test_a_few_ms_of_drain_after_the_last_boundary_is_not_a_cpu_bound_client() -> None:
+    # Against a real vLLM the drain's interval lasted 6 ms, and its closing work read as
+    # 90% of a core: "CLIENT CPU-BOUND" for a run whose client never passed 4%.
+    now, cpu = [0], [0.0]
+    check = SelfCheck(lambda: now[0], lambda: cpu[0])
+    check.start(0)
+    now[0], cpu[0] = 6_000_000, 0.0054
+    h = check.close(now[0])
+    assert h.cpu_percent == pytest.approx(90.0) and h.cause == "" and check.saturated == 0
+    now[0], cpu[0] = 306_000_000, 0.0054 + 0.29  # 300 ms at 97%: long enough to judge
+    assert check.close(now[0]).cause == CPU_BOUND_CAUSE
+
+
 def test_a_failing_closed_loop_backs_off_instead_of_hammering() -> None:
     # Every request fails at once with a 500: without backoff, 4 workers would send
     # 4 / 0.01 s = 400 requests a second, 4,000 in 10 s.

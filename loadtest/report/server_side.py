@@ -7,7 +7,7 @@ from __future__ import annotations
 from loadtest.metrics import unit_of
 from loadtest.report import svg
 from loadtest.report.run_data import RunData
-from loadtest.schema import ServerInterval, ServerSide, Summary
+from loadtest.schema import ServerInterval, ServerMetric, ServerSide, Summary
 from loadtest.tally import tally_percentiles
 
 HEADINGS = ["target", "metric", "server mean", "p50 ~", "p95 ~", "client mean", "p50", "p95"]
@@ -19,6 +19,12 @@ def _f(v: float | None) -> str:
     if v is None:
         return "-"
     return f"{v:,.0f}" if abs(v) >= 100 else f"{v:.1f}"
+
+
+def _bound(m: ServerMetric, key: str) -> str:
+    """A server percentile; '<=' before one that is only the first bucket's bound."""
+    v = m["p50"] if key == "p50" else m["p95"]
+    return ("<=" if key in m.get("at_most", []) else "") + _f(v)
 
 
 def servers(summary: Summary) -> dict[str, ServerSide]:
@@ -40,8 +46,8 @@ def rows(summary: Summary) -> list[list[str]]:
                     name,
                     _NAMES.get(key, key),
                     _f(m["mean"]),
-                    _f(m["p50"]),
-                    _f(m["p95"]),
+                    _bound(m, "p50"),
+                    _bound(m, "p95"),
                     _f(c.get("mean")) if c and have else "",
                     _f(c.get("p50")) if c and have else "",
                     _f(c.get("p95")) if c and have else "",
