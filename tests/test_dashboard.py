@@ -66,6 +66,22 @@ def test_state_keeps_run_so_far_history_and_errors() -> None:
     assert fast.headroom == "req 12/500"
 
 
+def test_a_drain_interval_of_a_few_ms_shows_its_rates_with_the_one_before() -> None:
+    runs = _runs()
+    rec = Recorder(runs, 60_000_000, 0)
+    state = DashboardState("demo", 2.0)
+    state.update(_interval(rec, 0, {"fast": 100, "slow": 400}), Health(), runs, 1.0)
+    state.update(rec.roll(2000 * MS), Health(), runs, 2.0)  # [1 s, 2 s): none completed
+    # 4 requests finish in the 6 ms after the last boundary: 667 req/s on their own
+    for i in range(4):
+        first = (2000 + i) * MS
+        t = array("q", [first])
+        rec.record(RequestRecord("fast", 0, 1900 * MS, first, first, first, first, first, t, 1))
+    snap = state.update(rec.roll(2006 * MS), Health(), runs, 2.006)
+    fast = next(v for v in snap.targets if v.name == "fast")
+    assert fast.achieved_rps == pytest.approx(4 / 1.006, rel=0.01)  # with [1 s, 2 s)'s 0
+
+
 def _draw(snap: Snapshot, width: int, height: int = 200) -> str:
     console = Console(record=True, width=width, force_terminal=True, color_system=None)
     console.print(render(snap, width, height))
