@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import http.server
-import threading
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -18,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 import orjson
 import pytest
+from local_http import serving
 from rich.console import Console
 
 from loadtest import store
@@ -88,13 +88,8 @@ class Hook(http.server.BaseHTTPRequestHandler):
 @pytest.fixture
 def webhook() -> Iterator[str]:
     Hook.got.clear()
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hook)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/hooks/T0/secret-token"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(Hook) as url:
+        yield f"{url}/hooks/T0/secret-token"
 
 
 def _history(tmp: Path, cfg: Path, db: Path) -> None:

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import http.server
 import json
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
+from local_http import serving
 
 pytest.importorskip("opentelemetry.exporter.otlp.proto.http")
 
@@ -60,13 +60,8 @@ class Receiver(http.server.BaseHTTPRequestHandler):
 def collector() -> Iterator[str]:
     Receiver.got.clear()
     Receiver.paths.clear()
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(Receiver) as url:
+        yield url
 
 
 def _profile(tmp: Path) -> Path:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import http.server
 import itertools
-import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -15,6 +14,7 @@ from pathlib import Path
 from typing import ClassVar
 
 import pytest
+from local_http import serving
 from rich.console import Console
 
 from loadtest import server_scrape, store
@@ -169,15 +169,8 @@ class _Metrics(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def metrics_server() -> Iterator[str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Metrics)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(_Metrics) as url:
+        yield url
 
 
 @pytest.mark.slow
