@@ -107,9 +107,10 @@ async def sleep_until(clock: Clock, t: datetime, stop: asyncio.Event | None = No
             await clock.sync()
 
 
-async def wait_for_instant(kind: str, profile: Profile, t: datetime) -> None:
-    """Block until the chosen clock reads T (now when it already has)."""
+async def wait_for_instant(kind: str, profile: Profile, t: datetime) -> float:
+    """Block until the chosen clock reads T (now when it already has); its rate."""
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
         clock = clock_for(kind, profile, session)
         await clock.sync()
         await sleep_until(clock, t)
+        return clock.rate

@@ -160,6 +160,7 @@ def run(
     scheduled_utc: str = "",
     cluster: str = "local",
     exporter: Exporter | None = None,
+    sim_rate: float | None = None,
 ) -> tuple[Path, Summary]:
     """Run profile P to completion (or Ctrl-C); returns the run directory and summary.
 
@@ -168,7 +169,9 @@ def run(
     instant it was meant to start (`--start-at`), kept in the summary (`run.scheduled_utc`).
     CLUSTER: "local" (worker processes of this machine) or "ray" (actors of the cluster
     at RAY_ADDRESS, loadtest.ray_cluster). EXPORTER: loadtest's own metrics for
-    Prometheus (--metrics-port), fed by this run's intervals."""
+    Prometheus (--metrics-port), fed by this run's intervals. SIM_RATE: the simulator
+    clock's rate read before the run (`--start-at` on `--clock simulator`), for a run
+    too short to measure it."""
     sim: Simulator | None = None
     urls: dict[str, str] = {}
     if may_scrape(p.targets) and _boundaries_in_load(p):
@@ -264,7 +267,7 @@ def run(
                 scrapes.finish()  # after the drain: what the server did to its end
             # Written before the view lets go of the terminal: if that terminal is gone
             # (SIGHUP), writing to it fails, and the files must already be complete.
-            summary = summarize(result, p, interrupted, run_id)
+            summary = summarize(result, p, interrupted, run_id, sim_rate)
             for name, track in scrapes.tracks.items():
                 if name in summary["targets"]:
                     ts = summary["targets"][name]

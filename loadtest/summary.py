@@ -33,9 +33,14 @@ from loadtest.thresholds import evaluate
 
 
 def summarize(
-    result: RunResult, profile: Profile, interrupted: bool = False, run_id: str = ""
+    result: RunResult,
+    profile: Profile,
+    interrupted: bool = False,
+    run_id: str = "",
+    sim_rate: float | None = None,
 ) -> Summary:
-    """The content of summary.json; RUN_ID: the run's unique id (`run.id`), when it has one."""
+    """The content of summary.json; RUN_ID: the run's unique id (`run.id`), when it has one;
+    SIM_RATE: the simulator clock's rate as read before the run (`--clock simulator`)."""
     seconds = max(1e-9, (result.end_ns - result.start_ns) / 1e9)
     everything = (result.start_ns + int(profile.warmup_s * 1e9), result.end_ns)
     targets: dict[str, TargetSummary] = {}
@@ -150,7 +155,7 @@ def summarize(
             "end_utc": format_epoch(result.end_wall_s),
             "duration_s": round(seconds, 3),
             "warmup_s": profile.warmup_s,
-            "sim_clock": sim_clock(result.sim_marks, result.start_ns),
+            "sim_clock": sim_clock(result.sim_marks, result.start_ns, sim_rate),
             "stopped_by": "interrupted" if interrupted else result.stopped_by,
             "host": socket.gethostname(),
             "platform": platform.platform(),
@@ -174,17 +179,23 @@ def summarize(
     return summary
 
 
-def sim_clock(marks: list[tuple[int, str]], start_ns: int) -> SimClock | None:
+def sim_clock(
+    marks: list[tuple[int, str]], start_ns: int, known_rate: float | None = None
+) -> SimClock | None:
     """The simulator's clock over the run, from (perf ns, x-sim-time) readings: its
     instant at the run's start and its rate (simulated seconds per second, the time
     warp); None when no response carried x-sim-time. The rate needs two readings a
-    second or more apart; with fewer it is taken as 1."""
+    second or more apart; with fewer (a probe that sends everything at once) it is
+    KNOWN_RATE, the rate the simulator said before the run, or else 1."""
     if not marks:
         return None
     (ns0, t0), (ns1, t1) = marks[0], marks[-1]
     real_s = (ns1 - ns0) / 1e9
     sim0 = parse_instant(t0)
-    rate = (parse_instant(t1) - sim0).total_seconds() / real_s if real_s >= 1.0 else 1.0
+    if real_s >= 1.0:
+        rate = (parse_instant(t1) - sim0).total_seconds() / real_s
+    else:
+        rate = known_rate or 1.0
     start = sim0.timestamp() - rate * (ns0 - start_ns) / 1e9
     return {"start_utc": format_epoch(start), "rate": round(rate, 3)}
 

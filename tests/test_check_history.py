@@ -146,6 +146,14 @@ alert = {{ webhook = "{webhook}", json = "{tmp_path / "latest-check.json"}" }}
         counts = asyncio.run(sched.run())
     text = "\n".join(lines)
     assert counts.runs == 3 and counts.failed == 0, text
+    # Each probe sent everything at once, too fast to time the warp by: its span in the
+    # store is the rate the simulator gave before it (an hour a second), not 1.
+    with contextlib.closing(store.connect(db)) as conn:
+        spans = conn.execute(
+            "SELECT start_utc, end_utc, clock_rate FROM runs WHERE start_utc >= ?",
+            (FRI.isoformat(),),
+        ).fetchall()
+    assert spans and all(rate == 3600.0 for _, _, rate in spans), spans
     assert text.count("check: no alert") == 2, text  # 03:05 and 10:05
     assert counts.alerts >= 1 and f", {counts.alerts} alert" in text, text
     # The webhook got the 14:05 probe's check, and only that; its path (a token) is not

@@ -249,3 +249,15 @@ def test_runs_against_a_time_warped_simulator_are_stamped_in_its_time(tmp_path: 
     first = int(clock["start_utc"][11:13])
     assert hours[:4] == [first, first + 1, first + 2, first + 3]  # a real second, an hour
     assert db.execute("SELECT clock FROM runs").fetchone()[0] == "simulator"
+
+
+def test_a_burst_too_short_to_time_the_simulator_takes_the_rate_it_said() -> None:
+    from loadtest.summary import sim_clock
+
+    # Every request of a probe sent at once: the readings 3 ms apart time nothing.
+    marks = [(0, "2026-11-20T19:05:00.000Z"), (3_000_000, "2026-11-20T19:05:10.800Z")]
+    assert sim_clock(marks, 0) == {"start_utc": "2026-11-20T19:05:00.000Z", "rate": 1.0}
+    assert sim_clock(marks, 0, 3600.0) == {"start_utc": "2026-11-20T19:05:00.000Z", "rate": 3600.0}
+    # Readings a second or more apart are the measure, whatever was said.
+    apart = [(0, "2026-11-20T19:05:00.000Z"), (2_000_000_000, "2026-11-20T21:05:00.000Z")]
+    assert sim_clock(apart, 0, 60.0) == {"start_utc": "2026-11-20T19:05:00.000Z", "rate": 3600.0}

@@ -187,12 +187,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"loadtest: note: {note}", file=sys.stderr, flush=True)
     # Before the wait and any request: a run that cannot start is found out now.
     ready.check(profile, store=args.store or None)
+    sim_rate = None
     if args.start_at is not None:
         from loadtest import server_scrape
 
         if server_scrape.may_scrape(profile.targets):
             server_scrape.prepare()  # ready before the start instant, not after it
-        wait_for(args.start_at, args.clock, profile)
+        sim_rate = wait_for(args.start_at, args.clock, profile)
     console = Console()
     exporter = metrics_exporter(args.metrics_port, args.quiet, args.otlp)
     stored = ""
@@ -211,6 +212,7 @@ def run(args: argparse.Namespace) -> int:
             scheduled_utc=scheduled,
             cluster=cluster,
             exporter=exporter,
+            sim_rate=sim_rate if args.clock == "simulator" else None,
         )
     except KeyboardInterrupt:  # before the load's own Ctrl-C handling was in place
         print("loadtest: interrupted before the load started", file=sys.stderr, flush=True)
@@ -291,8 +293,8 @@ def outcome(summary: Summary) -> tuple[ExitCode, str]:
     return ExitCode.OK, ""
 
 
-def wait_for(start_at: str, clock: str, profile: Profile) -> None:
-    """Block until START_AT on the chosen clock (`run --start-at`)."""
+def wait_for(start_at: str, clock: str, profile: Profile) -> float:
+    """Block until START_AT on the chosen clock (`run --start-at`); the clock's rate."""
     import asyncio
 
     from loadtest.clocks import wait_for_instant
@@ -303,7 +305,7 @@ def wait_for(start_at: str, clock: str, profile: Profile) -> None:
     except ValueError:
         raise ConfigError(f"--start-at: expected an ISO instant, got {start_at!r}") from None
     try:
-        asyncio.run(wait_for_instant(clock, profile, instant))
+        return asyncio.run(wait_for_instant(clock, profile, instant))
     except KeyboardInterrupt:
         raise SystemExit(ExitCode.INTERRUPTED) from None
 
