@@ -166,7 +166,14 @@ def check_run(
         return [f"check: {run_dir.name} is not in {db_path}; nothing judged"], 0
     # (start, end]: a hair before the run's start, so that its first interval is judged
     start = parse_instant(span[0]) - timedelta(milliseconds=1)
-    out = run_check(db_path, tz, options(spec), start, parse_instant(span[1]))
+    out = run_check(
+        db_path,
+        tz,
+        options(spec),
+        start,
+        parse_instant(span[1]),
+        include_saturated=spec.include_saturated,
+    )
     if out is None:
         return ["check: nothing stored to judge"], 0
     opts = options(spec)

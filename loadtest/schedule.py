@@ -42,6 +42,7 @@ class AlertSpec:
     webhook: str = ""  # a URL; or webhook_env names the variable that holds one
     webhook_env: str = ""
     json: str = ""  # where to write each check's JSON ("" for nowhere)
+    include_saturated: bool = False  # keep the probes whose client was saturated
 
     def webhook_url(self) -> str:
         """The URL to POST to, "" for none; ConfigError when the variable is unset."""
@@ -72,6 +73,7 @@ def read_alert(t: Table) -> AlertSpec:
         webhook=t.string("webhook", ""),
         webhook_env=t.string("webhook_env", ""),
         json=t.string("json", ""),
+        include_saturated=t.boolean("include_saturated", False),
     )
     if spec.factor <= 1:
         raise t.error("factor", "a number > 1", spec.factor)

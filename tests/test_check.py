@@ -165,9 +165,10 @@ def test_the_request_bootstrap_brackets_the_ratio_and_narrows_with_more_requests
 
 
 def test_the_alert_table_and_webhook_urls() -> None:
-    t = Table({"factor": 2, "webhook_env": "HOOK", "last": "30m"}, "p.toml", "schedule.alert")
-    spec = read_alert(t)
+    data = {"factor": 2, "webhook_env": "HOOK", "last": "30m", "include_saturated": True}
+    spec = read_alert(Table(data, "p.toml", "schedule.alert"))
     assert spec.factor == 2 and spec.last_s == 1800 and spec.webhook_env == "HOOK"
+    assert spec.include_saturated and not read_alert(Table({}, "p", "a")).include_saturated
     bad: list[tuple[dict[str, object], str]] = [
         ({"factor": 1}, "schedule.alert.factor: expected a number > 1"),
         ({"rate_jump": 2}, "schedule.alert.rate_jump"),
