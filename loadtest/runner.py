@@ -34,7 +34,7 @@ from loadtest.providers.registry import provider
 from loadtest.rebuild import RUN_FILE
 from loadtest.report.write import write_report
 from loadtest.schema import Summary
-from loadtest.server_scrape import Scrapes, default_url, may_scrape, prepare
+from loadtest.server_scrape import Scrapes, default_url, during_load, prepare
 from loadtest.server_summary import server_side
 from loadtest.shard_io import RunResult, ShardSpec
 from loadtest.share import fit_workers
@@ -135,13 +135,7 @@ def _scrapes(p: Profile, urls: dict[str, str], sim: Simulator | None) -> Scrapes
                 t.kind, urls[t.name], sim.base_url if t.uses_simulator and sim else None
             )
         sources[t.name] = (url, t.model)
-    return Scrapes(sources, during_load=_boundaries_in_load(p))
-
-
-def _boundaries_in_load(p: Profile) -> bool:
-    """Whether an interval of P can close while its load runs (the run ends at its
-    duration at the latest)."""
-    return p.interval_s < p.duration_s
+    return Scrapes(sources, during_load=during_load(p))
 
 
 def _env_for(p: Profile) -> tuple[tuple[str, str], ...]:
@@ -174,8 +168,7 @@ def run(
     too short to measure it."""
     sim: Simulator | None = None
     urls: dict[str, str] = {}
-    if may_scrape(p.targets) and _boundaries_in_load(p):
-        prepare()  # its process starts beside the simulator's
+    prepare(p)  # its process, when it needs one, starts beside the simulator's
     # Before the simulator starts, so that it inherits the raised limit too.
     p, cut = capacity.fit(p, capacity.raise_open_files())
     for line in cut:

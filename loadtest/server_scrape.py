@@ -28,7 +28,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from loadtest import redact
-from loadtest.profile import Target
+from loadtest.profile import Profile, Target
 from loadtest.records import Health, Interval, RequestRecord, TargetStatus
 from loadtest.scrape_child import nothing, quiet_child, read_server
 from loadtest.server_metrics import Delta, Snapshot, delta
@@ -89,12 +89,21 @@ def may_scrape(targets: Iterable[Target]) -> bool:
     )
 
 
-def prepare() -> None:
-    """Start the scrape process now: a spawned interpreter takes some hundreds of ms,
-    which a run that waits for its start instant (--start-at: a scheduled probe) spends
-    waiting instead of after it; the next run's Scrapes takes it."""
+def during_load(p: Profile) -> bool:
+    """Whether P scrapes while its load runs, in the scrape process: it has a server to
+    scrape and an interval can close before the load ends (the run ends at its duration
+    at the latest). A run no longer than one interval (a scheduled probe) is scraped
+    only before and after its load, in its own thread: a process started for it would
+    only compete with the load (and with other probes' loads) for a core."""
+    return may_scrape(p.targets) and p.interval_s < p.duration_s
+
+
+def prepare(p: Profile) -> None:
+    """Start the scrape process now, when P needs one (during_load): a spawned
+    interpreter takes some hundreds of ms, which a run that waits for its start instant
+    (--start-at) spends waiting instead of after it; the next run's Scrapes takes it."""
     global _ready
-    if _ready is None:
+    if _ready is None and during_load(p):
         _ready = _new_pool()
         _ready.submit(nothing)  # a first job is what starts a pool's process
 
@@ -123,10 +132,9 @@ class Scrapes:
         timeout_s: float = TIMEOUT_S,
         during_load: bool = True,
     ) -> None:
-        """SOURCES: target -> (metrics URL, model). DURING_LOAD: whether an interval
-        can close before the load ends; when none can (a run no longer than one
-        interval: a scheduled probe), no scrape process is started, since its start-up
-        (a core for some hundreds of ms) would only compete with the load's loop."""
+        """SOURCES: target -> (metrics URL, model). DURING_LOAD: whether the run scrapes
+        while its load runs (loadtest.server_scrape.during_load); when not, no scrape
+        process is taken or started."""
         self._during_load = during_load
         self.tracks = {t: Track(t, url, model) for t, (url, model) in sources.items() if url}
         self._timeout = timeout_s

@@ -18,6 +18,7 @@ from local_http import serving
 from rich.console import Console
 
 from loadtest import server_scrape, store
+from loadtest.cli import main
 from loadtest.config_reader import ConfigError
 from loadtest.profile import load_profile
 from loadtest.report import markdown
@@ -246,6 +247,11 @@ def test_a_run_of_one_interval_scrapes_before_and_after_without_a_scrape_process
     assert started == []
     assert s["failed_scrapes"] == 0 and s["scrapes"] >= 2
     assert s["counters"]["requests"] == 6
+    # Nor does a scheduled probe, which starts its scrape process early, before its
+    # --start-at wait, when it needs one.
+    now = datetime.now(UTC).isoformat()
+    assert main(["run", str(path), "--start-at", now, "--quiet", "--no-live"]) == 0
+    assert started == []
     # and a run with boundaries in its load does start one
     path.write_text(text)
     _run(path)

@@ -191,8 +191,7 @@ def run(args: argparse.Namespace) -> int:
     if args.start_at is not None:
         from loadtest import server_scrape
 
-        if server_scrape.may_scrape(profile.targets):
-            server_scrape.prepare()  # ready before the start instant, not after it
+        server_scrape.prepare(profile)  # ready before the start instant, not after it
         sim_rate = wait_for(args.start_at, args.clock, profile)
     console = Console()
     exporter = metrics_exporter(args.metrics_port, args.quiet, args.otlp)
