@@ -13,7 +13,7 @@ import contextlib
 import urllib.error
 import urllib.parse
 import urllib.request
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -56,15 +56,14 @@ def run_check(
         if start is None:
             start = end - timedelta(seconds=last_s)
         start = start.astimezone(tz)
-        _, in_span = timeofday.load_intervals(
-            db, tz, start, targets, include_saturated, keep=lambda m, at: False
-        )
-        cells = {(c.start.weekday(), c.start.hour) for c in in_span if start < c.start <= end}
+        cells = _hours(start, end, tz)
         off_since = start - timedelta(days=OFF_PEAK_DAYS)
 
         def keep(metric: str, at: datetime) -> bool:
+            # Decoding is most of a check's time: only the span's hours of the week, and
+            # the off-peak of the week before it.
             return metric in check.LATENCY and (
-                (at.weekday(), at.hour) in cells
+                probes.cell_of(at) in cells
                 or (off_since <= at <= start and not opts.peak.holds(at))
             )
 
@@ -75,6 +74,16 @@ def run_check(
     out.judged_runs = check.judged_runs(kept, start, end)
     if not include_saturated:
         out.left_out = check.left_out(stored, start, end)
+    return out
+
+
+def _hours(start: datetime, end: datetime, tz: ZoneInfo) -> set[probes.Cell]:
+    """The (weekday, hour) cells in TZ that (START, END] touches."""
+    at = start.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    out = set()
+    while at <= end:
+        out.add(probes.cell_of(at.astimezone(tz)))
+        at += timedelta(hours=1)
     return out
 
 

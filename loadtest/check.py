@@ -20,13 +20,14 @@ returns findings.
 from __future__ import annotations
 
 import math
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
 from loadtest.peak import DAYS, Window
-from loadtest.probes import Cell, Probe
+from loadtest.probes import Cell, Probe, cell_of
 from loadtest.tally import (
     BOOTSTRAP_ROUNDS,
     bootstrap_ci_requests,
@@ -163,10 +164,6 @@ def _name(metric: str) -> str:
     }[metric]
 
 
-def _cell(t: datetime) -> Cell:
-    return (t.weekday(), t.hour)
-
-
 def _week(t: datetime) -> tuple[int, int]:
     iso = t.isocalendar()
     return (iso.year, iso.week)
@@ -182,25 +179,33 @@ def judge(
     """The findings of every target with intervals that start in (START, END] (aware
     datetimes in the check's zone, as the rows' times are), each hour of the week of
     the span judged against the rows of that hour up to START."""
-    recent = [r for r in rows if start < r.start <= end]
-    history = [r for r in rows if r.start <= start]
+    recent: dict[tuple[str, Cell, str], list[IntervalRow]] = defaultdict(list)
+    same: dict[tuple[str, Cell, str], list[IntervalRow]] = defaultdict(list)
+    off: dict[tuple[str, str], list[IntervalRow]] = defaultdict(list)
+    for r in rows:
+        key = (r.target, cell_of(r.start), r.metric)
+        if start < r.start <= end:
+            recent[key].append(r)
+        elif r.start <= start:
+            same[key].append(r)
+            if not opts.peak.holds(r.start):
+                off[(r.target, r.metric)].append(r)
+    tallied: dict[tuple[str, Cell], tuple[list[CountRow], list[CountRow]]] = defaultdict(
+        lambda: ([], [])
+    )
+    for c in counts:
+        if c.start <= end:
+            tallied[(c.target, cell_of(c.start))][0 if c.start > start else 1].append(c)
     out: list[Finding] = []
-    for target in sorted({r.target for r in recent}):
-        mine = [r for r in recent if r.target == target]
-        past = [r for r in history if r.target == target]
-        for cell in sorted({_cell(r.start) for r in mine}):
-            for metric in LATENCY:
-                now = [r for r in mine if r.metric == metric and _cell(r.start) == cell]
-                same = [r for r in past if r.metric == metric and _cell(r.start) == cell]
-                off = [r for r in past if r.metric == metric and not opts.peak.holds(r.start)]
-                if now:
-                    out.append(_latency(target, cell, metric, now, same, off, opts))
-            mine_c = [c for c in counts if c.target == target and start < c.start <= end]
-            past_c = [c for c in counts if c.target == target and c.start <= start]
-            now_c = [c for c in mine_c if _cell(c.start) == cell]
-            same_c = [c for c in past_c if _cell(c.start) == cell]
-            for metric in RATES:
-                out.append(_rate(target, cell, metric, now_c, same_c, opts))
+    for target, cell in sorted({(t, c) for t, c, _ in recent}):
+        for metric in LATENCY:
+            if (now := recent.get((target, cell, metric))) is not None:
+                before = same.get((target, cell, metric), [])
+                off_peak = off.get((target, metric), [])
+                out.append(_latency(target, cell, metric, now, before, off_peak, opts))
+        now_c, same_c = tallied.get((target, cell), ([], []))
+        for metric in RATES:
+            out.append(_rate(target, cell, metric, now_c, same_c, opts))
     return out
 
 

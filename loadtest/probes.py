@@ -13,6 +13,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from loadtest.instants import format_instant, parse_instant
+from loadtest.peak import DAYS
 
 MIN_CELL_SAMPLES = 20  # TTFT samples a weekday-by-hour cell needs for its P95 to mean much
 BUSY_SHARE = 0.10  # more left-out probes than this share: the machine was too busy
@@ -67,8 +68,7 @@ class Trust:
 
 
 def _cells(cells: list[Cell], most: int = 8) -> str:
-    days = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-    named = [f"{days[d]} {h:02d}" for d, h in sorted(cells)[:most]]
+    named = [f"{DAYS[d]} {h:02d}" for d, h in sorted(cells)[:most]]
     return ", ".join(named) + (f" and {len(cells) - most} more" if len(cells) > most else "")
 
 
@@ -104,12 +104,13 @@ def judge(
         kept = [p for p in mine if include_saturated or not p.saturated]
         trust = out[target] = Trust(probes=len(kept), left_out=len(mine) - len(kept))
         trust.few = sorted(c for c, n in samples.get(target, {}).items() if n < MIN_CELL_SAMPLES)
-        started = Counter(_cell(p.start) for p in kept)
-        fired = Counter(_cell(p.scheduled) for p in kept if p.scheduled is not None)
+        started = Counter(cell_of(p.start) for p in kept)
+        fired = Counter(cell_of(p.scheduled) for p in kept if p.scheduled is not None)
         if fired:  # a scheduler's probes: each knows its fire
             trust.crowded = sorted(c for c, n in started.items() if n > fired.get(c, 0))
     return out
 
 
-def _cell(t: datetime) -> Cell:
+def cell_of(t: datetime) -> Cell:
+    """The (weekday, hour) of T, in its own zone."""
     return (t.weekday(), t.hour)

@@ -19,7 +19,7 @@ from hdrh.histogram import HdrHistogram
 
 from loadtest.instants import format_instant, parse_instant
 from loadtest.peak import DAYS, Window
-from loadtest.probes import Trust
+from loadtest.probes import Trust, cell_of
 from loadtest.tally import (
     BOOTSTRAP_ROUNDS,
     bootstrap_ci,
@@ -148,7 +148,7 @@ def analyse(
                 continue
             cells: dict[tuple[int, int], list[dict[int, int]]] = {}
             for r in mine:
-                cells.setdefault((r.start.weekday(), r.start.hour), []).append(r.tally)
+                cells.setdefault(cell_of(r.start), []).append(r.tally)
             merged = {k: merge_tallies(v) for k, v in sorted(cells.items())}
             rep.cells[metric] = {k: _stats(v) for k, v in merged.items()}
             hours: dict[datetime, list[dict[int, int]]] = {}
