@@ -153,15 +153,16 @@ class OtlpPusher:
         def point(attrs: dict[str, str], value: float) -> NumberDataPoint:
             return NumberDataPoint(attrs, start, now, value)
 
+        labelled = [(t, _attributes(t)) for t in targets]
         for metric, (name, text) in HISTOGRAMS.items():
             points = []
-            for t in targets:
+            for t, attrs in labelled:
                 h = t.hists.get(metric)
                 if h is None or not sum(h.counts):
                     continue
                 points.append(
                     HistogramDataPoint(
-                        _attributes(t), start, now, sum(h.counts), h.sum_s,
+                        attrs, start, now, sum(h.counts), h.sum_s,
                         list(h.counts), list(h.bounds), h.min_s, h.max_s,
                     )
                 )  # fmt: skip
@@ -170,40 +171,41 @@ class OtlpPusher:
         # Tokens: per request in the conventions; loadtest keeps the totals, so each
         # point has one bucket, its count the completed requests and its sum the tokens.
         tokens = []
-        for t in targets:
+        for t, attrs in labelled:
             done = t.outcomes["completed"]
             for kind in ("input", "output"):
                 if done:
-                    attrs = {**_attributes(t), "gen_ai.token.type": kind}
+                    typed = {**attrs, "gen_ai.token.type": kind}
                     n = t.tokens[kind]
-                    tokens.append(HistogramDataPoint(attrs, start, now, done, n, [done], [], 0, n))
+                    tokens.append(HistogramDataPoint(typed, start, now, done, n, [done], [], 0, n))
         if tokens:
             yield Metric(
                 "gen_ai.client.token.usage", "Tokens, by the servers' usage.", "{token}",
                 Histogram(tokens, cumulative),
             )  # fmt: skip
+
+        def counter(name: str, text: str, unit: str, points: list[NumberDataPoint]) -> Any:
+            return Metric(name, text, unit, Sum(points, cumulative, True))
+
         requests = [
-            point({**_attributes(t), "loadtest.outcome": outcome}, t.outcomes[outcome])
-            for t in targets
+            point({**attrs, "loadtest.outcome": outcome}, t.outcomes[outcome])
+            for t, attrs in labelled
             for outcome in ("completed", "failed")
         ]
-        yield Metric(
-            "loadtest.requests", "Requests recorded, by outcome.", "{request}",
-            Sum(requests, cumulative, True),
-        )  # fmt: skip
+        if requests:
+            yield counter(
+                "loadtest.requests", "Requests recorded, by outcome.", "{request}", requests
+            )
         errors = [
-            point({**_attributes(t), "error.type": error}, n)
-            for t in targets
+            point({**attrs, "error.type": error}, n)
+            for t, attrs in labelled
             for error, n in sorted(t.errors.items())
         ]
         if errors:
-            yield Metric(
-                "loadtest.errors", "Failed requests by error class.", "{request}",
-                Sum(errors, cumulative, True),
-            )  # fmt: skip
+            yield counter("loadtest.errors", "Failed requests by error class.", "{request}", errors)
         remaining = [
-            point({**_attributes(t), "loadtest.header": header}, value)
-            for t in targets
+            point({**attrs, "loadtest.header": header}, value)
+            for t, attrs in labelled
             for header, value in sorted(t.remaining.items())
         ]
         if remaining:
@@ -211,18 +213,12 @@ class OtlpPusher:
                 "loadtest.rate_limit.remaining", "The latest rate-limit headroom.", "1",
                 Gauge(remaining),
             )  # fmt: skip
-        if runs:
-            yield Metric(
-                "loadtest.runs", "Runs finished, by outcome.", "{run}",
-                Sum(
-                    [
-                        point({"loadtest.profile": p, "loadtest.outcome": o}, n)
-                        for (p, o), n in sorted(runs.items())
-                    ],
-                    cumulative,
-                    True,
-                ),
-            )  # fmt: skip
+        finished = [
+            point({"loadtest.profile": p, "loadtest.outcome": o}, n)
+            for (p, o), n in sorted(runs.items())
+        ]
+        if finished:
+            yield counter("loadtest.runs", "Runs finished, by outcome.", "{run}", finished)
         for prom_name, value in sorted(health.items()):
             name = "loadtest.client." + prom_name.removeprefix("loadtest_client_")
             yield Metric(name, "The client's own health over the last interval.", "1",
