@@ -147,6 +147,13 @@ class Hist:
         n = self.count
         return n > 0 and bool(self.counts) and self.counts[0] >= q * n and self.bounds[0] > 0
 
+    def estimate(self, q: float) -> tuple[float | None, bool]:
+        """The Q-quantile as loadtest reports it, and whether it is only a bound: the
+        first bucket's bound when it falls there (in_first_bucket), else quantile()."""
+        if self.in_first_bucket(q):
+            return self.bounds[0], True
+        return self.quantile(q), False
+
     def quantile(self, q: float) -> float | None:
         """The Q-quantile interpolated linearly inside its bucket, as Prometheus's
         histogram_quantile() does (the first bucket from 0; a rank in the +Inf bucket

@@ -21,23 +21,26 @@ def _ms(v: float | None) -> float | None:
     return None if v is None else round(v * 1000, 3)
 
 
+QUANTILES = (("p50", 0.5), ("p95", 0.95), ("p99", 0.99))
+
+
 def _p(h: Hist, q: float) -> float | None:
-    """The Q-quantile of H in ms: interpolated, or the first bucket's bound when it
-    falls there."""
-    return _ms(h.bounds[0]) if h.in_first_bucket(q) else _ms(h.quantile(q))
+    """The Q-quantile of H in ms, as Hist.estimate gives it."""
+    return _ms(h.estimate(q)[0])
 
 
 def metric(h: Hist) -> ServerMetric:
     """H's count, exact mean and interpolated percentiles, in ms; a percentile in the
     first bucket is that bucket's bound, named in `at_most`."""
+    estimates = {key: h.estimate(q) for key, q in QUANTILES}
     out: ServerMetric = {
         "count": int(h.count),
         "mean": _ms(h.mean()),
-        "p50": _p(h, 0.5),
-        "p95": _p(h, 0.95),
-        "p99": _p(h, 0.99),
+        "p50": _ms(estimates["p50"][0]),
+        "p95": _ms(estimates["p95"][0]),
+        "p99": _ms(estimates["p99"][0]),
     }
-    bounded = [k for k, q in (("p50", 0.5), ("p95", 0.95), ("p99", 0.99)) if h.in_first_bucket(q)]
+    bounded = [key for key, (_, bound) in estimates.items() if bound]
     if bounded:
         out["at_most"] = bounded
     return out
@@ -45,9 +48,8 @@ def metric(h: Hist) -> ServerMetric:
 
 def _q(h: Hist, q: float) -> str:
     """The Q-quantile for the dashboard: ~ interpolated, or <= the first bucket's bound."""
-    if h.in_first_bucket(q):
-        return f"<={_num(h.bounds[0])}"
-    return f"~{_num(h.quantile(q))}"
+    value, bound = h.estimate(q)
+    return f"{'<=' if bound else '~'}{_num(value)}"
 
 
 def _minus(a: float | None, b: float | None) -> float | None:
