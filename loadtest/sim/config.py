@@ -116,11 +116,7 @@ def _from_table(root: Table) -> SimConfig:
     if clock is not None:
         warp = clock.number("time_warp", 1.0, positive=True)
         if clock.has("sim_start"):
-            text = clock.string("sim_start", "")
-            try:
-                start = parse_instant(text)
-            except ValueError as exc:
-                raise clock.error("sim_start", "an ISO 8601 instant", text) from exc
+            start = _instant(clock, "sim_start")
         clock.finish()
     presets = _presets(root.table("models"))
     files = _task_files(root)
@@ -265,18 +261,24 @@ def _diurnal(t: Table, current: Diurnal | None) -> Diurnal | None:
     return Diurnal(tz, days, arrays["ttft"], arrays["tail"], arrays["speed"])
 
 
+def _instant(t: Table, key: str) -> datetime:
+    """T's KEY as an instant: an ISO 8601 string or TOML's own date-time (naive: UTC)."""
+    raw = t.raw(key) if t.has(key) else None
+    at: datetime | None = None
+    if isinstance(raw, datetime):
+        at = raw if raw.tzinfo else raw.replace(tzinfo=UTC)
+    elif isinstance(raw, str):
+        with contextlib.suppress(ValueError):
+            at = parse_instant(raw)
+    if at is None:
+        raise t.error(key, "an ISO 8601 instant such as 2026-11-20T14:00:00-05:00", raw)
+    return at
+
+
 def _incident(t: Table) -> Incident:
     """One [[models.NAME.incidents]] table: start (an ISO instant with its offset, in the
     simulator's time), duration, and multipliers as the diurnal table's."""
-    raw = t.raw("start") if t.has("start") else None
-    start: datetime | None = None
-    if isinstance(raw, datetime):  # TOML's own offset date-time
-        start = raw if raw.tzinfo else raw.replace(tzinfo=UTC)
-    elif isinstance(raw, str):
-        with contextlib.suppress(ValueError):
-            start = parse_instant(raw)
-    if start is None:
-        raise t.error("start", "an ISO 8601 instant such as 2026-11-20T14:00:00-05:00", raw)
+    start = _instant(t, "start")
     length = t.duration("duration", 3600.0)
     i = Incident(
         start,
